@@ -1,0 +1,73 @@
+/**
+ * The contract every CRDT engine meets. Yjs and Automerge differences live
+ * behind it: nothing outside src/doc branches on the engine's kind.
+ */
+import type { Clock } from "../runtime/clock.ts";
+import type { Random } from "../runtime/random.ts";
+
+export const docKinds = ["yjs", "automerge"] as const;
+export type DocKind = (typeof docKinds)[number];
+
+export interface EngineLimits {
+  /** Largest delta or snapshot accepted, in bytes. Default 8 MiB. */
+  maxDeltaBytes: number;
+  /** Deepest nesting of maps/lists/texts accepted. Default 64. */
+  maxDepth: number;
+}
+
+export const defaultEngineLimits: EngineLimits = { maxDeltaBytes: 8 * 1024 * 1024, maxDepth: 64 };
+
+export interface EngineDeps {
+  clock: Clock;
+  random: Random;
+  limits?: Partial<EngineLimits>;
+}
+
+/**
+ * One CRDT implementation. `S` is the engine's live document (a Y.Doc, an
+ * Automerge doc). All byte arrays are engine-native encodings.
+ *
+ * Errors: every method that takes bytes throws ConcordError("invalid_update")
+ * or ConcordError("too_large") on bad input, never anything else. When such an
+ * error has `details.damaged === true`, the state passed in must be discarded
+ * and reloaded from durable storage; otherwise it is exactly as before.
+ * A rejected delta that only lacks dependencies carries
+ * `details.reason === "missing_dependencies"`.
+ */
+export interface DocEngine<S = unknown> {
+  readonly kind: DocKind;
+  /** An empty document with a fresh writer identity from the injected Random. */
+  create(): S;
+  /** A document from `snapshot()` output (or any full-state encoding). */
+  load(snapshot: Uint8Array): S;
+  /**
+   * Validates `delta` and applies it. Idempotent: applying a delta twice is a
+   * no-op the second time (`changed: false`). Rejects deltas that would leave
+   * the document waiting on dependencies it does not have.
+   */
+  apply(state: S, delta: Uint8Array): { state: S; changed: boolean };
+  /**
+   * Runs a local edit. `edit` receives the engine's editable view (a Y.Doc for
+   * Yjs; a mutable draft for Automerge) and the delta it produced is returned;
+   * `delta` is empty (length 0) when the edit changed nothing.
+   */
+  change(state: S, edit: (doc: any) => void): { state: S; delta: Uint8Array };
+  /** Compact full state, loadable by `load`. */
+  snapshot(state: S): Uint8Array;
+  /**
+   * Changes whenever the content changes (Yjs: state vector plus delete set;
+   * Automerge: sorted heads). Equal versions mean equal content.
+   */
+  version(state: S): Uint8Array;
+  /** A delta holding what a replica at `theirVersion` lacks (may be empty-ish but always applicable). */
+  diff(state: S, theirVersion: Uint8Array): Uint8Array;
+  /**
+   * True when `state` holds everything a replica at `version` held (used for
+   * read-your-writes tokens). Malformed `version` bytes throw invalid_update.
+   */
+  includes(state: S, version: Uint8Array): boolean;
+  /** Canonical JSON value: map keys sorted, texts as strings, counters as numbers. Deterministic. */
+  toJSON(state: S): unknown;
+  /** A rough in-memory size, for the byte-bounded cache. */
+  sizeEstimate(state: S): number;
+}
