@@ -1,0 +1,94 @@
+/** `concord keys`: create and rotate a region's master key. */
+import { rename, stat } from "node:fs/promises";
+import { rotateMasterKey } from "../crypto/keyring.ts";
+import { ConcordError } from "../errors.ts";
+import { createKeyFile, defaultKeyFile, masterKeyEnv, readKeyFile, resolveMasterKey } from "../runtime/master-key.ts";
+import { systemRandom } from "../runtime/random.ts";
+import { openLmdbStore } from "../storage/lmdb-store.ts";
+import { storePath } from "../node.ts";
+import { openReplica } from "../replica/replica.ts";
+import type { Command } from "./command.ts";
+import { parseFlags, requireFlag } from "./command.ts";
+import { createProgress } from "./progress.ts";
+
+const help = `Usage:
+  concord keys init   --data DIR [--key-file FILE]
+  concord keys rotate --data DIR [--key-file FILE] [--new-key-file FILE]
+
+init    Creates a random 32-byte master key (mode 0600) and the data directory's
+        keyring. The key file defaults to DIR/keys/master.key; in production keep
+        it outside the data directory (a secret store, or --key-file elsewhere).
+rotate  Rewraps every document's data key under a new master key. Documents stay
+        readable with the new key; the old key opens nothing afterwards. The new
+        key is written to FILE.new first and moved over FILE when done, so an
+        interrupted rotation resumes when run again. With $${masterKeyEnv} set,
+        --new-key-file says where to write the new key.
+
+Options:
+  --data DIR            the region's data directory (required)
+  --key-file FILE       the master key file (default DIR/keys/master.key)
+  --new-key-file FILE   where rotate writes the new key (default: replaces --key-file)
+  -h, --help            this help
+`;
+
+export const keysCommand: Command = {
+  name: "keys",
+  summary: "create or rotate a region's master key",
+  help,
+  async run(args) {
+    const { values, positionals } = parseFlags(args, {
+      data: { type: "string" },
+      "key-file": { type: "string" },
+      "new-key-file": { type: "string" },
+      help: { type: "boolean", short: "h" },
+    });
+    if (values.help || positionals.length === 0) {
+      process.stdout.write(help);
+      return values.help ? 0 : 2;
+    }
+    const dir = requireFlag(values.data, "--data");
+    const action = positionals[0];
+    if (action === "init") return init(dir, values["key-file"] ?? defaultKeyFile(dir));
+    if (action === "rotate") return rotate(dir, values["key-file"], values["new-key-file"]);
+    throw new ConcordError("invalid_argument", `unknown keys action "${action}" (init or rotate)`);
+  },
+};
+
+async function init(dir: string, keyFile: string): Promise<number> {
+  const masterKey = await createKeyFile(keyFile);
+  const replica = await openReplica({ store: await openLmdbStore({ path: storePath(dir) }), masterKey });
+  await replica.close();
+  process.stdout.write(`created master key ${keyFile} (mode 0600) and the keyring in ${storePath(dir)}\n`);
+  return 0;
+}
+
+async function rotate(dir: string, keyFileFlag: string | undefined, newKeyFileFlag: string | undefined): Promise<number> {
+  const fromEnv = keyFileFlag === undefined && process.env[masterKeyEnv] !== undefined;
+  if (fromEnv && !newKeyFileFlag) {
+    throw new ConcordError("invalid_argument", `the key comes from $${masterKeyEnv}: say where the new key goes with --new-key-file`);
+  }
+  const keyFile = keyFileFlag ?? defaultKeyFile(dir);
+  const oldKey = await resolveMasterKey({ keyFile: fromEnv ? undefined : keyFile, dataDir: dir });
+  const pendingFile = newKeyFileFlag ?? `${keyFile}.new`;
+  const resuming = await stat(pendingFile).then(() => true, () => false);
+  const newKey = resuming ? await readKeyFile(pendingFile) : await createKeyFile(pendingFile);
+  if (resuming) process.stderr.write(`resuming an interrupted rotation with the key in ${pendingFile}\n`);
+
+  const store = await openLmdbStore({ path: storePath(dir) });
+  const progress = createProgress("rewrapping data keys");
+  try {
+    const { rewrapped } = await rotateMasterKey(store, oldKey, newKey, systemRandom, {
+      onProgress: ({ rewrapped, total }) => progress.update(rewrapped, total),
+    });
+    progress.finish(`rewrapped ${rewrapped} data keys`);
+  } finally {
+    await store.close();
+  }
+  if (!newKeyFileFlag) {
+    await rename(pendingFile, keyFile);
+    process.stdout.write(`rotated: ${keyFile} now holds the new key; the old key opens nothing\n`);
+  } else {
+    process.stdout.write(`rotated: the new key is in ${pendingFile}; the old key opens nothing\n`);
+  }
+  return 0;
+}

@@ -1,0 +1,18 @@
+/**
+ * Concord's embedded library, for any JavaScript runtime (browser or Node).
+ * It imports no Node built-ins; in Node, `concord` resolves to src/node.ts,
+ * which adds the LMDB-backed `openReplica({ dir })`.
+ */
+export { ConcordError, errorCodes, isConcordError } from "./errors.ts";
+export type { ErrorCode } from "./errors.ts";
+export { openReplica, Replica } from "./replica/replica.ts";
+export type {
+  ChangeListener, DocChange, DocView, ListOptions, ReplicaOptions, ReplicaStats, WriteAck,
+} from "./replica/types.ts";
+export type { DocKind, EngineLimits } from "./doc/engine.ts";
+export { docKinds } from "./doc/engine.ts";
+export type { Store, StoreWrite } from "./storage/store.ts";
+export { createMemoryDisk, createMemoryStore } from "./storage/memory-store.ts";
+export type { Clock, Random } from "./runtime/index.ts";
+export { createManualClock, createSeededRandom, systemClock, systemRandom } from "./runtime/index.ts";
+export { rotateMasterKey } from "./crypto/keyring.ts";

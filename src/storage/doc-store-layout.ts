@@ -1,0 +1,61 @@
+/**
+ * Where each record lives in the byte store. Every key is a one-byte record
+ * prefix followed by keyed hashes and sequence numbers: no key reveals a
+ * document id. The prefixes are fixed forever (they are the on-disk format).
+ *
+ *   K keyId(8)              region keyring: the index secret, sealed by the master key
+ *   D docHash(16)           the document's data key, wrapped by the master key
+ *   M docHash(16)           sealed metadata: id, kind
+ *   S docHash(16)           snapshot: seq (u64, authenticated) + sealed compressed engine snapshot
+ *   L docHash(16) seq(8)    one sealed delta of the log after the snapshot
+ *   T docHash(16)           tombstone of a shredded document, sealed by the region key
+ */
+
+export const docHashBytes = 16;
+export const keyIdBytes = 8;
+
+export const recordPrefix = {
+  keyring: 0x4b,
+  dataKey: 0x44,
+  meta: 0x4d,
+  snapshot: 0x53,
+  log: 0x4c,
+  tombstone: 0x54,
+} as const;
+
+function key(prefix: number, ...parts: Uint8Array[]): Uint8Array {
+  let length = 1;
+  for (const part of parts) length += part.length;
+  const out = new Uint8Array(length);
+  out[0] = prefix;
+  let at = 1;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.length;
+  }
+  return out;
+}
+
+export function encodeSeq(seq: number): Uint8Array {
+  const out = new Uint8Array(8);
+  new DataView(out.buffer).setBigUint64(0, BigInt(seq));
+  return out;
+}
+
+export function decodeSeq(bytes: Uint8Array, offset = 0): number {
+  return Number(new DataView(bytes.buffer, bytes.byteOffset + offset, 8).getBigUint64(0));
+}
+
+export const layout = {
+  keyringPrefix: () => key(recordPrefix.keyring),
+  keyring: (keyId: Uint8Array) => key(recordPrefix.keyring, keyId),
+  dataKeyPrefix: () => key(recordPrefix.dataKey),
+  dataKey: (docHash: Uint8Array) => key(recordPrefix.dataKey, docHash),
+  metaPrefix: () => key(recordPrefix.meta),
+  meta: (docHash: Uint8Array) => key(recordPrefix.meta, docHash),
+  snapshot: (docHash: Uint8Array) => key(recordPrefix.snapshot, docHash),
+  logPrefix: (docHash: Uint8Array) => key(recordPrefix.log, docHash),
+  log: (docHash: Uint8Array, seq: number) => key(recordPrefix.log, docHash, encodeSeq(seq)),
+  tombstonePrefix: () => key(recordPrefix.tombstone),
+  tombstone: (docHash: Uint8Array) => key(recordPrefix.tombstone, docHash),
+};

@@ -1,0 +1,82 @@
+/**
+ * Group commit: many concurrent appends become one durable store write. While
+ * one batch is being written, new entries queue; the next batch takes them all
+ * (up to `maxBatchBytes`). Each caller's promise resolves only once its
+ * entries are durable.
+ *
+ * A failed store write is fatal to the queue: later entries may depend on the
+ * lost ones (a delta on the delta before it), so nothing more is written and
+ * every caller gets ConcordError("unavailable") until the store is reopened.
+ */
+import { ConcordError } from "../errors.ts";
+import type { Store, StoreWrite } from "./store.ts";
+
+export interface GroupCommitOptions {
+  /** Upper bound on one store write, in bytes of keys plus values. Default 16 MiB. */
+  maxBatchBytes?: number;
+}
+
+interface Pending {
+  writes: readonly StoreWrite[];
+  bytes: number;
+  resolve: () => void;
+  reject: (error: unknown) => void;
+}
+
+export interface GroupCommit {
+  /** Queues `writes` (kept atomic together) and resolves when they are durable. */
+  commit(writes: readonly StoreWrite[]): Promise<void>;
+  /** Resolves once everything queued so far is durable (or failed). */
+  drain(): Promise<void>;
+  /** Store writes made so far (for benchmarks and tests). */
+  readonly stats: { batches: number; entries: number };
+}
+
+export function createGroupCommit(store: Store, options: GroupCommitOptions = {}): GroupCommit {
+  const maxBatchBytes = options.maxBatchBytes ?? 16 * 1024 * 1024;
+  const queue: Pending[] = [];
+  let running: Promise<void> | undefined;
+  let failure: ConcordError | undefined;
+  const stats = { batches: 0, entries: 0 };
+
+  const run = async () => {
+    // Let writers of the same tick join the first batch.
+    await Promise.resolve();
+    while (queue.length > 0) {
+      const batch: Pending[] = [];
+      let bytes = 0;
+      while (queue.length > 0 && (batch.length === 0 || bytes + queue[0]!.bytes <= maxBatchBytes)) {
+        const next = queue.shift()!;
+        batch.push(next);
+        bytes += next.bytes;
+      }
+      const writes = batch.length === 1 ? batch[0]!.writes : batch.flatMap((p) => p.writes);
+      try {
+        await store.write(writes);
+        stats.batches++;
+        stats.entries += writes.length;
+        for (const p of batch) p.resolve();
+      } catch (cause) {
+        failure = new ConcordError("unavailable", "a store write failed; the replica must be reopened", { cause });
+        for (const p of [...batch, ...queue.splice(0)]) p.reject(failure);
+      }
+    }
+    running = undefined;
+  };
+
+  return {
+    stats,
+    commit(writes) {
+      if (failure) return Promise.reject(failure);
+      let bytes = 0;
+      for (const w of writes) bytes += w.key.length + (w.value?.length ?? 0);
+      return new Promise<void>((resolve, reject) => {
+        queue.push({ writes, bytes, resolve, reject });
+        running ??= run();
+      });
+    },
+    async drain() {
+      while (running) await running;
+    },
+  };
+}

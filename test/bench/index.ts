@@ -1,0 +1,17 @@
+/**
+ * `npm run bench`: every benchmark, each printing figures against a baseline
+ * measured in the same run. Never part of `npm test`; nothing here asserts.
+ */
+const suites = [
+  ["replica writes", () => import("./replica-write.bench.ts")],
+  ["size at rest", () => import("./at-rest-size.bench.ts")],
+] as const;
+
+const only = process.argv[2];
+console.log(`concord bench — node ${process.version}, ${new Date().toISOString()}`);
+console.log(`command: npm run bench${only ? ` -- ${only}` : ""}\n`);
+for (const [name, load] of suites) {
+  if (only && !name.includes(only)) continue;
+  const suite = await load();
+  console.log(`## ${name}\n${await suite.run()}\n`);
+}
