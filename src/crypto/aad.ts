@@ -10,6 +10,7 @@ export const recordKinds = {
   snapshot: 4,
   log: 5,
   tombstone: 6,
+  epoch: 7,
 } as const;
 export type RecordKind = keyof typeof recordKinds;
 

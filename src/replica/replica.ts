@@ -1,65 +1,63 @@
 /**
  * The replica: one region's (or one app's) copy of every document. Writes are
  * validated by the engine, applied, appended to the sealed log through group
- * commit, and acknowledged once durable; then listeners (gossip, subscribers)
+ * commit, and acknowledged once durable; then observers (gossip, subscribers)
  * hear about them. Reads come from a byte-bounded cache of loaded documents.
  *
  * The same class runs in the server, in apps and in the simulator: time,
  * randomness and storage all arrive through ReplicaOptions.
  */
 import { openKeyring } from "../crypto/keyring.ts";
-import { sodium } from "../crypto/sodium.ts";
 import { createEngine } from "../doc/index.ts";
 import type { DocEngine, DocKind } from "../doc/engine.ts";
 import { docKinds } from "../doc/engine.ts";
 import { ConcordError, isConcordError } from "../errors.ts";
 import { systemClock, type Clock } from "../runtime/clock.ts";
 import { systemRandom } from "../runtime/random.ts";
-import { createDocStore, type DocHandle, type DocStore, type StoredDoc } from "../storage/doc-store.ts";
+import { createDocStore, type DocStore } from "../storage/doc-store.ts";
 import type { Store } from "../storage/store.ts";
+import { ChangeFeed } from "./change-feed.ts";
 import { createDocCache, type DocCache } from "./doc-cache.ts";
 import { checkDocId } from "./doc-id.ts";
-import type { ChangeListener, DocChange, DocView, ListOptions, ReplicaOptions, ReplicaStats, WriteAck } from "./types.ts";
+import { docFromStore, freshDoc, type LoadedDoc } from "./loaded-doc.ts";
+import type {
+  ChangeListener, DocStatus, DocView, ListOptions, ReadOptions, ReplicaEvent, ReplicaOptions,
+  ReplicaStats, Replication, WriteAck, WriteOptions,
+} from "./types.ts";
+import { decodeVersion, encodeVersion } from "./version-token.ts";
 
-interface LoadedDoc {
-  handle: DocHandle;
-  engine: DocEngine<unknown>;
-  state: unknown;
-  /** Sequence number of the last delta applied (persisted or in flight). */
-  seq: number;
-  snapshotSeq: number;
-  snapshotBytes: number;
-  logBytes: number;
-  /** Durable once the most recent append for this document is. */
-  lastWrite: Promise<void>;
-  size: number;
-}
+export { decodeVersion, encodeVersion } from "./version-token.ts";
 
 /** Opens a replica over `options.store`, creating the keyring on an empty store. */
 export async function openReplica(options: ReplicaOptions): Promise<Replica> {
   const random = options.random ?? systemRandom;
   const keyring = await openKeyring(options.store, options.masterKey, random);
-  return new Replica(options, createDocStore(options.store, keyring, random));
+  const docs = createDocStore(options.store, keyring, random);
+  return new Replica(options, docs, await docs.nextEpoch());
 }
 
 export class Replica {
   readonly region: string;
+  /** Grows on every open of this store: orders this run's frames after all earlier runs'. */
+  readonly epoch: number;
   private readonly clock: Clock;
   private readonly store: Store;
   private readonly docs: DocStore;
   private readonly engines: Record<DocKind, DocEngine<unknown>>;
   private readonly cache: DocCache<LoadedDoc>;
   private readonly loading = new Map<string, Promise<LoadedDoc>>();
-  private readonly listeners = new Map<string, Set<ChangeListener>>();
-  private readonly allListeners = new Set<ChangeListener>();
+  private readonly feed = new ChangeFeed();
   private readonly compactMinLogBytes: number;
   private readonly compactMaxLogRecords: number;
+  private replication: Replication | undefined;
+  private localSeq = 0;
   private closed = false;
-  private readonly counters = { compactions: 0, rejectedDeltas: 0, listenerErrors: 0 };
+  private readonly counters = { compactions: 0, rejectedDeltas: 0 };
 
   /** Use openReplica(); the constructor assumes an opened keyring. */
-  constructor(options: ReplicaOptions, docs: DocStore) {
+  constructor(options: ReplicaOptions, docs: DocStore, epoch: number) {
     this.region = options.region ?? "local";
+    this.epoch = epoch;
     this.clock = options.clock ?? systemClock;
     this.store = options.store;
     this.docs = docs;
@@ -77,60 +75,60 @@ export class Replica {
     if (!docKinds.includes(kind)) {
       throw new ConcordError("invalid_argument", `a document kind is one of ${docKinds.join(", ")} (got ${String(kind)})`);
     }
-    const handle = await this.docs.create(id, kind);
-    const engine = this.engines[kind];
-    const state = engine.create();
-    const doc: LoadedDoc = {
-      handle, engine, state, seq: 0, snapshotSeq: 0, snapshotBytes: 0, logBytes: 0,
-      lastWrite: Promise.resolve(), size: engine.sizeEstimate(state),
-    };
+    const doc = freshDoc(await this.docs.create(id, kind), this.engines[kind]);
     this.cache.set(id, doc);
+    // Announced as a change carrying the empty state, so other regions learn of the document before its first write.
+    const versionBytes = doc.engine.version(doc.state);
+    this.feed.emit({
+      type: "change", id, kind, delta: doc.engine.snapshot(doc.state), version: encodeVersion(versionBytes), versionBytes,
+      origin: "local", localSeq: ++this.localSeq,
+    });
     return this.view(doc);
   }
 
   /**
    * Applies a binary delta (a Yjs update, Automerge changes) and resolves once
-   * it is durable. A rejected delta (ConcordError "invalid_update" / "too_large")
-   * changes nothing. Applying a delta that is already there is acknowledged
-   * with `changed: false`.
+   * it is durable here and on as many regions as `options.durability` asks. A
+   * rejected delta (ConcordError "invalid_update" / "too_large") changes
+   * nothing. A delta that is already there is acknowledged with `changed: false`.
    */
-  async update(id: string, delta: Uint8Array): Promise<WriteAck> {
-    const doc = await this.loaded(id);
+  async update(id: string, delta: Uint8Array, options: WriteOptions = {}): Promise<WriteAck> {
     if (!(delta instanceof Uint8Array)) throw new ConcordError("invalid_update", "a delta is a Uint8Array");
-    let result: { state: unknown; changed: boolean };
-    try {
-      result = doc.engine.apply(doc.state, delta);
-    } catch (error) {
-      this.counters.rejectedDeltas++;
-      if (isConcordError(error) && error.details.damaged === true) this.cache.delete(id);
-      throw error;
-    }
-    doc.state = result.state;
-    if (!result.changed) {
-      await doc.lastWrite; // the content may still be on its way to disk
-      return { id, version: this.versionOf(doc), changed: false };
-    }
-    return this.persist(doc, delta);
+    const doc = await this.loaded(id);
+    const changed = this.applyDelta(doc, delta);
+    return this.acknowledge(doc, changed ? await this.persist(doc, delta, "local") : undefined, options);
   }
 
   /**
    * Edits a document in place and persists the resulting delta. `edit` gets a
    * Y.Doc for Yjs documents and a mutable draft for Automerge documents.
    */
-  async change<D = any>(id: string, edit: (doc: D) => void): Promise<WriteAck> {
+  async change<D = any>(id: string, edit: (doc: D) => void, options: WriteOptions = {}): Promise<WriteAck> {
     const doc = await this.loaded(id);
     const { state, delta } = doc.engine.change(doc.state, edit);
     doc.state = state;
-    if (delta.length === 0) {
-      await doc.lastWrite;
-      return { id, version: this.versionOf(doc), changed: false };
-    }
-    return this.persist(doc, delta);
+    return this.acknowledge(doc, delta.length > 0 ? await this.persist(doc, delta, "local") : undefined, options);
   }
 
-  /** The document's canonical JSON value and version. */
-  async read(id: string): Promise<DocView> {
-    return this.view(await this.loaded(id));
+  /**
+   * The document's canonical JSON value and version. With `after` (a token
+   * from a WriteAck), waits until this replica holds that write, or fails
+   * with "not_caught_up" after `timeoutMs`.
+   */
+  async read(id: string, options: ReadOptions = {}): Promise<DocView> {
+    if (options.after === undefined) return this.view(await this.loaded(id));
+    const version = decodeVersion(options.after);
+    const caughtUp = async () => {
+      const doc = await this.loaded(id).catch((error: unknown) => {
+        if (isConcordError(error, "not_found")) return undefined; // it may still be on its way here
+        throw error;
+      });
+      return doc && doc.engine.includes(doc.state, version) ? this.view(doc) : undefined;
+    };
+    return this.feed.waitFor(this.clock, id, caughtUp, options.timeoutMs ?? 5000, () =>
+      new ConcordError("not_caught_up", `region ${this.region} has not caught up with that write of "${id}" yet`, {
+        details: { retryAfterMs: 1000 },
+      }));
   }
 
   /** The full state as one binary delta (Yjs update / Automerge save). */
@@ -140,27 +138,20 @@ export class Replica {
   }
 
   /** What a replica at `version` (from a DocView or WriteAck) lacks, as one binary delta. */
-  async diff(id: string, version: string): Promise<Uint8Array> {
+  async diff(id: string, version: string | Uint8Array): Promise<Uint8Array> {
     const doc = await this.loaded(id);
-    return doc.engine.diff(doc.state, decodeVersion(version));
+    return doc.engine.diff(doc.state, typeof version === "string" ? decodeVersion(version) : version);
   }
 
   /** Calls `listener` after every durable change of `id` (local or replicated). Returns an unsubscribe function. */
   subscribe(id: string, listener: ChangeListener): () => void {
     checkDocId(id);
-    let set = this.listeners.get(id);
-    if (!set) this.listeners.set(id, (set = new Set()));
-    set.add(listener);
-    return () => {
-      set.delete(listener);
-      if (set.size === 0) this.listeners.delete(id);
-    };
+    return this.feed.subscribe(id, listener);
   }
 
   /** Calls `listener` after every durable change of any document. */
   subscribeAll(listener: ChangeListener): () => void {
-    this.allListeners.add(listener);
-    return () => void this.allListeners.delete(listener);
+    return this.feed.subscribeAll(listener);
   }
 
   /** Document ids in ascending order. Reads every document's sealed metadata: O(documents). */
@@ -177,15 +168,10 @@ export class Replica {
 
   /**
    * Shreds a document: its data key is destroyed, so its records can never be
-   * opened again, and a tombstone keeps it from being recreated. False if absent.
+   * opened again, and a tombstone keeps it from coming back. False if absent.
    */
   async delete(id: string): Promise<boolean> {
-    this.checkOpen();
-    checkDocId(id);
-    const cached = this.cache.get(id);
-    this.cache.delete(id);
-    if (cached) await cached.lastWrite.catch(() => undefined);
-    return this.docs.delete(id, this.clock.now());
+    return this.shred(id, "local");
   }
 
   stats(): ReplicaStats {
@@ -197,6 +183,8 @@ export class Replica {
       storeBatches: this.docs.stats.batches,
       storeEntries: this.docs.stats.entries,
       ...this.counters,
+      listenerErrors: this.feed.listenerErrors,
+      ...(this.replication ? { replication: this.replication.stats() } : {}),
     };
   }
 
@@ -208,18 +196,126 @@ export class Replica {
     await this.store.close();
   }
 
-  private async persist(doc: LoadedDoc, delta: Uint8Array): Promise<WriteAck> {
+  // ---- for replication (src/gossip) ----
+
+  /** Lets writes wait for other regions, and adds replication figures to stats(). */
+  attachReplication(replication: Replication): void {
+    this.replication = replication;
+  }
+
+  /** Every durable change and deletion, with the local sequence gossip tracks them by. */
+  observe(observer: (event: ReplicaEvent) => void): () => void {
+    return this.feed.observe(observer);
+  }
+
+  /**
+   * Applies a delta from another region, creating the document if it is new
+   * here. Validated like a client delta (a broken region must not poison this
+   * one); resolves once durable. False when the document was shredded here.
+   */
+  async applyRemote(id: string, kind: DocKind, delta: Uint8Array): Promise<boolean> {
+    this.checkOpen();
+    let doc: LoadedDoc;
+    try {
+      doc = await this.loaded(id);
+    } catch (error) {
+      if (isConcordError(error, "deleted")) return false;
+      if (!isConcordError(error, "not_found")) throw error;
+      await this.create(id, kind).catch((e: unknown) => {
+        if (!isConcordError(e, "exists") && !isConcordError(e, "deleted")) throw e;
+      });
+      return this.applyRemote(id, kind, delta);
+    }
+    if (doc.handle.kind !== kind) {
+      throw new ConcordError("invalid_update", `document "${id}" is ${doc.handle.kind} here, not ${kind}`);
+    }
+    if (this.applyDelta(doc, delta)) await this.persist(doc, delta, "remote");
+    else await doc.lastWrite;
+    return true;
+  }
+
+  /** Applies a deletion from another region. */
+  async deleteRemote(id: string): Promise<void> {
+    await this.shred(id, "remote");
+  }
+
+  /** What this replica holds of `id`: absent, deleted, or present at a version. */
+  async status(id: string): Promise<DocStatus> {
+    try {
+      const doc = await this.loaded(id);
+      return { state: "present", kind: doc.handle.kind, version: doc.engine.version(doc.state) };
+    } catch (error) {
+      if (isConcordError(error, "not_found")) return { state: "absent" };
+      if (isConcordError(error, "deleted")) return { state: "deleted" };
+      throw error;
+    }
+  }
+
+  /** Every document and tombstone with its version, for building the anti-entropy tree. */
+  async *inventory(): AsyncIterable<{ id: string; version: Uint8Array | "deleted" }> {
+    const ids: string[] = [];
+    for await (const { id } of this.docs.list()) ids.push(id);
+    for (const id of ids) {
+      const status = await this.status(id);
+      if (status.state === "present") yield { id, version: status.version };
+    }
+    for await (const id of this.docs.tombstones()) yield { id, version: "deleted" };
+  }
+
+  // ---- internals ----
+
+  /** Applies a validated delta to the live document. Returns whether it changed anything. */
+  private applyDelta(doc: LoadedDoc, delta: Uint8Array): boolean {
+    try {
+      const result = doc.engine.apply(doc.state, delta);
+      doc.state = result.state;
+      return result.changed;
+    } catch (error) {
+      this.counters.rejectedDeltas++;
+      if (isConcordError(error) && error.details.damaged === true) this.cache.delete(doc.handle.id);
+      throw error;
+    }
+  }
+
+  private async persist(doc: LoadedDoc, delta: Uint8Array, origin: "local" | "remote"): Promise<number> {
     const seq = ++doc.seq;
     const write = this.docs.append(doc.handle, seq, delta);
     doc.lastWrite = write;
     doc.logBytes += delta.length;
     doc.size = doc.engine.sizeEstimate(doc.state);
     this.cache.resized(doc.handle.id);
-    const version = this.versionOf(doc);
+    const versionBytes = doc.engine.version(doc.state);
     this.maybeCompact(doc);
     await write;
-    this.emit({ id: doc.handle.id, kind: doc.handle.kind, delta, version });
-    return { id: doc.handle.id, version, changed: true };
+    const localSeq = ++this.localSeq;
+    const { id, kind } = doc.handle;
+    this.feed.emit({ type: "change", id, kind, delta, version: encodeVersion(versionBytes), versionBytes, origin, localSeq });
+    return localSeq;
+  }
+
+  private async acknowledge(doc: LoadedDoc, localSeq: number | undefined, options: WriteOptions): Promise<WriteAck> {
+    if (localSeq === undefined) await doc.lastWrite; // nothing new, but it may still be on its way to disk
+    const version = encodeVersion(doc.engine.version(doc.state));
+    const ack = { id: doc.handle.id, version, token: version, changed: localSeq !== undefined, replicatedTo: 1 };
+    const durability = options.durability ?? "local";
+    if (durability === "local" || !this.replication || localSeq === undefined) return ack;
+    const regions = this.replication.regions;
+    const needed = durability === "all" ? regions : Math.floor(regions / 2) + 1;
+    ack.replicatedTo = await this.replication.waitForReplicas(localSeq, needed, options.timeoutMs ?? 5000);
+    return ack;
+  }
+
+  private async shred(id: string, origin: "local" | "remote"): Promise<boolean> {
+    this.checkOpen();
+    checkDocId(id);
+    const cached = this.cache.peek(id);
+    this.cache.delete(id);
+    if (cached) await cached.lastWrite.catch(() => undefined);
+    const deleted = await this.docs.delete(id, this.clock.now(), origin === "remote");
+    if (deleted || origin === "remote") {
+      this.feed.emit({ type: "delete", id, origin, localSeq: ++this.localSeq });
+    }
+    return deleted;
   }
 
   /** Folds the log into a snapshot, queued behind the appends it covers, so the swap is atomic and ordered. */
@@ -238,25 +334,9 @@ export class Replica {
     doc.lastWrite.catch(() => undefined);
   }
 
-  private emit(change: DocChange): void {
-    const call = (listener: ChangeListener) => {
-      try {
-        listener(change);
-      } catch {
-        this.counters.listenerErrors++; // a broken listener must not fail a durable write
-      }
-    };
-    this.listeners.get(change.id)?.forEach(call);
-    this.allListeners.forEach(call);
-  }
-
   private view(doc: LoadedDoc): DocView {
     const { id, kind } = doc.handle;
-    return { id, kind, version: this.versionOf(doc), value: doc.engine.toJSON(doc.state) };
-  }
-
-  private versionOf(doc: LoadedDoc): string {
-    return encodeVersion(doc.engine.version(doc.state));
+    return { id, kind, version: encodeVersion(doc.engine.version(doc.state)), value: doc.engine.toJSON(doc.state) };
   }
 
   private checkOpen(): void {
@@ -289,41 +369,8 @@ export class Replica {
   private async load(id: string): Promise<LoadedDoc> {
     const stored = await this.docs.load(id);
     if (!stored) throw new ConcordError("not_found", `document "${id}" does not exist`);
-    const doc = this.fromStored(stored);
+    const doc = docFromStore(stored, this.engines[stored.kind]);
     this.cache.set(id, doc);
     return doc;
-  }
-
-  private fromStored(stored: StoredDoc): LoadedDoc {
-    const engine = this.engines[stored.kind];
-    let state: unknown;
-    try {
-      state = stored.snapshot ? engine.load(stored.snapshot) : engine.create();
-      for (const { delta } of stored.log) state = engine.apply(state, delta).state;
-    } catch (cause) {
-      if (isConcordError(cause, "invalid_update") || isConcordError(cause, "too_large")) {
-        throw new ConcordError("corrupt_record", `document "${stored.id}" holds data its engine rejects`, { cause });
-      }
-      throw cause;
-    }
-    const last = stored.log.at(-1)?.seq ?? stored.snapshotSeq;
-    return {
-      handle: stored, engine, state, seq: last, snapshotSeq: stored.snapshotSeq,
-      snapshotBytes: stored.snapshot?.length ?? 0,
-      logBytes: stored.log.reduce((n, r) => n + r.delta.length, 0),
-      lastWrite: Promise.resolve(), size: engine.sizeEstimate(state),
-    };
-  }
-}
-
-export function encodeVersion(version: Uint8Array): string {
-  return sodium().to_base64(version, sodium().base64_variants.URLSAFE_NO_PADDING);
-}
-
-export function decodeVersion(version: string): Uint8Array {
-  try {
-    return sodium().from_base64(version, sodium().base64_variants.URLSAFE_NO_PADDING);
-  } catch (cause) {
-    throw new ConcordError("invalid_argument", "a version is a base64url string from a read or an ack", { cause });
   }
 }

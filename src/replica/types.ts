@@ -33,13 +33,34 @@ export interface DocView {
   value: unknown;
 }
 
-/** Returned once a write is durable on this replica. */
+/** Returned once a write is durable on this replica (and on as many regions as asked). */
 export interface WriteAck {
   id: string;
   /** The document's version after the write. */
   version: string;
   /** False when the delta was already there (a duplicate is acknowledged, not an error). */
   changed: boolean;
+  /** Read-your-writes token: `read(id, { after: token })` on any region waits until it holds this write. */
+  token: string;
+  /** Regions known to hold the write durably, this one included (1 without replication). */
+  replicatedTo: number;
+}
+
+/** How many regions must hold a write before it is acknowledged. It is never rolled back either way. */
+export type Durability = "local" | "majority" | "all";
+
+export interface WriteOptions {
+  /** Default "local". */
+  durability?: Durability;
+  /** How long to wait for other regions; on timeout the ack reports `replicatedTo`. Default 5000. */
+  timeoutMs?: number;
+}
+
+export interface ReadOptions {
+  /** A token from a WriteAck: wait until this replica holds that write. */
+  after?: string;
+  /** How long to wait for `after`; then ConcordError "not_caught_up". Default 5000. */
+  timeoutMs?: number;
 }
 
 export interface DocChange {
@@ -47,6 +68,28 @@ export interface DocChange {
   kind: DocKind;
   delta: Uint8Array;
   version: string;
+  /** "local" for writes made here, "remote" for writes replicated from another region. */
+  origin: "local" | "remote";
+}
+
+/** What replication observes: every durable change and deletion, local or remote. */
+export type ReplicaEvent =
+  | ({ type: "change"; versionBytes: Uint8Array; localSeq: number } & DocChange)
+  | { type: "delete"; id: string; origin: "local" | "remote"; localSeq: number };
+
+/** What a replica knows of one document, for anti-entropy. */
+export type DocStatus =
+  | { state: "absent" }
+  | { state: "deleted" }
+  | { state: "present"; kind: DocKind; version: Uint8Array };
+
+/** Implemented by src/gossip; lets writes wait for other regions and stats include replication. */
+export interface Replication {
+  /** Total regions, this one included. */
+  readonly regions: number;
+  /** Resolves with how many regions hold local change `localSeq` once `count` do, or at the timeout. */
+  waitForReplicas(localSeq: number, count: number, timeoutMs: number): Promise<number>;
+  stats(): Record<string, unknown>;
 }
 
 export type ChangeListener = (change: DocChange) => void;
@@ -70,4 +113,6 @@ export interface ReplicaStats {
   compactions: number;
   rejectedDeltas: number;
   listenerErrors: number;
+  /** Per-peer replication figures, when replication is attached. */
+  replication?: Record<string, unknown>;
 }

@@ -9,6 +9,7 @@
  *   S docHash(16)           snapshot: seq (u64, authenticated) + sealed compressed engine snapshot
  *   L docHash(16) seq(8)    one sealed delta of the log after the snapshot
  *   T docHash(16)           tombstone of a shredded document, sealed by the region key
+ *   E                       boot epoch of this region (sealed by the region key): grows on every open
  */
 
 export const docHashBytes = 16;
@@ -21,6 +22,7 @@ export const recordPrefix = {
   snapshot: 0x53,
   log: 0x4c,
   tombstone: 0x54,
+  epoch: 0x45,
 } as const;
 
 function key(prefix: number, ...parts: Uint8Array[]): Uint8Array {
@@ -58,4 +60,5 @@ export const layout = {
   log: (docHash: Uint8Array, seq: number) => key(recordPrefix.log, docHash, encodeSeq(seq)),
   tombstonePrefix: () => key(recordPrefix.tombstone),
   tombstone: (docHash: Uint8Array) => key(recordPrefix.tombstone, docHash),
+  epoch: () => key(recordPrefix.epoch),
 };

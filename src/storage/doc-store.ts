@@ -43,12 +43,20 @@ export interface DocStore {
   append(doc: DocHandle, seq: number, delta: Uint8Array): Promise<void>;
   /** Atomically stores `snapshot` as covering `seq` and drops log records (fromSeq..seq]. */
   compact(doc: DocHandle, seq: number, snapshot: Uint8Array, fromSeq: number): Promise<void>;
-  /** Shreds the document: destroys its data key and records, leaves a tombstone. False if absent. */
-  delete(id: string, deletedAt: number): Promise<boolean>;
+  /**
+   * Shreds the document: destroys its data key and records, leaves a tombstone.
+   * False if it was not here; then a tombstone is written only with `tombstoneIfAbsent`
+   * (a deletion replicated from another region, which must stop it arriving later).
+   */
+  delete(id: string, deletedAt: number, tombstoneIfAbsent?: boolean): Promise<boolean>;
   /** True when `id` was shredded here. */
   isDeleted(id: string): Promise<boolean>;
   /** Every live document (unordered: storage keys are hashes). */
   list(): AsyncIterable<{ id: string; kind: DocKind }>;
+  /** Every shredded document's id. */
+  tombstones(): AsyncIterable<string>;
+  /** Increments and returns this store's boot epoch (durable on resolve). */
+  nextEpoch(): Promise<number>;
   /** Resolves once every queued write is durable. */
   drain(): Promise<void>;
   readonly stats: { batches: number; entries: number };
@@ -165,10 +173,12 @@ export function createDocStore(
       return commits.commit(writes);
     },
 
-    async delete(id, deletedAt) {
+    async delete(id, deletedAt, tombstoneIfAbsent = false) {
       const hash = keyring.docHash(id);
       await commits.drain();
-      if (!(await store.get(layout.dataKey(hash)))) return false;
+      if (await isDeletedHash(hash)) return false;
+      const present = (await store.get(layout.dataKey(hash))) !== undefined;
+      if (!present && !tombstoneIfAbsent) return false;
       const tombstone = seal(
         keyring.regionKey,
         encoder.encode(JSON.stringify({ id, deletedAt })),
@@ -183,7 +193,7 @@ export function createDocStore(
       ];
       for await (const [key] of store.scan(layout.logPrefix(hash))) writes.push({ key });
       await commits.commit(writes);
-      return true;
+      return present;
     },
 
     isDeleted: (id) => isDeletedHash(keyring.docHash(id)),
@@ -195,6 +205,21 @@ export function createDocStore(
         if (!sealedMeta) continue; // deleted between the scan and this read
         yield openMeta(hash, keyring.unwrapDataKey(hash, wrapped), sealedMeta);
       }
+    },
+
+    async *tombstones() {
+      for await (const [key, sealed] of store.scan(layout.tombstonePrefix())) {
+        const plain = open(keyring.regionKey, sealed, recordAad("tombstone", key.subarray(1)), "a tombstone");
+        yield (JSON.parse(decoder.decode(plain)) as { id: string }).id;
+      }
+    },
+
+    async nextEpoch() {
+      const sealed = await store.get(layout.epoch());
+      const previous = sealed ? decodeSeq(open(keyring.regionKey, sealed, recordAad("epoch", null), "the boot epoch")) : 0;
+      const epoch = previous + 1;
+      await commits.commit([{ key: layout.epoch(), value: seal(keyring.regionKey, encodeSeq(epoch), recordAad("epoch", null), random) }]);
+      return epoch;
     },
 
     drain: () => commits.drain(),

@@ -2,11 +2,29 @@
  * The byte store every adapter implements (memory, LMDB, IndexedDB,
  * PostgreSQL). It never sees plaintext: keys are keyed hashes, values sealed.
  * test/conformance/store.ts is the contract in executable form.
+ *
+ * Rules shared by every method:
+ * - Keys are 1 to `maxKeyBytes` bytes, ordered as unsigned bytes (a proper
+ *   prefix sorts first). Any other key is rejected with
+ *   ConcordError("invalid_argument"). Values are any length, including 0: an
+ *   empty value is stored and is distinct from a missing key.
+ * - The store copies what it is given and hands out copies: a caller may
+ *   mutate its arrays as soon as a call returns, and may keep or mutate the
+ *   arrays it receives.
+ * - Failures are ConcordError: "closed" after close() (or, for the in-memory
+ *   store, after a simulated crash), "invalid_argument" for a bad key,
+ *   "unavailable" when the medium fails a read or write.
  */
+
+/**
+ * The longest key every adapter accepts, in bytes. 511 is LMDB's historic
+ * compiled-in limit and fits an index entry in PostgreSQL and IndexedDB alike.
+ */
+export const maxKeyBytes = 511;
 
 export interface StoreWrite {
   key: Uint8Array;
-  /** The new value; `undefined` deletes the key. */
+  /** The new value; `undefined` deletes the key (deleting a missing key is a no-op). */
   value?: Uint8Array | undefined;
 }
 
@@ -16,11 +34,26 @@ export interface Store {
   /**
    * Applies the whole batch atomically: after a crash either all of it or none
    * of it is there. Resolves only once the batch is durable. Batches are
-   * applied in call order.
+   * applied in call order, so after a crash the batches present are a prefix
+   * of those issued. Within a batch, a later entry for the same key wins.
+   * The batch is validated before anything is written: one bad key rejects
+   * the whole batch and writes nothing. An empty batch is a no-op.
    */
   write(batch: readonly StoreWrite[]): Promise<void>;
-  /** Every entry whose key starts with `prefix`, in ascending unsigned byte order of keys. */
+  /**
+   * Every entry whose key starts with `prefix` (all entries for an empty
+   * prefix), in ascending unsigned byte order of keys, each key at most once.
+   * Entries are read in bounded pages, not under one long snapshot, so a scan
+   * may run alongside writes: a key present and unchanged for the whole scan
+   * is yielded; a key written or deleted during it may or may not be, and a
+   * yielded value was the key's value at some moment during the scan.
+   * Stopping early (break, throw) releases everything the scan held.
+   */
   scan(prefix: Uint8Array): AsyncIterable<[Uint8Array, Uint8Array]>;
-  /** Flushes and releases the store; later calls throw ConcordError("closed"). */
+  /**
+   * Waits for writes already issued to settle, then releases the store; later
+   * get/write/scan calls reject with ConcordError("closed"). Idempotent: a
+   * second call returns the same promise.
+   */
   close(): Promise<void>;
 }

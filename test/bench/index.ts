@@ -5,6 +5,7 @@
 const suites = [
   ["replica writes", () => import("./replica-write.bench.ts")],
   ["size at rest", () => import("./at-rest-size.bench.ts")],
+  ["replication", () => import("./replication.bench.ts")],
 ] as const;
 
 const only = process.argv[2];

@@ -1,0 +1,196 @@
+/**
+ * The Automerge engine: DocEngine over Automerge documents, with
+ * concatenated change chunks as deltas and Automerge.save output as
+ * snapshots. Every incoming change is decoded, ordered and checked against
+ * the document's op index (automerge-change-check.ts) before it reaches the
+ * live document, so a document never waits on missing changes, never holds
+ * dangling references and never nests deeper than limits.maxDepth. Actor ids
+ * come from the injected Random and change times from the injected Clock.
+ *
+ * Automerge documents are immutable values: apply() and change() return the
+ * next document and the one passed in must not be used again.
+ */
+import * as Automerge from "@automerge/automerge";
+import type { DocEngine, EngineDeps } from "./engine.ts";
+import { isConcordError } from "../errors.ts";
+import { assertWithinSize, editFailed, invalidUpdate, type RejectionReason } from "./engine-errors.ts";
+import { resolveLimits } from "./limits.ts";
+import { splitChangeChunks } from "./automerge-chunks.ts";
+import { decodeChanges, indexChange, orderNewChanges } from "./automerge-change-check.ts";
+import { AutomergeOpIndex } from "./automerge-op-index.ts";
+import { decodeHeads, encodeHeads, sortedHeads } from "./automerge-heads.ts";
+import { automergeToJSON } from "./automerge-json.ts";
+
+// Documents hold arbitrary JSON-like content; callers narrow it themselves.
+type Doc = Automerge.Doc<any>;
+
+const empty = new Uint8Array(0);
+
+/** Creates the Automerge engine. */
+export function createAutomergeEngine(deps: EngineDeps): DocEngine<Doc> {
+  const limits = resolveLimits(deps.limits);
+  // One op index per Automerge backend (shared by the successive immutable docs of one document).
+  const indexes = new WeakMap<object, AutomergeOpIndex>();
+
+  const newActor = (): string => {
+    let hex = "";
+    for (const byte of deps.random.bytes(16)) hex += byte.toString(16).padStart(2, "0");
+    return hex;
+  };
+
+  const indexFor = (doc: Doc): AutomergeOpIndex => {
+    const backend = Automerge.getBackend(doc);
+    const headsKey = sortedHeads(doc).join();
+    const known = indexes.get(backend);
+    if (known !== undefined && known.headsKey === headsKey) return known;
+    // Changed behind the engine's back (or never indexed): index it from scratch.
+    let index: AutomergeOpIndex;
+    try {
+      index = buildIndex(doc, limits.maxDepth);
+    } catch (error) {
+      throw rethrowAs(error, true, "the document's own history does not validate");
+    }
+    indexes.set(backend, index);
+    return index;
+  };
+
+  const remember = (doc: Doc, index: AutomergeOpIndex): void => {
+    index.headsKey = sortedHeads(doc).join();
+    indexes.set(Automerge.getBackend(doc), index);
+  };
+
+  const create = (): Doc => {
+    const doc: Doc = Automerge.init({ actor: newActor() });
+    remember(doc, new AutomergeOpIndex());
+    return doc;
+  };
+
+  return {
+    kind: "automerge",
+
+    create,
+
+    load(snapshot) {
+      assertWithinSize(snapshot, limits.maxDeltaBytes, "snapshot");
+      if (snapshot.length === 0) return create();
+      let doc: Doc;
+      try {
+        // load() refuses changes whose dependencies are missing (allowMissingChanges is off).
+        doc = Automerge.load(snapshot, { actor: newActor() });
+      } catch (cause) {
+        throw invalidUpdate("malformed", "Automerge snapshot does not load", { cause });
+      }
+      try {
+        remember(doc, buildIndex(doc, limits.maxDepth));
+      } catch (error) {
+        Automerge.free(doc);
+        throw rethrowAs(error, false, "Automerge snapshot holds invalid changes");
+      }
+      return doc;
+    },
+
+    apply(doc, delta) {
+      if (delta.length === 0) return { state: doc, changed: false };
+      assertWithinSize(delta, limits.maxDeltaBytes, "delta");
+      const incoming = decodeChanges(splitChangeChunks(delta));
+      const index = indexFor(doc);
+      const fresh = orderNewChanges(index, incoming);
+      if (fresh.length === 0) return { state: doc, changed: false };
+      index.begin();
+      let next: Doc;
+      try {
+        for (const change of fresh) indexChange(index, change.decoded, limits.maxDepth);
+      } catch (error) {
+        index.rollback();
+        throw rethrowAs(error, false, "Automerge change could not be checked");
+      }
+      const before = index.headsKey;
+      try {
+        [next] = Automerge.applyChanges(doc, fresh.map((change) => change.bytes));
+      } catch (cause) {
+        index.rollback();
+        // A wasm panic may leave part of the batch in the document; only unchanged heads prove it intact.
+        throw invalidUpdate("engine_error", "Automerge failed to apply checked changes", { cause, damaged: !headsStill(doc, before) });
+      }
+      index.commit();
+      remember(next, index);
+      if (Automerge.getMissingDeps(next, []).length > 0) {
+        throw invalidUpdate("missing_dependencies", "Automerge queued part of a checked delta", { damaged: true });
+      }
+      return { state: next, changed: true };
+    },
+
+    change(doc, edit) {
+      const index = indexFor(doc);
+      const before = index.headsKey;
+      let next: Doc;
+      try {
+        next = Automerge.change(doc, { time: Math.floor(deps.clock.now() / 1000) }, edit);
+      } catch (cause) {
+        // Automerge rolls the transaction back when the callback throws.
+        throw editFailed(cause, false);
+      }
+      if (sortedHeads(next).join() === before) return { state: next, delta: empty };
+      const delta = Automerge.getLastLocalChange(next) ?? empty;
+      // The change is already in the document: breaking a limit means it must be reloaded.
+      assertWithinSize(delta, limits.maxDeltaBytes, "local change", true);
+      index.begin();
+      try {
+        indexChange(index, Automerge.decodeChange(delta), limits.maxDepth);
+      } catch (error) {
+        index.rollback();
+        throw rethrowAs(error, true, "local Automerge change does not validate");
+      }
+      index.commit();
+      remember(next, index);
+      return { state: next, delta };
+    },
+
+    snapshot: (doc) => Automerge.save(doc),
+
+    version: (doc) => encodeHeads(sortedHeads(doc)),
+
+    diff(doc, theirVersion) {
+      // Heads we do not know are history we lack; everything after the known ones covers what they lack.
+      const known = decodeHeads(theirVersion).filter((hash) => Automerge.hasHeads(doc, [hash]));
+      return Automerge.saveSince(doc, known);
+    },
+
+    includes: (doc, version) => Automerge.hasHeads(doc, decodeHeads(version)),
+
+    toJSON: (doc) => automergeToJSON(doc),
+
+    sizeEstimate(doc) {
+      const stats = Automerge.stats(doc);
+      const index = indexes.get(Automerge.getBackend(doc));
+      return 1024 + stats.numOps * 64 + stats.numChanges * 128 + (index?.byteSize() ?? 0);
+    },
+  };
+}
+
+/** Indexes every change of `doc`, validating each as if it had just arrived. */
+function buildIndex(doc: Doc, maxDepth: number): AutomergeOpIndex {
+  const index = new AutomergeOpIndex();
+  for (const change of orderNewChanges(index, decodeChanges(Automerge.getAllChanges(doc)))) {
+    indexChange(index, change.decoded, maxDepth);
+  }
+  index.headsKey = sortedHeads(doc).join();
+  return index;
+}
+
+function headsStill(doc: Doc, headsKey: string): boolean {
+  try {
+    return sortedHeads(doc).join() === headsKey;
+  } catch {
+    return false;
+  }
+}
+
+/** A ConcordError from a check, re-raised with `damaged` set as given; anything else as engine_error. */
+function rethrowAs(error: unknown, damaged: boolean, message: string): Error {
+  if (isConcordError(error)) {
+    if (!damaged || error.details["damaged"] === true) return error;
+    return invalidUpdate(error.details["reason"] as RejectionReason, error.message, { cause: error.cause, damaged, details: { ...error.details } });
+  }
+  return invalidUpdate("engine_error", message, { cause: error, damaged });
+}

@@ -1,0 +1,151 @@
+/**
+ * The Yjs engine: DocEngine over Y.Doc with V1 updates as deltas and
+ * snapshots. Every delta is decoded and checked (yjs-update-check.ts) before
+ * it reaches the live document, so a document never holds pending structs,
+ * never nests deeper than limits.maxDepth and never half-applies an update.
+ * Client ids come from the injected Random, never from Yjs's own generator.
+ */
+import * as Y from "yjs";
+import type { DocEngine, EngineDeps } from "./engine.ts";
+import type { Random } from "../runtime/random.ts";
+import { isConcordError } from "../errors.ts";
+import { assertWithinSize, editFailed, invalidUpdate, type RejectionReason } from "./engine-errors.ts";
+import { resolveLimits } from "./limits.ts";
+import { decodeYjsUpdate } from "./yjs-update-decoder.ts";
+import { checkYjsUpdate } from "./yjs-update-check.ts";
+import { decodeYjsVersion, encodeYjsVersion, trackYjsVersion, yjsIncludes } from "./yjs-version.ts";
+import { yjsToJSON } from "./yjs-json.ts";
+import { checkLocalNesting } from "./yjs-local-check.ts";
+
+const empty = new Uint8Array(0);
+
+// Rough bytes of heap per struct (an Item with its ID and content objects).
+const bytesPerStruct = 160;
+
+/**
+ * Creates the Yjs engine. `deps.random` supplies client ids (uint32, never 0);
+ * Yjs has no timestamps, so `deps.clock` is unused.
+ */
+export function createYjsEngine(deps: EngineDeps): DocEngine<Y.Doc> {
+  const limits = resolveLimits(deps.limits);
+  // Bytes of updates each document has taken in, for sizeEstimate.
+  const contentBytes = new WeakMap<Y.Doc, number>();
+  const addBytes = (doc: Y.Doc, n: number): void => void contentBytes.set(doc, (contentBytes.get(doc) ?? 0) + n);
+
+  const newDoc = (): Y.Doc => {
+    // A fixed guid: Yjs would otherwise draw one from its own randomness. Updates never carry it.
+    const doc = new Y.Doc({ guid: "concord", gc: true });
+    doc.clientID = newClientId(deps.random);
+    trackYjsVersion(doc);
+    return doc;
+  };
+
+  /** Checks then applies; the document is untouched when this throws without `damaged`. */
+  const validateAndApply = (doc: Y.Doc, delta: Uint8Array): boolean => {
+    let addsStructs: boolean;
+    try {
+      addsStructs = checkYjsUpdate(doc, decodeYjsUpdate(delta, limits.maxDepth), limits.maxDepth).addsStructs;
+    } catch (error) {
+      if (isConcordError(error)) throw error;
+      // The check reads the document; anything else escaping it is a bug, reported as bad input.
+      throw invalidUpdate("engine_error", "Yjs update could not be checked", { cause: error });
+    }
+    const clientID = doc.clientID;
+    let deletes = false;
+    try {
+      doc.transact((transaction) => {
+        Y.applyUpdate(doc, delta);
+        deletes = transaction.deleteSet.clients.size > 0;
+      });
+    } catch (cause) {
+      throw invalidUpdate("engine_error", "Yjs failed to apply a checked update", { cause, damaged: true });
+    }
+    if (doc.store.pendingStructs !== null || doc.store.pendingDs !== null) {
+      throw invalidUpdate("missing_dependencies", "Yjs parked part of a checked update", { damaged: true });
+    }
+    // Yjs swaps in a client id from its own randomness when an update reuses ours; take one from ours.
+    if (doc.clientID !== clientID) doc.clientID = newClientId(deps.random);
+    return addsStructs || deletes;
+  };
+
+  return {
+    kind: "yjs",
+
+    create: newDoc,
+
+    load(snapshot) {
+      assertWithinSize(snapshot, limits.maxDeltaBytes, "snapshot");
+      const doc = newDoc();
+      try {
+        if (snapshot.length > 0) validateAndApply(doc, snapshot);
+      } catch (error) {
+        // The half-built document is dropped here, so there is nothing for the caller to discard.
+        if (isConcordError(error) && error.details["damaged"] === true) {
+          throw invalidUpdate(error.details["reason"] as RejectionReason, error.message, { cause: error.cause });
+        }
+        throw error;
+      }
+      addBytes(doc, snapshot.length);
+      return doc;
+    },
+
+    apply(doc, delta) {
+      if (delta.length === 0) return { state: doc, changed: false };
+      assertWithinSize(delta, limits.maxDeltaBytes, "delta");
+      const changed = validateAndApply(doc, delta);
+      if (changed) addBytes(doc, delta.length);
+      return { state: doc, changed };
+    },
+
+    change(doc, edit) {
+      let delta: Uint8Array = empty;
+      let ours: Y.Transaction | null = null;
+      const onUpdate = (update: Uint8Array, _origin: unknown, _doc: Y.Doc, transaction: Y.Transaction): void => {
+        if (transaction === ours) delta = update;
+      };
+      doc.on("update", onUpdate);
+      try {
+        doc.transact((transaction) => {
+          ours = transaction;
+          edit(doc);
+        });
+      } catch (cause) {
+        // Yjs has no rollback: whatever the edit did before throwing is in the document.
+        throw editFailed(cause, delta.length > 0);
+      } finally {
+        doc.off("update", onUpdate);
+      }
+      if (delta.length === 0) return { state: doc, delta };
+      // Peers would reject what breaks the limits, so the document must not keep it either.
+      assertWithinSize(delta, limits.maxDeltaBytes, "local change", true);
+      checkLocalNesting(doc, ours!, limits.maxDepth);
+      addBytes(doc, delta.length);
+      return { state: doc, delta };
+    },
+
+    snapshot: (doc) => Y.encodeStateAsUpdate(doc),
+
+    version: (doc) => encodeYjsVersion(doc),
+
+    diff(doc, theirVersion) {
+      const { stateVectorBytes } = decodeYjsVersion(theirVersion);
+      // Structs they lack, plus our whole delete set (a delete of something they have is news too).
+      return Y.encodeStateAsUpdate(doc, stateVectorBytes);
+    },
+
+    includes: (doc, version) => yjsIncludes(doc, decodeYjsVersion(version)),
+
+    toJSON: (doc) => yjsToJSON(doc),
+
+    sizeEstimate(doc) {
+      let structs = 0;
+      for (const list of doc.store.clients.values()) structs += list.length;
+      return 256 + structs * bytesPerStruct + (contentBytes.get(doc) ?? 0);
+    },
+  };
+}
+
+/** A uint32 client id other than 0, from the injected Random. */
+function newClientId(random: Random): number {
+  return 1 + random.int(0xffffffff);
+}

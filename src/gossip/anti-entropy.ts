@@ -1,0 +1,146 @@
+/**
+ * Anti-entropy: find what two regions hold differently and exchange only that.
+ *
+ * The initiator sends its digest of the root; the responder answers "equal"
+ * (one small round trip, whatever the number of documents), or its children,
+ * or — once few documents remain below a node — the (id, element hash) pairs
+ * themselves. The initiator descends only into differing children, so d
+ * differing documents out of n cost O(d · log n) digest bytes. Then, for each
+ * differing document, both sides exchange versions and engine diffs, in both
+ * directions, deletions included.
+ */
+import { bytesEqual } from "../storage/bytes.ts";
+import type { Replica } from "../replica/replica.ts";
+import type { DigestTree, NodeDigest } from "./digest-tree.ts";
+import type { DocState, PushEntry, Request, Response, TreeAnswer } from "./messages.ts";
+
+/** Below this many documents on either side, a node is answered with its entries. */
+export const leafEntries = 16;
+/** At most this many nodes or documents per request. */
+const maxPerRequest = 256;
+
+const sameDigest = (a: NodeDigest, b: NodeDigest) => a.count === b.count && bytesEqual(a.hash, b.hash);
+
+export function answerTree(tree: DigestTree, nodes: Array<{ path: string } & NodeDigest>): TreeAnswer[] {
+  return nodes.map(({ path, hash, count }): TreeAnswer => {
+    const mine = tree.node(path);
+    if (sameDigest(mine, { hash, count })) return { path, answer: "equal" };
+    if (path.length >= tree.depth || Math.max(mine.count, count) <= leafEntries) {
+      return { path, answer: "entries", entries: tree.entries(path) };
+    }
+    return { path, answer: "children", children: tree.children(path) };
+  });
+}
+
+/** The responder's half of a sync: deletions win, then each side gets the other's diff. */
+export async function answerSync(replica: Replica, docs: Array<{ id: string } & DocState>) {
+  const out: Array<{ id: string; diff?: Uint8Array } & DocState> = [];
+  for (const theirs of docs) {
+    const id = theirs.id;
+    if (theirs.state === "deleted") {
+      await replica.deleteRemote(id);
+      out.push({ id, state: "deleted" });
+      continue;
+    }
+    const mine = await replica.status(id);
+    if (mine.state !== "present") {
+      out.push({ id, state: mine.state });
+      continue;
+    }
+    const diff = theirs.state === "present" && theirs.kind === mine.kind
+      ? await replica.diff(id, theirs.version)
+      : await replica.encodeState(id);
+    out.push({ id, ...mine, diff });
+  }
+  return out;
+}
+
+export interface RoundContext {
+  replica: Replica;
+  tree: DigestTree;
+  request(request: Request): Promise<Response>;
+  /** Applies a write that came from the peer (through the pending buffer). */
+  applyFromPeer(entry: PushEntry): Promise<unknown>;
+}
+
+export interface RoundReport {
+  roundTrips: number;
+  differing: number;
+  repairedHere: number;
+  repairedThere: number;
+}
+
+export async function runRound(ctx: RoundContext): Promise<RoundReport> {
+  const report: RoundReport = { roundTrips: 0, differing: 0, repairedHere: 0, repairedThere: 0 };
+  const differing = new Set<string>();
+  let nodes: Array<{ path: string } & NodeDigest> = [{ path: "", ...ctx.tree.node("") }];
+  while (nodes.length > 0) {
+    const batch = nodes.splice(0, maxPerRequest);
+    const response = await ctx.request({ type: "tree", nodes: batch });
+    report.roundTrips++;
+    if (response.type !== "treeAnswer") throw new Error(`assertion failed: a tree request answered with ${response.type}`);
+    for (const answer of response.answers) {
+      if (answer.answer === "children") {
+        answer.children.forEach((theirs, i) => {
+          const path = answer.path + i.toString(16);
+          const mine = ctx.tree.node(path);
+          if (!sameDigest(mine, theirs)) nodes.push({ path, ...mine });
+        });
+      } else if (answer.answer === "entries") {
+        const theirs = new Map(answer.entries);
+        for (const [id, hash] of ctx.tree.entries(answer.path)) {
+          const other = theirs.get(id);
+          if (!other || !bytesEqual(other, hash)) differing.add(id);
+          theirs.delete(id);
+        }
+        for (const id of theirs.keys()) differing.add(id);
+      }
+    }
+  }
+  report.differing = differing.size;
+  const ids = [...differing].sort();
+  for (let i = 0; i < ids.length; i += maxPerRequest) {
+    await syncDocs(ctx, ids.slice(i, i + maxPerRequest), report);
+  }
+  return report;
+}
+
+async function syncDocs(ctx: RoundContext, ids: string[], report: RoundReport): Promise<void> {
+  const before = new Map<string, DocState>();
+  for (const id of ids) before.set(id, await ctx.replica.status(id));
+  const response = await ctx.request({ type: "sync", docs: ids.map((id) => ({ id, ...before.get(id)! })) });
+  report.roundTrips++;
+  if (response.type !== "syncAnswer") throw new Error(`assertion failed: a sync request answered with ${response.type}`);
+  const toPeer: PushEntry[] = [];
+  for (const theirs of response.docs) {
+    const mine = before.get(theirs.id);
+    if (!mine) continue; // not asked about: ignore
+    if (theirs.state === "deleted") {
+      if (mine.state !== "deleted") {
+        await ctx.applyFromPeer({ id: theirs.id, deleted: true });
+        report.repairedHere++;
+      }
+      continue;
+    }
+    if (mine.state === "deleted") {
+      toPeer.push({ id: theirs.id, deleted: true });
+      continue;
+    }
+    if (theirs.state === "present" && theirs.diff) {
+      await ctx.applyFromPeer({ id: theirs.id, kind: theirs.kind, delta: theirs.diff });
+      report.repairedHere++;
+    }
+    const now = await ctx.replica.status(theirs.id);
+    if (now.state !== "present") continue;
+    if (theirs.state === "absent") {
+      toPeer.push({ id: theirs.id, kind: now.kind, delta: await ctx.replica.encodeState(theirs.id) });
+    } else if (theirs.state === "present" && !bytesEqual(now.version, theirs.version)) {
+      toPeer.push({ id: theirs.id, kind: now.kind, delta: await ctx.replica.diff(theirs.id, theirs.version) });
+    }
+  }
+  if (toPeer.length > 0) {
+    const pushed = await ctx.request({ type: "push", entries: toPeer });
+    report.roundTrips++;
+    if (pushed.type === "pushAck") report.repairedThere += pushed.statuses.filter((s) => s === "persisted").length;
+  }
+}

@@ -1,0 +1,316 @@
+/**
+ * Replication for one region: eager push of every durable write to every
+ * peer, anti-entropy rounds that repair whatever push missed, failure
+ * detection, durability waiters and replication stats. Runs entirely on the
+ * injected Clock, Random and Transport, so the simulator drives this code.
+ */
+import { keyedHash } from "../crypto/keyed-hash.ts";
+import { ConcordError, isConcordError } from "../errors.ts";
+import type { Clock } from "../runtime/clock.ts";
+import type { Random } from "../runtime/random.ts";
+import type { Replica } from "../replica/replica.ts";
+import type { ReplicaEvent, Replication } from "../replica/types.ts";
+import { answerSync, answerTree, runRound, type RoundReport } from "./anti-entropy.ts";
+import { createDigestTree, type DigestTree } from "./digest-tree.ts";
+import { createFailureDetector } from "./failure-detector.ts";
+import { readHeader, type FrameRejection } from "./frame.ts";
+import { decodeRequest, decodeResponse, encodeRequest, encodeResponse, type PushEntry, type PushStatus, type Request, type Response } from "./messages.ts";
+import { createPeerQueue, type PeerQueue } from "./peer-queue.ts";
+import type { RegionKeyPair } from "./region-keys.ts";
+import { createRemoteApplier } from "./remote-applier.ts";
+import { createSecureChannel } from "./secure-channel.ts";
+import type { Transport } from "./transport.ts";
+
+export interface GossipOptions {
+  /** Bytes of writes one push request carries at most. Default 1 MiB. */
+  pushBatchMaxBytes?: number;
+  /** Per-peer queue bound; past it the queue is dropped and the peer repaired by anti-entropy. Default 16 MiB. */
+  queueMaxBytes?: number;
+  retryBaseMs?: number;
+  retryMaxMs?: number;
+  /** Mean interval between anti-entropy rounds (jittered ±50%). Default 2000. */
+  antiEntropyIntervalMs?: number;
+  heartbeatMs?: number;
+  downAfterMs?: number;
+  /** Bound on remote deltas waiting for their dependencies. Default 16 MiB. */
+  pendingMaxBytes?: number;
+}
+
+export interface GossipDeps {
+  replica: Replica;
+  transport: Transport;
+  clock: Clock;
+  random: Random;
+  self: string;
+  keyPair: RegionKeyPair;
+  /** Every other region: id → X25519 public key. */
+  peers: ReadonlyMap<string, Uint8Array>;
+}
+
+interface PeerState {
+  queue: PeerQueue;
+  inFlight: boolean;
+  retryAt: number;
+  backoffMs: number;
+  lastAckAt: number | undefined;
+  bytesSent: number;
+  bytesReceived: number;
+  rounds: number;
+  repaired: number;
+}
+
+export interface Gossip extends Replication {
+  /** Builds the digest tree from the store and starts the timers. */
+  start(): Promise<void>;
+  stop(): void;
+  /** Handles one incoming frame (the Transport's handler). */
+  handle(frame: Uint8Array): Promise<Uint8Array>;
+  /** One anti-entropy round with `peer` now (tests, benchmarks, operators). */
+  antiEntropy(peer: string): Promise<RoundReport>;
+  /** Bytes of request and response payloads exchanged so far (deterministic, for cost tests). */
+  readonly payloadBytes: { sent: number; received: number };
+  readonly tree: DigestTree;
+}
+
+const versionHash = (version: Uint8Array | "deleted") =>
+  version === "deleted" ? keyedHash(null, "concord/deleted", 16) : keyedHash(null, version, 16);
+
+export function createGossip(deps: GossipDeps, options: GossipOptions = {}): Gossip {
+  const o = {
+    pushBatchMaxBytes: 1 << 20, queueMaxBytes: 16 << 20, retryBaseMs: 100, retryMaxMs: 5000,
+    antiEntropyIntervalMs: 2000, heartbeatMs: 1000, downAfterMs: 3000, pendingMaxBytes: 16 << 20, ...options,
+  };
+  const { replica, transport, clock, random, self } = deps;
+  const peerIds = [...deps.peers.keys()].sort();
+  const channel = createSecureChannel({ self, keyPair: deps.keyPair, peers: deps.peers, epoch: replica.epoch, random });
+  const detector = createFailureDetector(peerIds, o.downAfterMs, clock.now());
+  const applier = createRemoteApplier(replica, o.pendingMaxBytes);
+  const tree = createDigestTree();
+  const payloadBytes = { sent: 0, received: 0 };
+  const peers = new Map<string, PeerState>(peerIds.map((id) => [id, {
+    queue: createPeerQueue(o.queueMaxBytes), inFlight: false, retryAt: 0, backoffMs: o.retryBaseMs,
+    lastAckAt: undefined, bytesSent: 0, bytesReceived: 0, rounds: 0, repaired: 0,
+  }]));
+  // localSeq → peers that persisted it; bounded (oldest forgotten) so a dead peer cannot grow it.
+  const holders = new Map<number, Set<string>>();
+  const waiters = new Set<{ localSeq: number; needed: number; done: (count: number) => void }>();
+  const cancels: Array<() => void> = [];
+  let stopped = false;
+
+  const peer = (id: string) => peers.get(id)!;
+
+  async function request(to: string, message: Request): Promise<Response> {
+    const payload = encodeRequest(message);
+    const { frame, counter } = channel.seal(to, "request", payload);
+    const state = peer(to);
+    state.bytesSent += frame.length;
+    payloadBytes.sent += payload.length;
+    let reply: Uint8Array;
+    try {
+      reply = await transport.send(to, frame);
+    } catch (error) {
+      detector.failed(to, clock.now());
+      throw error;
+    }
+    state.bytesReceived += reply.length;
+    const opened = channel.open(reply);
+    if (opened.header.sender !== to || opened.header.replyTo !== counter) {
+      throw new ConcordError("bad_frame", `a response from ${to} does not answer this request`, { details: { reason: "unexpected" } });
+    }
+    payloadBytes.received += opened.payload.length;
+    const response = decodeResponse(opened.payload);
+    if (detector.succeeded(to, clock.now())) onPeerUp(to);
+    if (response.type === "refused") throw new ConcordError("unavailable", `${to} refused: ${response.message} [${response.code}]`);
+    return response;
+  }
+
+  function record(localSeq: number, from: string): void {
+    let set = holders.get(localSeq);
+    if (!set) holders.set(localSeq, (set = new Set()));
+    set.add(from);
+    while (holders.size > 100_000) holders.delete(holders.keys().next().value!);
+    for (const w of [...waiters]) if (w.localSeq === localSeq && 1 + set.size >= w.needed) w.done(1 + set.size);
+  }
+
+  async function pump(to: string): Promise<void> {
+    const state = peer(to);
+    if (stopped || state.inFlight || state.queue.length === 0 || !detector.isUp(to) || clock.now() < state.retryAt) return;
+    state.inFlight = true;
+    const { entries, generation } = state.queue.peek(o.pushBatchMaxBytes);
+    try {
+      const response = await request(to, { type: "push", entries: entries.map((e) => e.entry) });
+      if (response.type !== "pushAck") throw new ConcordError("bad_frame", "a push answered with something else");
+      state.queue.ack(generation, entries.length);
+      state.lastAckAt = clock.now();
+      state.backoffMs = o.retryBaseMs;
+      response.statuses.forEach((status, i) => status === "persisted" && record(entries[i]!.localSeq, to));
+    } catch {
+      // Exponential backoff with full jitter, so regions recovering together do not retry in lockstep.
+      state.retryAt = clock.now() + random.float() * state.backoffMs;
+      state.backoffMs = Math.min(o.retryMaxMs, state.backoffMs * 2);
+      cancels.push(clock.timer(state.retryAt - clock.now() + 1, () => void pump(to)));
+    } finally {
+      state.inFlight = false;
+    }
+    if (state.queue.length > 0 && clock.now() >= state.retryAt) void pump(to);
+  }
+
+  function onPeerUp(to: string): void {
+    void pump(to);
+    void antiEntropy(to).catch(() => undefined);
+  }
+
+  function onEvent(event: ReplicaEvent): void {
+    tree.set(event.id, versionHash(event.type === "delete" ? "deleted" : event.versionBytes));
+    if (event.origin !== "local") return; // regions push only their own writes: no relaying
+    const entry: PushEntry = event.type === "delete" ? { id: event.id, deleted: true } : { id: event.id, kind: event.kind, delta: event.delta };
+    const bytes = event.type === "delete" ? event.id.length + 8 : event.delta.length + event.id.length + 8;
+    for (const to of peerIds) {
+      peer(to).queue.push({ entry, bytes, localSeq: event.localSeq, enqueuedAt: clock.now() });
+      void pump(to);
+    }
+  }
+
+  async function antiEntropy(to: string): Promise<RoundReport> {
+    const state = peer(to);
+    const wasBehind = state.queue.needsRepair;
+    const report = await runRound({
+      replica, tree,
+      request: (message) => request(to, message),
+      applyFromPeer: (entry) => applier.apply(entry).then(() => applier.retry(entry.id)),
+    });
+    state.rounds++;
+    state.repaired += report.repairedHere + report.repairedThere;
+    if (wasBehind) state.queue.needsRepair = false;
+    return report;
+  }
+
+  async function serve(message: Request): Promise<Response> {
+    switch (message.type) {
+      case "push": {
+        const statuses: PushStatus[] = [];
+        for (const entry of message.entries) statuses.push(await applier.apply(entry));
+        return { type: "pushAck", statuses };
+      }
+      case "heartbeat":
+        return { type: "heartbeatAck" };
+      case "tree":
+        return { type: "treeAnswer", answers: answerTree(tree, message.nodes) };
+      case "sync":
+        return { type: "syncAnswer", docs: await answerSync(replica, message.docs) };
+    }
+  }
+
+  function schedule(ms: number, fn: () => void): void {
+    if (stopped) return;
+    cancels.push(clock.timer(ms, fn));
+  }
+
+  function heartbeatTick(): void {
+    for (const to of peerIds) {
+      const health = detector.health(to);
+      if (health.lastHeardAt === undefined || clock.now() - health.lastHeardAt >= o.heartbeatMs) {
+        void request(to, { type: "heartbeat" }).catch(() => undefined);
+      }
+    }
+    schedule(o.heartbeatMs, heartbeatTick);
+  }
+
+  function antiEntropyTick(): void {
+    const candidates = peerIds.filter((p) => detector.isUp(p));
+    const to = candidates[random.int(candidates.length)];
+    if (to) void antiEntropy(to).catch(() => undefined);
+    schedule(o.antiEntropyIntervalMs * (0.5 + random.float()), antiEntropyTick);
+  }
+
+  return {
+    tree,
+    payloadBytes,
+    regions: peerIds.length + 1,
+
+    async start() {
+      for await (const { id, version } of replica.inventory()) tree.set(id, versionHash(version));
+      replica.observe(onEvent);
+      replica.attachReplication(this);
+      transport.serve((frame) => this.handle(frame));
+      schedule(o.heartbeatMs, heartbeatTick);
+      schedule(o.antiEntropyIntervalMs * (0.5 + random.float()), antiEntropyTick);
+    },
+
+    stop() {
+      stopped = true;
+      for (const cancel of cancels.splice(0)) cancel();
+      for (const w of [...waiters]) w.done(1 + (holders.get(w.localSeq)?.size ?? 0));
+    },
+
+    async handle(frame) {
+      let opened;
+      try {
+        opened = channel.open(frame);
+      } catch (error) {
+        const reason = isConcordError(error) ? (error.details.reason as FrameRejection | undefined) : undefined;
+        // A known peer speaking a version we lack is told which we speak, so it can step down.
+        if (reason === "unsupported_version") {
+          const { header } = readHeader(frame, channel.maxFrameBytes);
+          const refusal = encodeResponse({ type: "refused", code: "unsupported_version", message: (error as Error).message });
+          return channel.seal(header.sender, "refusal", refusal, header.counter).frame;
+        }
+        return new Uint8Array(0);
+      }
+      const sender = opened.header.sender;
+      if (detector.succeeded(sender, clock.now())) onPeerUp(sender);
+      let response: Response;
+      try {
+        response = await serve(decodeRequest(opened.payload));
+      } catch (error) {
+        const code = isConcordError(error) ? error.code : "internal";
+        response = { type: "refused", code, message: isConcordError(error) ? error.message : "internal error" };
+      }
+      return channel.seal(sender, "response", encodeResponse(response), opened.header.counter).frame;
+    },
+
+    antiEntropy,
+
+    waitForReplicas(localSeq, needed, timeoutMs) {
+      const have = 1 + (holders.get(localSeq)?.size ?? 0);
+      if (have >= needed || stopped) return Promise.resolve(have);
+      return new Promise((resolve) => {
+        const waiter = {
+          localSeq, needed,
+          done: (count: number) => {
+            waiters.delete(waiter);
+            cancel();
+            resolve(count);
+          },
+        };
+        const cancel = clock.timer(timeoutMs, () => waiter.done(1 + (holders.get(localSeq)?.size ?? 0)));
+        waiters.add(waiter);
+      });
+    },
+
+    stats() {
+      const now = clock.now();
+      const byPeer: Record<string, unknown> = {};
+      const rejected = channel.rejected();
+      for (const to of peerIds) {
+        const s = peer(to);
+        const health = detector.health(to);
+        byPeer[to] = {
+          up: health.up,
+          queueEntries: s.queue.length,
+          queueBytes: s.queue.bytes,
+          queueDropped: s.queue.dropped,
+          needsRepair: s.queue.needsRepair,
+          lastAckAt: s.lastAckAt ?? null,
+          lagMs: s.queue.oldestAt === undefined ? 0 : now - s.queue.oldestAt,
+          bytesSent: s.bytesSent,
+          bytesReceived: s.bytesReceived,
+          framesRejected: rejected[to] ?? {},
+          antiEntropyRounds: s.rounds,
+          docsRepaired: s.repaired,
+        };
+      }
+      return { peers: byPeer, framesRejectedUnknown: rejected["?"] ?? {}, pending: { ...applier.stats }, documents: tree.size };
+    },
+  };
+}

@@ -1,0 +1,49 @@
+/** A document held in memory by the replica, and how one is made from what the store holds. */
+import type { DocEngine } from "../doc/engine.ts";
+import { ConcordError, isConcordError } from "../errors.ts";
+import type { DocHandle, StoredDoc } from "../storage/doc-store.ts";
+
+export interface LoadedDoc {
+  handle: DocHandle;
+  engine: DocEngine<unknown>;
+  state: unknown;
+  /** Sequence number of the last delta applied (persisted or in flight). */
+  seq: number;
+  snapshotSeq: number;
+  snapshotBytes: number;
+  logBytes: number;
+  /** Durable once the most recent append for this document is. */
+  lastWrite: Promise<void>;
+  size: number;
+}
+
+export function freshDoc(handle: DocHandle, engine: DocEngine<unknown>): LoadedDoc {
+  const state = engine.create();
+  return {
+    handle, engine, state, seq: 0, snapshotSeq: 0, snapshotBytes: 0, logBytes: 0,
+    lastWrite: Promise.resolve(), size: engine.sizeEstimate(state),
+  };
+}
+
+/** Replays snapshot and log. Stored bytes the engine refuses mean the record is corrupt. */
+export function docFromStore(stored: StoredDoc, engine: DocEngine<unknown>): LoadedDoc {
+  let state: unknown;
+  try {
+    state = stored.snapshot ? engine.load(stored.snapshot) : engine.create();
+    for (const { delta } of stored.log) state = engine.apply(state, delta).state;
+  } catch (cause) {
+    if (isConcordError(cause, "invalid_update") || isConcordError(cause, "too_large")) {
+      throw new ConcordError("corrupt_record", `document "${stored.id}" holds data its engine rejects`, { cause });
+    }
+    throw cause;
+  }
+  return {
+    handle: stored, engine, state,
+    seq: stored.log.at(-1)?.seq ?? stored.snapshotSeq,
+    snapshotSeq: stored.snapshotSeq,
+    snapshotBytes: stored.snapshot?.length ?? 0,
+    logBytes: stored.log.reduce((n, r) => n + r.delta.length, 0),
+    lastWrite: Promise.resolve(),
+    size: engine.sizeEstimate(state),
+  };
+}

@@ -1,0 +1,19 @@
+/**
+ * Versions travel as base64url strings. A write's version doubles as its
+ * read-your-writes token: any region that holds everything of that version can
+ * serve a read "after" it.
+ */
+import { sodium } from "../crypto/sodium.ts";
+import { ConcordError } from "../errors.ts";
+
+export function encodeVersion(version: Uint8Array): string {
+  return sodium().to_base64(version, sodium().base64_variants.URLSAFE_NO_PADDING);
+}
+
+export function decodeVersion(version: string): Uint8Array {
+  try {
+    return sodium().from_base64(version, sodium().base64_variants.URLSAFE_NO_PADDING);
+  } catch (cause) {
+    throw new ConcordError("invalid_argument", "a version or token is a base64url string from a read or an ack", { cause });
+  }
+}

@@ -1,0 +1,211 @@
+/**
+ * The embedded default Store: one LMDB environment through lmdb-js. Node only.
+ *
+ * On disk a store is a directory (created if missing) holding LMDB's two
+ * files, both gitignored (*.mdb):
+ *   data.mdb  the B+tree: raw binary keys and values, no compression (values
+ *             are sealed ciphertext, which does not compress)
+ *   lock.mdb  the reader table LMDB shares between processes; rebuilt as needed
+ *
+ * Durability: a write resolves only once its transaction is committed and
+ * fsynced (see `durabilityOptions`), so an acknowledged write survives a
+ * SIGKILL of the process and, as far as the disk honours fsync, a power cut.
+ * Group commit comes from lmdb-js: every write issued in one event turn goes
+ * into one transaction, and writes issued while a commit is syncing queue
+ * for the next one, so one fsync acknowledges many batches.
+ */
+import { realpath } from "node:fs/promises";
+import { resolve } from "node:path";
+import { open as openLmdb, type RootDatabase } from "lmdb";
+import { ConcordError } from "../errors.ts";
+import { copyBytes, prefixEnd } from "./bytes.ts";
+import { checkLmdbDirectory } from "./lmdb-env-check.ts";
+import { checkBatch, checkKey, checkPrefix, closedError } from "./store-checks.ts";
+import type { Store } from "./store.ts";
+
+export interface LmdbStoreOptions {
+  /** The store's directory; created (with parents) if missing. */
+  path: string;
+  /** Initial size of LMDB's memory map; lmdb-js grows it as the data grows. Default: lmdb-js's own (128 KiB). */
+  mapSizeBytes?: number;
+}
+
+/** Scan pages end at this many entries or this many bytes, whichever comes first: bounds memory per step. */
+const scanPageEntries = 256;
+const scanPageBytes = 1 << 20;
+
+/**
+ * lmdb-js settings that make a resolved write durable. Evidence, lmdb 3.5.6:
+ * - overlappingSync defaults to true off Windows (open.js). With it, a write
+ *   transaction begins with MDB_NOSYNC (src/writer.cpp, WriteWorker::Write)
+ *   and the write promise resolves on commit, before the flush (write.js
+ *   resolveCommit; README "Overlapping Sync Options": "The write actions
+ *   return a promise for when they are committed"). That survives SIGKILL but
+ *   not a power cut. Off, mdb_txn_commit() syncs data and meta pages before
+ *   the worker marks the transaction committed, so the promise means durable.
+ * - noSync / noMetaSync / useWritemap stay off: they trade durability or
+ *   integrity for speed (README "noSync ... can result in data loss").
+ * - noMemInit stays off so unused parts of pages are zeroed, not filled with
+ *   whatever the process heap held (nothing readable at rest).
+ * - commitDelay 0 and eventTurnBatching (the default) give group commit
+ *   without adding latency.
+ */
+const durabilityOptions = {
+  overlappingSync: false,
+  noSync: false,
+  noMetaSync: false,
+  useWritemap: false,
+  noMemInit: false,
+  commitDelay: 0,
+  eventTurnBatching: true,
+} as const;
+
+/** Real paths of stores open in this process: lmdb-js would silently share one environment between two opens. */
+const openPaths = new Set<string>();
+
+/**
+ * Opens (creating if needed) the LMDB store at `options.path`.
+ * Throws ConcordError("corrupt_record") if data.mdb there is not an LMDB
+ * file, ConcordError("unavailable") if the path is not a usable directory,
+ * cannot be opened, or is already open in this process, and
+ * ConcordError("invalid_argument") for bad options. Messages name the path.
+ * Other processes may open the same directory (LMDB supports it), but
+ * Concord expects one writer per data directory.
+ */
+export async function openLmdbStore(options: LmdbStoreOptions): Promise<Store> {
+  if (typeof options.path !== "string" || options.path.length === 0) {
+    throw new ConcordError("invalid_argument", "openLmdbStore needs a directory path");
+  }
+  const { mapSizeBytes } = options;
+  if (mapSizeBytes !== undefined && (!Number.isSafeInteger(mapSizeBytes) || mapSizeBytes <= 0)) {
+    throw new ConcordError("invalid_argument", `mapSizeBytes must be a positive integer, got ${mapSizeBytes}`);
+  }
+  const path = resolve(options.path);
+  await checkLmdbDirectory(path);
+  const realPath = await realpath(path);
+  if (openPaths.has(realPath)) throw new ConcordError("unavailable", `the LMDB store at ${path} is already open in this process`);
+  openPaths.add(realPath);
+  let db: RootDatabase<Uint8Array, Uint8Array>;
+  try {
+    db = openLmdb<Uint8Array, Uint8Array>({
+      path,
+      keyEncoding: "binary",
+      encoding: "binary",
+      compression: false,
+      cache: false,
+      ...durabilityOptions,
+      ...(mapSizeBytes === undefined ? {} : { mapSize: mapSizeBytes }),
+    });
+  } catch (cause) {
+    openPaths.delete(realPath);
+    throw new ConcordError("unavailable", `cannot open the LMDB store at ${path}: ${errorText(cause)}`, { cause });
+  }
+  return wrapDatabase(db, path, () => openPaths.delete(realPath));
+}
+
+function wrapDatabase(db: RootDatabase<Uint8Array, Uint8Array>, path: string, release: () => void): Store {
+  const what = `the LMDB store at ${path}`;
+  let closing: Promise<void> | undefined;
+  const ensureOpen = (): void => {
+    if (closing !== undefined) throw closedError(what);
+  };
+  const failed = (action: string, cause: unknown): ConcordError =>
+    new ConcordError("unavailable", `${action} ${what} failed: ${errorText(cause)}`, { cause });
+
+  return {
+    async get(key) {
+      ensureOpen();
+      checkKey(key);
+      let value: Uint8Array | undefined;
+      try {
+        value = db.get(key);
+      } catch (cause) {
+        throw failed("a read from", cause);
+      }
+      // lmdb-js hands back a Buffer; callers get a plain array they own.
+      return value === undefined ? undefined : copyBytes(value);
+    },
+
+    async write(batch) {
+      ensureOpen();
+      checkBatch(batch);
+      // lmdb-js copies keys into its instruction buffer during put(), but
+      // keeps only a pointer to each value until the commit: copy values now
+      // so the caller can reuse its arrays at once.
+      const writes = batch.map((entry) => ({ key: entry.key, value: entry.value && copyBytes(entry.value) }));
+      let committed: Promise<boolean>;
+      try {
+        // One block in the instruction queue: the writer thread does not
+        // commit in the middle of a batch (writer.cpp waits while inside a
+        // block), so the batch lands whole in one transaction. Validation
+        // above matters: an exception thrown inside the callback would still
+        // let lmdb-js commit the operations queued before it.
+        committed = db.batch(() => {
+          for (const { key, value } of writes) {
+            if (value === undefined) void db.remove(key);
+            else void db.put(key, value);
+          }
+        });
+      } catch (cause) {
+        throw failed("a write to", cause);
+      }
+      try {
+        await committed;
+      } catch (cause) {
+        throw failed("a write to", cause);
+      }
+    },
+
+    async *scan(prefix) {
+      ensureOpen();
+      checkPrefix(prefix);
+      const end = prefixEnd(prefix);
+      // `start` is always passed: without it lmdb-js starts at its default
+      // beginning key, which is meant to skip its own metadata keys.
+      let start = copyBytes(prefix);
+      let exclusiveStart = false;
+      for (;;) {
+        ensureOpen();
+        const page: Array<[Uint8Array, Uint8Array]> = [];
+        let pageBytes = 0;
+        try {
+          // Read a page and close the cursor before yielding: no read
+          // transaction stays open while the consumer awaits.
+          const range = db.getRange({ start, exclusiveStart, limit: scanPageEntries, ...(end ? { end } : {}) });
+          for (const { key, value } of range) {
+            page.push([copyBytes(key), copyBytes(value)]);
+            pageBytes += key.length + value.length;
+            if (pageBytes >= scanPageBytes) break; // break closes the lmdb-js cursor (its iterator's return())
+          }
+        } catch (cause) {
+          throw failed("a scan of", cause);
+        }
+        const last = page[page.length - 1];
+        // Our own copy of the last key: the consumer may mutate the one it is given.
+        if (last) start = copyBytes(last[0]);
+        for (const entry of page) {
+          ensureOpen();
+          yield entry;
+        }
+        if (page.length < scanPageEntries && pageBytes < scanPageBytes) return;
+        exclusiveStart = true;
+      }
+    },
+
+    close() {
+      // lmdb-js's close() waits for outstanding transactions before closing the environment.
+      closing ??= db.close().then(
+        () => void release(),
+        (cause: unknown) => {
+          release();
+          throw failed("closing", cause);
+        },
+      );
+      return closing;
+    },
+  };
+}
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,0 +1,145 @@
+import { beforeAll, describe, expect, it } from "vitest";
+import { loadSodium } from "../../src/crypto/sodium.ts";
+import { openFrame, readHeader, sealFrame } from "../../src/gossip/frame.ts";
+import { decodeRequest, decodeResponse, encodeRequest } from "../../src/gossip/messages.ts";
+import { derivePairKey, generateRegionKeyPair } from "../../src/gossip/region-keys.ts";
+import { createSecureChannel } from "../../src/gossip/secure-channel.ts";
+import { createSeededRandom } from "../../src/runtime/random.ts";
+import fc from "fast-check";
+
+beforeAll(async () => {
+  await loadSodium();
+});
+
+function pair(seed = 1) {
+  const random = createSeededRandom(seed);
+  const a = generateRegionKeyPair(random);
+  const b = generateRegionKeyPair(random);
+  const outsider = generateRegionKeyPair(random);
+  const east = createSecureChannel({ self: "east", keyPair: a, peers: new Map([["west", b.publicKey]]), epoch: 1, random });
+  const west = createSecureChannel({ self: "west", keyPair: b, peers: new Map([["east", a.publicKey]]), epoch: 1, random });
+  return { random, a, b, outsider, east, west };
+}
+
+const payload = encodeRequest({ type: "heartbeat" });
+
+describe("secure channel", () => {
+  it("derives the same pair key on both sides and a different one for anyone else", () => {
+    const { a, b, outsider } = pair();
+    expect(derivePairKey(a, b.publicKey)).toEqual(derivePairKey(b, a.publicKey));
+    expect(derivePairKey(outsider, b.publicKey)).not.toEqual(derivePairKey(a, b.publicKey));
+  });
+
+  it("opens what the peer sealed, with sender, counter and version authenticated", () => {
+    const { east, west } = pair();
+    const { frame, counter } = east.seal("west", "request", payload);
+    const opened = west.open(frame);
+    expect(opened.header).toMatchObject({ sender: "east", receiver: "west", counter, version: 1 });
+    expect(decodeRequest(opened.payload)).toEqual({ type: "heartbeat" });
+  });
+
+  it("rejects a replayed frame and counts it", () => {
+    const { east, west } = pair();
+    const { frame } = east.seal("west", "request", payload);
+    west.open(frame);
+    expect(() => west.open(frame)).toThrow(expect.objectContaining({ code: "bad_frame", details: { reason: "replayed" } }));
+    expect(west.rejected()).toEqual({ east: { replayed: 1 } });
+  });
+
+  it("accepts frames reordered within the window, rejects ones too old", () => {
+    const { east, west } = pair();
+    const frames = Array.from({ length: 1100 }, () => east.seal("west", "request", payload).frame);
+    west.open(frames[5]!);
+    west.open(frames[3]!); // late but fresh
+    west.open(frames[1099]!);
+    expect(() => west.open(frames[10]!)).toThrow(expect.objectContaining({ details: { reason: "replayed" } }));
+  });
+
+  it("rejects a forged frame from an outsider that claims to be a peer", () => {
+    const { outsider, b, west, random } = pair();
+    const key = derivePairKey(outsider, b.publicKey);
+    const forged = sealFrame({ version: 1, kind: "request", sender: "east", receiver: "west", counter: 99n, replyTo: 0n }, payload, key, random);
+    expect(() => west.open(forged)).toThrow(expect.objectContaining({ details: { reason: "bad_mac" } }));
+    // The forged counter was not burned: the real east can still use it.
+    expect(west.rejected()).toEqual({ east: { bad_mac: 1 } });
+  });
+
+  it("rejects a frame from a region not in the topology", () => {
+    const { random, outsider, b, west } = pair();
+    const frame = sealFrame({ version: 1, kind: "request", sender: "mallory", receiver: "west", counter: 1n, replyTo: 0n }, payload, derivePairKey(outsider, b.publicKey), random);
+    expect(() => west.open(frame)).toThrow(expect.objectContaining({ code: "unknown_peer" }));
+  });
+
+  it("rejects every truncation of a valid frame", () => {
+    const { east, west } = pair();
+    const { frame } = east.seal("west", "request", payload);
+    for (let length = 0; length < frame.length; length++) {
+      expect(() => west.open(frame.subarray(0, length))).toThrow(expect.objectContaining({ code: "bad_frame" }));
+    }
+  });
+
+  it("rejects a frame whose version byte was changed, whether downgraded or raised", () => {
+    const { east, west } = pair();
+    for (const version of [0, 2, 255]) {
+      const frame = east.seal("west", "request", payload).frame;
+      frame[2] = version;
+      expect(() => west.open(frame)).toThrow(expect.objectContaining({ code: "bad_frame" }));
+    }
+    const frame = east.seal("west", "request", payload).frame;
+    frame[2] = 0;
+    expect(() => west.open(frame)).toThrow(expect.objectContaining({ details: { reason: "unsupported_version" } }));
+  });
+
+  it("rejects any flipped bit", () => {
+    const { east, west } = pair();
+    fc.assert(
+      fc.property(fc.nat(), (n) => {
+        const { frame } = east.seal("west", "request", payload);
+        const bit = n % (frame.length * 8);
+        frame[bit >> 3]! ^= 1 << (bit & 7);
+        expect(() => west.open(frame)).toThrow();
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it("rejects an oversized frame before reading it", () => {
+    const { random, a, b } = pair();
+    const west = createSecureChannel({ self: "west", keyPair: b, peers: new Map([["east", a.publicKey]]), epoch: 1, random, maxFrameBytes: 1024 });
+    expect(() => west.open(new Uint8Array(2048))).toThrow(expect.objectContaining({ details: { reason: "oversized" } }));
+  });
+
+  it("orders a restarted region's frames after everything it sent before", () => {
+    const { random, a, b } = pair();
+    const west = createSecureChannel({ self: "west", keyPair: b, peers: new Map([["east", a.publicKey]]), epoch: 1, random });
+    const before = createSecureChannel({ self: "east", keyPair: a, peers: new Map([["west", b.publicKey]]), epoch: 1, random });
+    for (let i = 0; i < 3000; i++) west.open(before.seal("west", "request", payload).frame);
+    const after = createSecureChannel({ self: "east", keyPair: a, peers: new Map([["west", b.publicKey]]), epoch: 2, random });
+    expect(west.open(after.seal("west", "request", payload).frame).header.sender).toBe("east");
+  });
+});
+
+describe("messages", () => {
+  it("decodes hostile payloads to bad_frame, never anything else", () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 64 }), (bytes) => {
+        for (const decode of [decodeRequest, decodeResponse]) {
+          try {
+            decode(bytes);
+          } catch (error) {
+            expect((error as { code?: string }).code).toBe("bad_frame");
+          }
+        }
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it("reads the clear header of a frame without the key", () => {
+    const { east } = pair();
+    const { frame } = east.seal("west", "request", payload);
+    const { header, headerBytes } = readHeader(frame, 1 << 20);
+    expect(header.sender).toBe("east");
+    expect(() => openFrame(frame, headerBytes, new Uint8Array(32))).toThrow(expect.objectContaining({ details: { reason: "bad_mac" } }));
+  });
+});
