@@ -5,8 +5,10 @@
  * version ⇔ equal content" hold. The first part is exactly a V1-encoded state
  * vector, so diff() hands it to Y.encodeStateAsUpdate unchanged.
  *
- * Computing it walks every struct, so it is cached per document and dropped
- * on every transaction.
+ * Replicas ask for the version after every write, and computing the delete
+ * set from the struct store walks every struct, so each tracked document
+ * keeps its delete set up to date from its transactions instead (O(change))
+ * and the encoded bytes are cached until the next change.
  */
 import * as Y from "yjs";
 import { ByteReader } from "./byte-reader.ts";
@@ -22,42 +24,101 @@ export interface YjsVersion {
   deletes: number[];
 }
 
-interface Cached {
+/** Deleted clocks per client as flattened [start, end, start, end, ...]: sorted, maximal, never touching. */
+type DeletedRanges = Map<number, number[]>;
+
+interface Tracked {
+  deleted: DeletedRanges;
   version: Uint8Array | null;
-  deleteSet: Map<number, Array<{ clock: number; len: number }>> | null;
 }
 
-const cache = new WeakMap<Y.Doc, Cached>();
+const tracked = new WeakMap<Y.Doc, Tracked>();
 
-function cachedFor(doc: Y.Doc): Cached {
-  let entry = cache.get(doc);
-  if (entry === undefined) {
-    const created: Cached = { version: null, deleteSet: null };
-    doc.on("afterTransaction", () => {
-      created.version = null;
-      created.deleteSet = null;
-    });
-    cache.set(doc, created);
-    entry = created;
+/** Starts keeping `doc`'s delete set and version current. Idempotent; O(structs) the first time. */
+export function trackYjsVersion(doc: Y.Doc): void {
+  trackedFor(doc);
+}
+
+function trackedFor(doc: Y.Doc): Tracked {
+  const known = tracked.get(doc);
+  if (known !== undefined) return known;
+  const entry: Tracked = { deleted: new Map(), version: null };
+  for (const [client, items] of Y.createDeleteSetFromStructStore(doc.store).clients) {
+    entry.deleted.set(client, items.flatMap((item) => [item.clock, item.clock + item.len]));
   }
+  doc.on("afterTransactionCleanup", (transaction: Y.Transaction) => {
+    let changed = false;
+    for (const [client, items] of transaction.deleteSet.clients) {
+      for (const item of items) addRange(entry.deleted, client, item.clock, item.clock + item.len);
+      changed ||= items.length > 0;
+    }
+    // GC structs that arrived in this transaction are deleted content too, but no delete set lists them.
+    for (const [client, after] of transaction.afterState) {
+      const before = transaction.beforeState.get(client) ?? 0;
+      if (after <= before) continue;
+      changed = true;
+      const structs = doc.store.clients.get(client) ?? [];
+      for (let i = Y.findIndexSS(structs, before); i < structs.length; i++) {
+        const struct = structs[i]!;
+        if (struct instanceof Y.GC) addRange(entry.deleted, client, Math.max(struct.id.clock, before), struct.id.clock + struct.length);
+      }
+    }
+    if (changed) entry.version = null;
+  });
+  tracked.set(doc, entry);
   return entry;
 }
 
-/** Starts tracking `doc` so later version() calls can be served from the cache. */
-export function trackYjsVersion(doc: Y.Doc): void {
-  cachedFor(doc);
-}
-
-function deleteSetOf(doc: Y.Doc, entry: Cached): Map<number, Array<{ clock: number; len: number }>> {
-  entry.deleteSet ??= Y.createDeleteSetFromStructStore(doc.store).clients;
-  return entry.deleteSet;
+/** Adds [start, end) to a client's ranges, merging with ranges it overlaps or touches. */
+function addRange(deleted: DeletedRanges, client: number, start: number, end: number): void {
+  let ranges = deleted.get(client);
+  if (ranges === undefined) {
+    ranges = [];
+    deleted.set(client, ranges);
+  }
+  const last = ranges.length - 1;
+  // Fast path: deletes mostly extend or follow the last range.
+  if (last < 0 || ranges[last]! < start) {
+    ranges.push(start, end);
+    return;
+  }
+  // First range whose end reaches `start`.
+  let low = 0;
+  let high = ranges.length / 2;
+  while (low < high) {
+    const mid = (low + high) >>> 1;
+    if (ranges[2 * mid + 1]! < start) low = mid + 1;
+    else high = mid;
+  }
+  let mergedStart = start;
+  let mergedEnd = end;
+  let next = low;
+  while (next < ranges.length / 2 && ranges[2 * next]! <= mergedEnd) {
+    mergedStart = Math.min(mergedStart, ranges[2 * next]!);
+    mergedEnd = Math.max(mergedEnd, ranges[2 * next + 1]!);
+    next++;
+  }
+  ranges.splice(2 * low, 2 * (next - low), mergedStart, mergedEnd);
 }
 
 /** The version bytes of `doc` (see the file header). */
 export function encodeYjsVersion(doc: Y.Doc): Uint8Array {
-  const entry = cachedFor(doc);
+  const entry = trackedFor(doc);
+  entry.version ??= encode(doc, entry.deleted);
   // A copy each time: callers own what they get, the cache must not change under us.
-  if (entry.version !== null) return entry.version.slice();
+  return entry.version.slice();
+}
+
+/** The version computed from the struct store alone, ignoring any tracking (for checks and tests). */
+export function computeYjsVersion(doc: Y.Doc): Uint8Array {
+  const deleted: DeletedRanges = new Map();
+  for (const [client, items] of Y.createDeleteSetFromStructStore(doc.store).clients) {
+    deleted.set(client, items.flatMap((item) => [item.clock, item.clock + item.len]));
+  }
+  return encode(doc, deleted);
+}
+
+function encode(doc: Y.Doc, deleted: DeletedRanges): Uint8Array {
   const writer = new ByteWriter();
   const clients = [...doc.store.clients.keys()].sort((a, b) => a - b);
   writer.varUint(clients.length);
@@ -65,20 +126,18 @@ export function encodeYjsVersion(doc: Y.Doc): Uint8Array {
     writer.varUint(client);
     writer.varUint(Y.getState(doc.store, client));
   }
-  const deleteSet = deleteSetOf(doc, entry);
-  const deleteClients = [...deleteSet.keys()].sort((a, b) => a - b);
+  const deleteClients = [...deleted.keys()].filter((client) => deleted.get(client)!.length > 0).sort((a, b) => a - b);
   writer.varUint(deleteClients.length);
   for (const client of deleteClients) {
-    const ranges = deleteSet.get(client)!;
+    const ranges = deleted.get(client)!;
     writer.varUint(client);
-    writer.varUint(ranges.length);
-    for (const range of ranges) {
-      writer.varUint(range.clock);
-      writer.varUint(range.len);
+    writer.varUint(ranges.length / 2);
+    for (let i = 0; i < ranges.length; i += 2) {
+      writer.varUint(ranges[i]!);
+      writer.varUint(ranges[i + 1]! - ranges[i]!);
     }
   }
-  entry.version = writer.finish();
-  return entry.version.slice();
+  return writer.finish();
 }
 
 /** Parses version bytes. Throws ConcordError("invalid_update", reason "malformed"). */
@@ -113,26 +172,25 @@ export function yjsIncludes(doc: Y.Doc, version: YjsVersion): boolean {
   }
   const deletes = version.deletes;
   if (deletes.length === 0) return true;
-  const deleteSet = deleteSetOf(doc, cachedFor(doc));
+  const deleted = trackedFor(doc).deleted;
   for (let i = 0; i < deletes.length; i += 3) {
     const length = deletes[i + 2]!;
     if (length === 0) continue;
-    const ranges = deleteSet.get(deletes[i]!);
-    if (ranges === undefined || !coveredBy(ranges, deletes[i + 1]!, length)) return false;
+    const ranges = deleted.get(deletes[i]!);
+    if (ranges === undefined || !coveredBy(ranges, deletes[i + 1]!, deletes[i + 1]! + length)) return false;
   }
   return true;
 }
 
-// Ranges are maximal runs, so a covered range lies inside a single one.
-function coveredBy(ranges: Array<{ clock: number; len: number }>, clock: number, length: number): boolean {
+// Ranges are maximal, so a covered range lies inside a single one.
+function coveredBy(ranges: number[], start: number, end: number): boolean {
   let low = 0;
-  let high = ranges.length - 1;
+  let high = ranges.length / 2 - 1;
   while (low <= high) {
     const mid = (low + high) >>> 1;
-    const range = ranges[mid]!;
-    if (clock < range.clock) high = mid - 1;
-    else if (clock >= range.clock + range.len) low = mid + 1;
-    else return clock + length <= range.clock + range.len;
+    if (start < ranges[2 * mid]!) high = mid - 1;
+    else if (start >= ranges[2 * mid + 1]!) low = mid + 1;
+    else return end <= ranges[2 * mid + 1]!;
   }
   return false;
 }

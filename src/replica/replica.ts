@@ -28,6 +28,12 @@ import { decodeVersion, encodeVersion } from "./version-token.ts";
 
 export { decodeVersion, encodeVersion } from "./version-token.ts";
 
+/** A write made durable: its place in this replica's change order and the version after it. */
+interface Persisted {
+  localSeq: number;
+  version: string;
+}
+
 /** Opens a replica over `options.store`, creating the keyring on an empty store. */
 export async function openReplica(options: ReplicaOptions): Promise<Replica> {
   const random = options.random ?? systemRandom;
@@ -51,6 +57,7 @@ export class Replica {
   private readonly compactMaxLogRecords: number;
   private replication: Replication | undefined;
   private localSeq = 0;
+  private lastVersion: { doc: LoadedDoc; bytes: Uint8Array; text: string } | undefined;
   private closed = false;
   private readonly counters = { compactions: 0, rejectedDeltas: 0 };
 
@@ -277,25 +284,43 @@ export class Replica {
     }
   }
 
-  private async persist(doc: LoadedDoc, delta: Uint8Array, origin: "local" | "remote"): Promise<number> {
+  /**
+   * Appends the delta and resolves once it is durable. The version reported is
+   * taken then, not at apply time: it includes this write (and perhaps others
+   * of the same group commit), and one computation serves the whole batch.
+   */
+  private async persist(doc: LoadedDoc, delta: Uint8Array, origin: "local" | "remote"): Promise<Persisted> {
     const seq = ++doc.seq;
     const write = this.docs.append(doc.handle, seq, delta);
     doc.lastWrite = write;
     doc.logBytes += delta.length;
     doc.size = doc.engine.sizeEstimate(doc.state);
     this.cache.resized(doc.handle.id);
-    const versionBytes = doc.engine.version(doc.state);
     this.maybeCompact(doc);
     await write;
     const localSeq = ++this.localSeq;
     const { id, kind } = doc.handle;
-    this.feed.emit({ type: "change", id, kind, delta, version: encodeVersion(versionBytes), versionBytes, origin, localSeq });
-    return localSeq;
+    const { versionBytes, version } = this.currentVersion(doc);
+    this.feed.emit({ type: "change", id, kind, delta, version, versionBytes, origin, localSeq });
+    return { localSeq, version };
   }
 
-  private async acknowledge(doc: LoadedDoc, localSeq: number | undefined, options: WriteOptions): Promise<WriteAck> {
-    if (localSeq === undefined) await doc.lastWrite; // nothing new, but it may still be on its way to disk
-    const version = encodeVersion(doc.engine.version(doc.state));
+  /** The document's version, encoded once per state: the engine caches the bytes, this the string. */
+  private currentVersion(doc: LoadedDoc): { versionBytes: Uint8Array; version: string } {
+    const versionBytes = doc.engine.version(doc.state);
+    const last = this.lastVersion;
+    if (last && last.doc === doc && last.bytes.length === versionBytes.length && last.bytes.every((b, i) => b === versionBytes[i])) {
+      return { versionBytes, version: last.text };
+    }
+    const version = encodeVersion(versionBytes);
+    this.lastVersion = { doc, bytes: versionBytes, text: version };
+    return { versionBytes, version };
+  }
+
+  private async acknowledge(doc: LoadedDoc, persisted: Persisted | undefined, options: WriteOptions): Promise<WriteAck> {
+    if (persisted === undefined) await doc.lastWrite; // nothing new, but it may still be on its way to disk
+    const localSeq = persisted?.localSeq;
+    const version = persisted?.version ?? this.currentVersion(doc).version;
     const ack = { id: doc.handle.id, version, token: version, changed: localSeq !== undefined, replicatedTo: 1 };
     const durability = options.durability ?? "local";
     if (durability === "local" || !this.replication || localSeq === undefined) return ack;

@@ -11,19 +11,42 @@ export interface Random {
   bytes(n: number): Uint8Array;
 }
 
+// Small draws (nonces, ids) come from a pool refilled 4 KiB at a time: one
+// getRandomValues call per draw costs more than the sealing it feeds.
+const poolBytes = 4096;
+let pool = new Uint8Array(0);
+let poolAt = 0;
+
+function fill(out: Uint8Array): void {
+  // getRandomValues fills at most 65536 bytes per call.
+  for (let i = 0; i < out.length; i += 65536) globalThis.crypto.getRandomValues(out.subarray(i, Math.min(out.length, i + 65536)));
+}
+
 /** The Web Crypto CSPRNG, available in Node 20 and every browser. */
 export const systemRandom: Random = {
   float: () => {
-    const word = new Uint32Array(2);
-    globalThis.crypto.getRandomValues(word);
+    const b = systemRandom.bytes(8);
     // 53 random bits, like Math.random but from the CSPRNG.
-    return ((word[0]! >>> 5) * 67108864 + (word[1]! >>> 6)) / 9007199254740992;
+    const high = ((b[0]! << 24) | (b[1]! << 16) | (b[2]! << 8) | b[3]!) >>> 5;
+    const low = ((b[4]! << 24) | (b[5]! << 16) | (b[6]! << 8) | b[7]!) >>> 6;
+    return (high * 67108864 + low) / 9007199254740992;
   },
   int: (n) => Math.floor(systemRandom.float() * n),
   bytes: (n) => {
     const out = new Uint8Array(n);
-    // getRandomValues fills at most 65536 bytes per call.
-    for (let i = 0; i < n; i += 65536) globalThis.crypto.getRandomValues(out.subarray(i, Math.min(n, i + 65536)));
+    if (n > 256) {
+      fill(out);
+      return out;
+    }
+    if (poolAt + n > pool.length) {
+      pool = new Uint8Array(poolBytes);
+      fill(pool);
+      poolAt = 0;
+    }
+    out.set(pool.subarray(poolAt, poolAt + n));
+    // Each byte is handed out once; wipe it so the pool never holds what was given away.
+    pool.fill(0, poolAt, poolAt + n);
+    poolAt += n;
     return out;
   },
 };

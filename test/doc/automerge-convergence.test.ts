@@ -16,24 +16,28 @@ const value = fc.oneof(
   fc.constant(null),
   fc.integer({ min: 0, max: 3 }).map((n) => ({ n })),
 );
-const key = fc.constantFrom("a", "b", "c");
+// Few keys, so concurrent writes to one key (conflicts) and overwrites of conflicts are common.
+const key = fc.constantFrom("a", "b");
 
 const edit = fc.oneof(
   fc.record({ kind: fc.constant("text-insert" as const), pos: fc.nat(20), text: fc.string({ minLength: 1, maxLength: 3 }) }),
   fc.record({ kind: fc.constant("text-delete" as const), pos: fc.nat(20), len: fc.integer({ min: 1, max: 3 }) }),
-  fc.record({ kind: fc.constant("map-set" as const), key, value }),
-  fc.record({ kind: fc.constant("map-delete" as const), key }),
+  // Weighted up: concurrent writes to one key, then an overwrite of the conflict, must come up often.
+  { weight: 3, arbitrary: fc.record({ kind: fc.constant("map-set" as const), key, value }) },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant("map-delete" as const), key }) },
   fc.record({ kind: fc.constant("list-push" as const), value }),
   fc.record({ kind: fc.constant("list-insert" as const), pos: fc.nat(10), value }),
   fc.record({ kind: fc.constant("list-delete" as const), pos: fc.nat(10) }),
   fc.record({ kind: fc.constant("counter" as const), by: fc.integer({ min: -3, max: 3 }) }),
-  fc.record({ kind: fc.constant("nested-set" as const), key, inner: key, value }),
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant("nested-set" as const), key, inner: key, value }) },
 );
 type Edit = typeof edit extends fc.Arbitrary<infer T> ? T : never;
 
 const replica = fc.nat(replicaCount - 1);
 const action = fc.oneof(
   { weight: 4, arbitrary: fc.record({ type: fc.constant("edit" as const), r: replica, edit }) },
+  // Every replica makes the same kind of edit at once: concurrent writes to the same key, position or counter.
+  { weight: 2, arbitrary: fc.record({ type: fc.constant("edit-everywhere" as const), edit }) },
   { weight: 4, arbitrary: fc.record({ type: fc.constant("deliver" as const), r: replica, origin: replica, count: fc.integer({ min: 1, max: 3 }) }) },
   { weight: 1, arbitrary: fc.record({ type: fc.constant("concatenated" as const), r: replica, origin: replica, count: fc.integer({ min: 2, max: 4 }) }) },
   { weight: 1, arbitrary: fc.record({ type: fc.constant("pull" as const), r: replica, from: replica }) },
@@ -102,6 +106,9 @@ describe("Automerge engine convergence", () => {
           switch (a.type) {
             case "edit":
               net.edit(a.r, (doc) => runEdit(doc, a.edit));
+              break;
+            case "edit-everywhere":
+              for (let r = 0; r < net.size; r++) net.edit(r, (doc) => runEdit(doc, a.edit));
               break;
             case "deliver":
               net.deliver(a.r, a.origin, a.count);

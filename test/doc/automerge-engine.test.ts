@@ -74,6 +74,42 @@ describe("Automerge engine", () => {
     expect(engine.version(a)).not.toEqual(engine.version(engine.change(a, (doc) => void (doc.more = true)).state));
   });
 
+  it("accepts overwrites, deletes and increments of values that concurrent writers left in conflict", () => {
+    const { engine } = setup();
+    const base = engine.change(engine.create(), (doc) => {
+      doc.key = 0;
+      doc.list = [0];
+      doc.counter = new Automerge.Counter(0);
+    }).state;
+    let a = engine.load(engine.snapshot(base));
+    let b = engine.load(engine.snapshot(base));
+    const da = engine.change(a, (doc) => {
+      doc.key = "a";
+      doc.list[0] = "a";
+      doc.counter = new Automerge.Counter(10);
+    });
+    const db = engine.change(b, (doc) => {
+      doc.key = "b";
+      doc.list[0] = "b";
+    });
+    a = engine.apply(da.state, db.delta).state;
+    b = engine.apply(db.state, da.delta).state;
+    expect(Object.keys(Automerge.getConflicts(a, "key") ?? {})).toHaveLength(2);
+    const overwrite = engine.change(a, (doc) => {
+      doc.key = "resolved";
+      doc.list[0] = "resolved";
+      doc.counter.increment(1);
+    });
+    b = engine.apply(b, overwrite.delta).state;
+    const removal = engine.change(b, (doc) => {
+      delete doc.key;
+      doc.list.deleteAt(0);
+    });
+    a = engine.apply(overwrite.state, removal.delta).state;
+    expect(engine.toJSON(a)).toEqual({ counter: 11, list: [] });
+    expect(engine.version(a)).toEqual(engine.version(removal.state));
+  });
+
   it("brings a stale replica up to date with one diff against its version", () => {
     const { engine } = setup();
     let fresh = engine.change(engine.create(), (doc) => void (doc.text = "start")).state;

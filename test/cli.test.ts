@@ -1,0 +1,59 @@
+import { spawnSync } from "node:child_process";
+import { readFile, stat } from "node:fs/promises";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { describe, expect, it } from "vitest";
+import { tempDir } from "./helpers/replicas.ts";
+
+const bin = fileURLToPath(new URL("../src/concord.mjs", import.meta.url));
+const concord = (args: string[], env: Record<string, string> = {}) => {
+  const result = spawnSync(process.execPath, [bin, ...args], { encoding: "utf8", env: { ...process.env, ...env } });
+  return { code: result.status, out: result.stdout, err: result.stderr };
+};
+
+describe("concord command", () => {
+  it("prints help listing its commands", () => {
+    const { code, out } = concord(["--help"]);
+    expect(code).toBe(0);
+    expect(out).toMatch(/Commands:[\s\S]*demo[\s\S]*keys/);
+  });
+
+  it("rejects an unknown command with usage and exit code 2", () => {
+    const { code, err } = concord(["frobnicate"]);
+    expect(code).toBe(2);
+    expect(err).toContain('unknown command "frobnicate"');
+  });
+
+  it("runs the demo, creates a 0600 key, rotates it, and refuses the old key afterwards", async () => {
+    const dir = await tempDir();
+    try {
+      const init = concord(["keys", "init", "--data", dir.path]);
+      expect(init.code).toBe(0);
+      const keyFile = join(dir.path, "keys", "master.key");
+      expect((await stat(keyFile)).mode & 0o777).toBe(0o600);
+      expect(concord(["keys", "init", "--data", dir.path]).err).toContain("[exists]");
+
+      const demo = concord(["demo", "--data", dir.path]);
+      expect(demo.code).toBe(0);
+      expect(demo.out).toContain("demo/tasks (automerge)");
+      expect(demo.out).toContain("no file under");
+
+      const oldKey = (await readFile(keyFile, "utf8")).trim();
+      const rotate = concord(["keys", "rotate", "--data", dir.path]);
+      expect(rotate.code).toBe(0);
+      expect(rotate.err).toContain("rewrapped 2 data keys");
+      expect(concord(["demo", "--data", dir.path]).code).toBe(0);
+      const stale = concord(["demo", "--data", dir.path], { CONCORD_MASTER_KEY: oldKey });
+      expect(stale.code).toBe(1);
+      expect(stale.err).toContain("[wrong_key]");
+    } finally {
+      await dir.remove();
+    }
+  });
+
+  it("names a missing flag clearly", () => {
+    const { code, err } = concord(["keys", "rotate"]);
+    expect(code).toBe(2);
+    expect(err).toContain("--data is required");
+  });
+});
