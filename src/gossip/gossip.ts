@@ -9,7 +9,7 @@ import { ConcordError, isConcordError } from "../errors.ts";
 import type { Clock } from "../runtime/clock.ts";
 import type { Random } from "../runtime/random.ts";
 import type { Replica } from "../replica/replica.ts";
-import type { ReplicaEvent, Replication } from "../replica/types.ts";
+import type { InjectedBugs, ReplicaEvent, Replication } from "../replica/types.ts";
 import { answerSync, answerTree, runRound, type RoundReport } from "./anti-entropy.ts";
 import { createDigestTree, type DigestTree } from "./digest-tree.ts";
 import { createFailureDetector } from "./failure-detector.ts";
@@ -34,6 +34,8 @@ export interface GossipOptions {
   downAfterMs?: number;
   /** Bound on remote deltas waiting for their dependencies. Default 16 MiB. */
   pendingMaxBytes?: number;
+  /** Simulator only: deliberate defects (see InjectedBugs in src/replica/types.ts). */
+  bugs?: Pick<InjectedBugs, "dropFailedPushes" | "skipAntiEntropy">;
 }
 
 export interface GossipDeps {
@@ -145,6 +147,10 @@ export function createGossip(deps: GossipDeps, options: GossipOptions = {}): Gos
       state.backoffMs = o.retryBaseMs;
       response.statuses.forEach((status, i) => status === "persisted" && record(entries[i]!.localSeq, to));
     } catch {
+      if (o.bugs?.dropFailedPushes) {
+        state.queue.ack(generation, entries.length);
+        return;
+      }
       // Exponential backoff with full jitter, so regions recovering together do not retry in lockstep.
       state.retryAt = clock.now() + random.float() * state.backoffMs;
       state.backoffMs = Math.min(o.retryMaxMs, state.backoffMs * 2);
@@ -172,6 +178,7 @@ export function createGossip(deps: GossipDeps, options: GossipOptions = {}): Gos
   }
 
   async function antiEntropy(to: string): Promise<RoundReport> {
+    if (o.bugs?.skipAntiEntropy) return { roundTrips: 0, differing: 0, repairedHere: 0, repairedThere: 0 };
     const state = peer(to);
     const wasBehind = state.queue.needsRepair;
     const report = await runRound({

@@ -21,7 +21,7 @@ import { createDocCache, type DocCache } from "./doc-cache.ts";
 import { checkDocId } from "./doc-id.ts";
 import { docFromStore, freshDoc, type LoadedDoc } from "./loaded-doc.ts";
 import type {
-  ChangeListener, DocStatus, DocView, ListOptions, ReadOptions, ReplicaEvent, ReplicaOptions,
+  ChangeListener, DocStatus, DocView, InjectedBugs, ListOptions, ReadOptions, ReplicaEvent, ReplicaOptions,
   ReplicaStats, Replication, WriteAck, WriteOptions,
 } from "./types.ts";
 import { decodeVersion, encodeVersion } from "./version-token.ts";
@@ -56,6 +56,7 @@ export class Replica {
   private readonly compactMinLogBytes: number;
   private readonly compactMaxLogRecords: number;
   private replication: Replication | undefined;
+  private readonly bugs: InjectedBugs;
   private localSeq = 0;
   private lastVersion: { doc: LoadedDoc; bytes: Uint8Array; text: string } | undefined;
   private closed = false;
@@ -73,6 +74,7 @@ export class Replica {
     this.cache = createDocCache<LoadedDoc>(options.cacheMaxBytes ?? 256 * 1024 * 1024);
     this.compactMinLogBytes = options.compactMinLogBytes ?? 64 * 1024;
     this.compactMaxLogRecords = options.compactMaxLogRecords ?? 4096;
+    this.bugs = options.bugs ?? {};
   }
 
   /** Creates an empty document. ConcordError "exists" if it is there, "deleted" if it was shredded. */
@@ -236,8 +238,9 @@ export class Replica {
     if (doc.handle.kind !== kind) {
       throw new ConcordError("invalid_update", `document "${id}" is ${doc.handle.kind} here, not ${kind}`);
     }
-    if (this.applyDelta(doc, delta)) await this.persist(doc, delta, "remote");
-    else await doc.lastWrite;
+    if (!this.applyDelta(doc, delta)) await doc.lastWrite;
+    else if (this.bugs.skipRemotePersist) this.announceUnpersisted(doc, delta);
+    else await this.persist(doc, delta, "remote");
     return true;
   }
 
@@ -297,12 +300,20 @@ export class Replica {
     doc.size = doc.engine.sizeEstimate(doc.state);
     this.cache.resized(doc.handle.id);
     this.maybeCompact(doc);
-    await write;
+    if (this.bugs.ackBeforeDurable) write.catch(() => undefined);
+    else await write;
     const localSeq = ++this.localSeq;
     const { id, kind } = doc.handle;
     const { versionBytes, version } = this.currentVersion(doc);
     this.feed.emit({ type: "change", id, kind, delta, version, versionBytes, origin, localSeq });
     return { localSeq, version };
+  }
+
+  /** Injected bug skipRemotePersist: observers hear of a change the store never got. */
+  private announceUnpersisted(doc: LoadedDoc, delta: Uint8Array): void {
+    const { versionBytes, version } = this.currentVersion(doc);
+    const { id, kind } = doc.handle;
+    this.feed.emit({ type: "change", id, kind, delta, version, versionBytes, origin: "remote", localSeq: ++this.localSeq });
   }
 
   /** The document's version, encoded once per state: the engine caches the bytes, this the string. */

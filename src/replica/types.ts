@@ -4,6 +4,21 @@ import type { Clock } from "../runtime/clock.ts";
 import type { Random } from "../runtime/random.ts";
 import type { Store } from "../storage/store.ts";
 
+/**
+ * Deliberate defects for the simulator's checker to catch (`concord sim --inject-bug`).
+ * Never set in production; each one breaks a guarantee on purpose.
+ */
+export interface InjectedBugs {
+  /** Acknowledge a write before the store says it is durable. */
+  ackBeforeDurable?: boolean;
+  /** Apply deltas from other regions in memory without persisting them. */
+  skipRemotePersist?: boolean;
+  /** Drop a failed eager push instead of retrying it (gossip). */
+  dropFailedPushes?: boolean;
+  /** Never run anti-entropy (gossip). */
+  skipAntiEntropy?: boolean;
+}
+
 export interface ReplicaOptions {
   /** The byte store (memory, LMDB, IndexedDB, PostgreSQL). The replica closes it on close(). */
   store: Store;
@@ -22,6 +37,8 @@ export interface ReplicaOptions {
   compactMinLogBytes?: number;
   /** ... or once it holds this many records, whatever their size. Default 4096. */
   compactMaxLogRecords?: number;
+  /** Simulator only: deliberate defects (see InjectedBugs). */
+  bugs?: InjectedBugs;
 }
 
 /** A document as read: its canonical JSON value and version. */

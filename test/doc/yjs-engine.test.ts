@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import * as Y from "yjs";
 import { createYjsEngine } from "../../src/doc/yjs-engine.ts";
+import { computeYjsVersion } from "../../src/doc/yjs-version.ts";
 import { canonicalStringify } from "../../src/doc/canonical-json.ts";
 import { ConcordError } from "../../src/errors.ts";
 import { createManualClock } from "../../src/runtime/clock.ts";
@@ -69,6 +70,25 @@ describe("Yjs engine", () => {
     engine.apply(peer, engine.diff(doc, engine.version(peer)));
     expect(engine.version(peer)).toEqual(engine.version(doc));
     expect(engine.apply(peer, delta).changed).toBe(false);
+  });
+
+  it("keeps its version exact when content arrives already garbage-collected", () => {
+    const engine = setup();
+    const a = engine.create();
+    engine.change(a, (d: Y.Doc) => {
+      const inner = new Y.Map<unknown>();
+      d.getMap("m").set("inner", inner);
+      inner.set("x", 1);
+      inner.set("y", new Y.Text("gone soon"));
+    });
+    engine.change(a, (d: Y.Doc) => d.getMap("m").set("inner", "replaced"));
+    const b = engine.create();
+    engine.apply(b, engine.diff(a, engine.version(b)));
+    const structs = [...b.store.clients.values()].flat();
+    expect(structs.some((struct) => struct instanceof Y.GC)).toBe(true);
+    expect(engine.version(b)).toEqual(computeYjsVersion(b));
+    expect(engine.version(b)).toEqual(engine.version(a));
+    expect(engine.version(a)).toEqual(computeYjsVersion(a));
   });
 
   it("gives replicas with equal content equal versions and JSON, however they got there", () => {

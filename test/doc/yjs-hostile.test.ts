@@ -89,7 +89,7 @@ describe("Yjs engine with hostile input", () => {
           const at = e.at % (bytes.length + 1);
           if (e.mode === "insert") bytes.splice(at, 0, e.byte);
           else if (bytes.length > 0 && e.mode === "remove") bytes.splice(at % bytes.length, 1);
-          else if (bytes.length > 0) bytes[at % bytes.length] ^= e.byte | 1;
+          else if (bytes.length > 0) bytes[at % bytes.length] = bytes[at % bytes.length]! ^ (e.byte | 1);
         }
         expectAcceptedOrRejected(engine, target, new Uint8Array(bytes));
         expect(target.store.pendingStructs).toBeNull();
