@@ -10,6 +10,7 @@
 import { ConcordError } from "../errors.ts";
 import type { Random } from "../runtime/random.ts";
 import type { Store } from "../storage/store.ts";
+import { bytesEqual, toHex } from "../storage/bytes.ts";
 import { docHashBytes, keyIdBytes, layout } from "../storage/doc-store-layout.ts";
 import { recordAad } from "./aad.ts";
 import { deriveKey, keyedHash } from "./keyed-hash.ts";
@@ -41,7 +42,6 @@ function checkMasterKey(masterKey: Uint8Array): void {
   }
 }
 
-const hex = (bytes: Uint8Array) => Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 
 /**
  * Opens the keyring of a data directory with `masterKey`, creating it when the
@@ -55,11 +55,11 @@ export async function openKeyring(store: Store, masterKey: Uint8Array, random: R
   let sealedSecret = await store.get(layout.keyring(keyId));
   if (!sealedSecret) {
     const known: string[] = [];
-    for await (const [key] of store.scan(layout.keyringPrefix())) known.push(hex(key.subarray(1)));
+    for await (const [key] of store.scan(layout.keyringPrefix())) known.push(toHex(key.subarray(1)));
     if (known.length > 0) {
       throw new ConcordError(
         "wrong_key",
-        `the master key (id ${hex(keyId)}) does not open this data directory; it was written under key id ${known.join(", ")}`,
+        `the master key (id ${toHex(keyId)}) does not open this data directory; it was written under key id ${known.join(", ")}`,
       );
     }
     for await (const _ of store.scan(new Uint8Array(0))) {
@@ -88,10 +88,10 @@ function createKeyring(masterKey: Uint8Array, keyId: Uint8Array, indexSecret: Ui
     },
     unwrapDataKey(docHash, wrapped) {
       const wrappedUnder = wrapped.subarray(0, keyIdBytes);
-      if (hex(wrappedUnder) !== hex(keyId)) {
+      if (!bytesEqual(wrappedUnder, keyId)) {
         throw new ConcordError(
           "wrong_key",
-          `a data key is wrapped under master key id ${hex(wrappedUnder)}, not ${hex(keyId)}: finish the key rotation (concord keys rotate)`,
+          `a data key is wrapped under master key id ${toHex(wrappedUnder)}, not ${toHex(keyId)}: finish the key rotation (concord keys rotate)`,
         );
       }
       return open(masterKey, wrapped.subarray(keyIdBytes), recordAad("dataKey", docHash, 0, keyId), "a data key");
@@ -121,12 +121,12 @@ export async function rotateMasterKey(
   const batchSize = options.batchSize ?? 512;
   const oldKeyId = masterKeyId(oldKey);
   const newKeyId = masterKeyId(newKey);
-  if (hex(oldKeyId) === hex(newKeyId)) throw new ConcordError("invalid_argument", "the new master key equals the old one");
+  if (bytesEqual(oldKeyId, newKeyId)) throw new ConcordError("invalid_argument", "the new master key equals the old one");
   const oldSealed = await store.get(layout.keyring(oldKeyId));
   // The old keyring record goes last, after every data key moved: without it but with the new one, the work is done.
   if (!oldSealed && (await store.get(layout.keyring(newKeyId)))) return { rewrapped: 0 };
   if (!oldSealed) {
-    throw new ConcordError("wrong_key", `the old master key (id ${hex(oldKeyId)}) does not open this data directory`);
+    throw new ConcordError("wrong_key", `the old master key (id ${toHex(oldKeyId)}) does not open this data directory`);
   }
   const indexSecret = open(oldKey, oldSealed, recordAad("keyring", null, 0, oldKeyId), "the keyring");
   const oldRing = createKeyring(oldKey, oldKeyId, indexSecret, random);
@@ -152,7 +152,7 @@ export async function rotateMasterKey(
   for await (const entry of store.scan(layout.dataKeyPrefix())) pending.push(entry);
   for (const [key, wrapped] of pending) {
     const docHash = key.subarray(1);
-    if (hex(wrapped.subarray(0, keyIdBytes)) === hex(newKeyId)) continue; // done by an earlier, interrupted run
+    if (bytesEqual(wrapped.subarray(0, keyIdBytes), newKeyId)) continue; // done by an earlier, interrupted run
     const dataKey = oldRing.unwrapDataKey(docHash, wrapped);
     batch.push({ key, value: newRing.wrapDataKey(docHash, dataKey) });
     if (batch.length >= batchSize) await flush();

@@ -7,6 +7,7 @@ import { keyedHash } from "../crypto/keyed-hash.ts";
 import { sodium } from "../crypto/sodium.ts";
 import { ConcordError } from "../errors.ts";
 import type { Random } from "../runtime/random.ts";
+import { compareBytes } from "../storage/bytes.ts";
 
 export interface RegionKeyPair {
   publicKey: Uint8Array;
@@ -23,11 +24,6 @@ export function regionPublicKey(secretKey: Uint8Array): Uint8Array {
   return sodium().crypto_scalarmult_base(secretKey);
 }
 
-function compare(a: Uint8Array, b: Uint8Array): number {
-  for (let i = 0; i < Math.min(a.length, b.length); i++) if (a[i] !== b[i]) return a[i]! - b[i]!;
-  return a.length - b.length;
-}
-
 /**
  * The pair key of two regions: BLAKE2b over the X25519 shared secret and both
  * public keys (sorted, so both sides derive the same key).
@@ -40,7 +36,7 @@ export function derivePairKey(mine: RegionKeyPair, theirPublicKey: Uint8Array): 
   } catch (cause) {
     throw new ConcordError("invalid_argument", "a peer's public key is not a valid X25519 point", { cause });
   }
-  const [low, high] = compare(mine.publicKey, theirPublicKey) <= 0 ? [mine.publicKey, theirPublicKey] : [theirPublicKey, mine.publicKey];
+  const [low, high] = compareBytes(mine.publicKey, theirPublicKey) <= 0 ? [mine.publicKey, theirPublicKey] : [theirPublicKey, mine.publicKey];
   const input = new Uint8Array(96);
   input.set(shared, 0);
   input.set(low, 32);

@@ -12,6 +12,8 @@
  *   E                       boot epoch of this region (sealed by the region key): grows on every open
  */
 
+import { concatBytes, encodeU64 } from "./bytes.ts";
+
 export const docHashBytes = 16;
 export const keyIdBytes = 8;
 
@@ -25,28 +27,7 @@ export const recordPrefix = {
   epoch: 0x45,
 } as const;
 
-function key(prefix: number, ...parts: Uint8Array[]): Uint8Array {
-  let length = 1;
-  for (const part of parts) length += part.length;
-  const out = new Uint8Array(length);
-  out[0] = prefix;
-  let at = 1;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
-}
-
-export function encodeSeq(seq: number): Uint8Array {
-  const out = new Uint8Array(8);
-  new DataView(out.buffer).setBigUint64(0, BigInt(seq));
-  return out;
-}
-
-export function decodeSeq(bytes: Uint8Array, offset = 0): number {
-  return Number(new DataView(bytes.buffer, bytes.byteOffset + offset, 8).getBigUint64(0));
-}
+const key = (prefix: number, ...parts: Uint8Array[]) => concatBytes(Uint8Array.of(prefix), ...parts);
 
 export const layout = {
   keyringPrefix: () => key(recordPrefix.keyring),
@@ -57,7 +38,7 @@ export const layout = {
   meta: (docHash: Uint8Array) => key(recordPrefix.meta, docHash),
   snapshot: (docHash: Uint8Array) => key(recordPrefix.snapshot, docHash),
   logPrefix: (docHash: Uint8Array) => key(recordPrefix.log, docHash),
-  log: (docHash: Uint8Array, seq: number) => key(recordPrefix.log, docHash, encodeSeq(seq)),
+  log: (docHash: Uint8Array, seq: number) => key(recordPrefix.log, docHash, encodeU64(seq)),
   tombstonePrefix: () => key(recordPrefix.tombstone),
   tombstone: (docHash: Uint8Array) => key(recordPrefix.tombstone, docHash),
   epoch: () => key(recordPrefix.epoch),

@@ -12,7 +12,8 @@ import type { DocKind } from "../doc/engine.ts";
 import { ConcordError } from "../errors.ts";
 import type { Random } from "../runtime/random.ts";
 import { decodePayload, encodePayload } from "./doc-codec.ts";
-import { decodeSeq, encodeSeq, layout } from "./doc-store-layout.ts";
+import { decodeU64, encodeU64 } from "./bytes.ts";
+import { layout } from "./doc-store-layout.ts";
 import { createGroupCommit, type GroupCommitOptions } from "./group-commit.ts";
 import type { Store, StoreWrite } from "./store.ts";
 
@@ -139,7 +140,7 @@ export function createDocStore(
       const snapshotRecord = await store.get(layout.snapshot(hash));
       if (snapshotRecord) {
         if (snapshotRecord.length < 8) throw new ConcordError("corrupt_record", `the snapshot of "${id}" is truncated`);
-        snapshotSeq = decodeSeq(snapshotRecord);
+        snapshotSeq = decodeU64(snapshotRecord);
         const what = `the snapshot of "${id}"`;
         snapshot = decodePayload(open(dataKey, snapshotRecord.subarray(8), recordAad("snapshot", hash, snapshotSeq), what), what);
         storedBytes += snapshotRecord.length;
@@ -147,7 +148,7 @@ export function createDocStore(
       const log: StoredDoc["log"] = [];
       let expected = snapshotSeq + 1;
       for await (const [key, value] of store.scan(layout.logPrefix(hash))) {
-        const seq = decodeSeq(key, key.length - 8);
+        const seq = decodeU64(key, key.length - 8);
         if (seq < expected) continue; // already folded into the snapshot
         if (seq !== expected) throw new ConcordError("corrupt_record", `the log of "${id}" is missing record ${expected}`);
         const what = `log record ${seq} of "${id}"`;
@@ -166,7 +167,7 @@ export function createDocStore(
     compact(doc, seq, snapshot, fromSeq) {
       const sealed = seal(doc.dataKey, encodePayload(snapshot), recordAad("snapshot", doc.hash, seq), random);
       const value = new Uint8Array(8 + sealed.length);
-      value.set(encodeSeq(seq), 0);
+      value.set(encodeU64(seq), 0);
       value.set(sealed, 8);
       const writes: StoreWrite[] = [{ key: layout.snapshot(doc.hash), value }];
       for (let s = fromSeq + 1; s <= seq; s++) writes.push({ key: layout.log(doc.hash, s) });
@@ -216,9 +217,9 @@ export function createDocStore(
 
     async nextEpoch() {
       const sealed = await store.get(layout.epoch());
-      const previous = sealed ? decodeSeq(open(keyring.regionKey, sealed, recordAad("epoch", null), "the boot epoch")) : 0;
+      const previous = sealed ? decodeU64(open(keyring.regionKey, sealed, recordAad("epoch", null), "the boot epoch")) : 0;
       const epoch = previous + 1;
-      await commits.commit([{ key: layout.epoch(), value: seal(keyring.regionKey, encodeSeq(epoch), recordAad("epoch", null), random) }]);
+      await commits.commit([{ key: layout.epoch(), value: seal(keyring.regionKey, encodeU64(epoch), recordAad("epoch", null), random) }]);
       return epoch;
     },
 
