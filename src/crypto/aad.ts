@@ -11,6 +11,7 @@ export const recordKinds = {
   log: 5,
   tombstone: 6,
   epoch: 7,
+  version: 8,
 } as const;
 export type RecordKind = keyof typeof recordKinds;
 

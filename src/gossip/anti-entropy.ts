@@ -61,6 +61,12 @@ export interface RoundContext {
   request(request: Request): Promise<Response>;
   /** Applies a write that came from the peer (through the pending buffer). */
   applyFromPeer(entry: PushEntry): Promise<unknown>;
+  /**
+   * What a differing document turned out to be after the exchange: lets the
+   * tree correct an entry that was stale (say, a version record of a write
+   * lost in a crash), so the same difference is not found round after round.
+   */
+  settled?(id: string, status: DocState): void;
 }
 
 export interface RoundReport {
@@ -138,6 +144,7 @@ async function syncDocs(ctx: RoundContext, ids: string[], report: RoundReport): 
       toPeer.push({ id: theirs.id, kind: now.kind, delta: await ctx.replica.diff(theirs.id, theirs.version) });
     }
   }
+  for (const id of ids) ctx.settled?.(id, await ctx.replica.status(id));
   if (toPeer.length > 0) {
     const pushed = await ctx.request({ type: "push", entries: toPeer });
     report.roundTrips++;

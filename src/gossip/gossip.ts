@@ -4,12 +4,12 @@
  * detection, durability waiters and replication stats. Runs entirely on the
  * injected Clock, Random and Transport, so the simulator drives this code.
  */
-import { keyedHash } from "../crypto/keyed-hash.ts";
 import { ConcordError, isConcordError } from "../errors.ts";
 import type { Clock } from "../runtime/clock.ts";
 import type { Random } from "../runtime/random.ts";
 import type { Replica } from "../replica/replica.ts";
-import type { InjectedBugs, ReplicaEvent, Replication } from "../replica/types.ts";
+import type { DocStatus, InjectedBugs, ReplicaEvent, Replication } from "../replica/types.ts";
+import { deletedVersionHash, versionHash } from "../replica/version-token.ts";
 import { answerSync, answerTree, runRound, type RoundReport } from "./anti-entropy.ts";
 import { createDigestTree, type DigestTree } from "./digest-tree.ts";
 import { createFailureDetector } from "./failure-detector.ts";
@@ -74,8 +74,11 @@ export interface Gossip extends Replication {
   readonly tree: DigestTree;
 }
 
-const versionHash = (version: Uint8Array | "deleted") =>
-  version === "deleted" ? keyedHash(null, "concord/deleted", 16) : keyedHash(null, version, 16);
+
+function statusHash(status: DocStatus): Uint8Array | undefined {
+  if (status.state === "present") return versionHash(status.version);
+  return status.state === "deleted" ? deletedVersionHash() : undefined;
+}
 
 export function createGossip(deps: GossipDeps, options: GossipOptions = {}): Gossip {
   const o = {
@@ -167,7 +170,7 @@ export function createGossip(deps: GossipDeps, options: GossipOptions = {}): Gos
   }
 
   function onEvent(event: ReplicaEvent): void {
-    tree.set(event.id, versionHash(event.type === "delete" ? "deleted" : event.versionBytes));
+    tree.set(event.id, event.type === "delete" ? deletedVersionHash() : versionHash(event.versionBytes));
     if (event.origin !== "local") return; // regions push only their own writes: no relaying
     const entry: PushEntry = event.type === "delete" ? { id: event.id, deleted: true } : { id: event.id, kind: event.kind, delta: event.delta };
     const bytes = event.type === "delete" ? event.id.length + 8 : event.delta.length + event.id.length + 8;
@@ -185,6 +188,7 @@ export function createGossip(deps: GossipDeps, options: GossipOptions = {}): Gos
       replica, tree,
       request: (message) => request(to, message),
       applyFromPeer: (entry) => applier.apply(entry).then(() => applier.retry(entry.id)),
+      settled: (id, status) => tree.set(id, statusHash(status)),
     });
     state.rounds++;
     state.repaired += report.repairedHere + report.repairedThere;
@@ -236,7 +240,7 @@ export function createGossip(deps: GossipDeps, options: GossipOptions = {}): Gos
     regions: peerIds.length + 1,
 
     async start() {
-      for await (const { id, version } of replica.inventory()) tree.set(id, versionHash(version));
+      for await (const { id, versionHash: hash } of replica.inventory()) tree.set(id, hash);
       replica.observe(onEvent);
       replica.attachReplication(this);
       transport.serve((frame) => this.handle(frame));

@@ -17,8 +17,7 @@ export interface LoadedDoc {
   size: number;
 }
 
-export function freshDoc(handle: DocHandle, engine: DocEngine<unknown>): LoadedDoc {
-  const state = engine.create();
+export function freshDoc(handle: DocHandle, engine: DocEngine<unknown>, state: unknown = engine.create()): LoadedDoc {
   return {
     handle, engine, state, seq: 0, snapshotSeq: 0, snapshotBytes: 0, logBytes: 0,
     lastWrite: Promise.resolve(), size: engine.sizeEstimate(state),

@@ -24,7 +24,7 @@ import type {
   ChangeListener, DocStatus, DocView, InjectedBugs, ListOptions, ReadOptions, ReplicaEvent, ReplicaOptions,
   ReplicaStats, Replication, WriteAck, WriteOptions,
 } from "./types.ts";
-import { decodeVersion, encodeVersion } from "./version-token.ts";
+import { decodeVersion, deletedVersionHash, encodeVersion, versionHash } from "./version-token.ts";
 
 export { decodeVersion, encodeVersion } from "./version-token.ts";
 
@@ -84,7 +84,9 @@ export class Replica {
     if (!docKinds.includes(kind)) {
       throw new ConcordError("invalid_argument", `a document kind is one of ${docKinds.join(", ")} (got ${String(kind)})`);
     }
-    const doc = freshDoc(await this.docs.create(id, kind), this.engines[kind]);
+    const engine = this.engines[kind];
+    const empty = engine.create();
+    const doc = freshDoc(await this.docs.create(id, kind, versionHash(engine.version(empty))), engine, empty);
     this.cache.set(id, doc);
     // Announced as a change carrying the empty state, so other regions learn of the document before its first write.
     const versionBytes = doc.engine.version(doc.state);
@@ -261,15 +263,13 @@ export class Replica {
     }
   }
 
-  /** Every document and tombstone with its version, for building the anti-entropy tree. */
-  async *inventory(): AsyncIterable<{ id: string; version: Uint8Array | "deleted" }> {
-    const ids: string[] = [];
-    for await (const { id } of this.docs.list()) ids.push(id);
-    for (const id of ids) {
-      const status = await this.status(id);
-      if (status.state === "present") yield { id, version: status.version };
-    }
-    for await (const id of this.docs.tombstones()) yield { id, version: "deleted" };
+  /**
+   * Every document's and tombstone's version hash, for building the
+   * anti-entropy tree: read from the version records, loading no document.
+   */
+  async *inventory(): AsyncIterable<{ id: string; versionHash: Uint8Array }> {
+    yield* this.docs.versions();
+    for await (const id of this.docs.tombstones()) yield { id, versionHash: deletedVersionHash() };
   }
 
   // ---- internals ----
@@ -295,6 +295,7 @@ export class Replica {
   private async persist(doc: LoadedDoc, delta: Uint8Array, origin: "local" | "remote"): Promise<Persisted> {
     const seq = ++doc.seq;
     const write = this.docs.append(doc.handle, seq, delta);
+    this.docs.markChanged(doc.handle, () => versionHash(doc.engine.version(doc.state)));
     doc.lastWrite = write;
     doc.logBytes += delta.length;
     doc.size = doc.engine.sizeEstimate(doc.state);

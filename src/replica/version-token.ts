@@ -3,6 +3,7 @@
  * read-your-writes token: any region that holds everything of that version can
  * serve a read "after" it.
  */
+import { keyedHash } from "../crypto/keyed-hash.ts";
 import { sodium } from "../crypto/sodium.ts";
 import { ConcordError } from "../errors.ts";
 
@@ -16,4 +17,14 @@ export function decodeVersion(version: string): Uint8Array {
   } catch (cause) {
     throw new ConcordError("invalid_argument", "a version or token is a base64url string from a read or an ack", { cause });
   }
+}
+
+/** A version's 16-byte digest: what anti-entropy compares and the store records per document. */
+export function versionHash(version: Uint8Array): Uint8Array {
+  return keyedHash(null, version, 16);
+}
+
+/** The digest standing for a shredded document, in every region alike. */
+export function deletedVersionHash(): Uint8Array {
+  return keyedHash(null, "concord/deleted", 16);
 }

@@ -10,6 +10,8 @@
  *   L docHash(16) seq(8)    one sealed delta of the log after the snapshot
  *   T docHash(16)           tombstone of a shredded document, sealed by the region key
  *   E                       boot epoch of this region (sealed by the region key): grows on every open
+ *   V docHash(16)           the document's id and version hash, sealed by the region key, rewritten in
+ *                           the same atomic batch as its appends (anti-entropy starts from these alone)
  */
 
 import { concatBytes, encodeU64 } from "./bytes.ts";
@@ -25,6 +27,7 @@ export const recordPrefix = {
   log: 0x4c,
   tombstone: 0x54,
   epoch: 0x45,
+  version: 0x56,
 } as const;
 
 const key = (prefix: number, ...parts: Uint8Array[]) => concatBytes(Uint8Array.of(prefix), ...parts);
@@ -42,4 +45,6 @@ export const layout = {
   tombstonePrefix: () => key(recordPrefix.tombstone),
   tombstone: (docHash: Uint8Array) => key(recordPrefix.tombstone, docHash),
   epoch: () => key(recordPrefix.epoch),
+  versionPrefix: () => key(recordPrefix.version),
+  version: (docHash: Uint8Array) => key(recordPrefix.version, docHash),
 };

@@ -12,7 +12,7 @@ import type { DocKind } from "../doc/engine.ts";
 import { ConcordError } from "../errors.ts";
 import type { Random } from "../runtime/random.ts";
 import { decodePayload, encodePayload } from "./doc-codec.ts";
-import { decodeU64, encodeU64 } from "./bytes.ts";
+import { concatBytes, decodeU64, encodeU64, toHex } from "./bytes.ts";
 import { layout } from "./doc-store-layout.ts";
 import { createGroupCommit, type GroupCommitOptions } from "./group-commit.ts";
 import type { Store, StoreWrite } from "./store.ts";
@@ -36,8 +36,16 @@ export interface StoredDoc extends DocHandle {
 }
 
 export interface DocStore {
-  /** Creates an empty document. Throws "exists" or "deleted". */
-  create(id: string, kind: DocKind): Promise<DocHandle>;
+  /** Creates an empty document whose version hash is `versionHash`. Throws "exists" or "deleted". */
+  create(id: string, kind: DocKind, versionHash: Uint8Array): Promise<DocHandle>;
+  /**
+   * Notes that `doc` changed: its version record is rewritten, from
+   * `versionHash()` taken as the batch is cut, in the same atomic write as the
+   * appends it covers (deferred while a backlog splits them over several batches).
+   */
+  markChanged(doc: DocHandle, versionHash: () => Uint8Array): void;
+  /** Every live document's id and version hash, from the version records alone (no document is loaded). */
+  versions(): AsyncIterable<{ id: string; versionHash: Uint8Array }>;
   /** Everything stored for `id`; undefined if it was never created. Throws "deleted", "corrupt_record". */
   load(id: string): Promise<StoredDoc | undefined>;
   /** Appends one delta at `seq`; resolves when durable. */
@@ -72,7 +80,21 @@ export function createDocStore(
   random: Random,
   options: GroupCommitOptions = {},
 ): DocStore {
-  const commits = createGroupCommit(store, options);
+  const dirty = new Map<string, { doc: DocHandle; versionHash: () => Uint8Array }>();
+  const versionRecord = (doc: DocHandle, versionHash: Uint8Array): StoreWrite => ({
+    key: layout.version(doc.hash),
+    value: seal(keyring.regionKey, concatBytes(versionHash, encoder.encode(doc.id)), recordAad("version", doc.hash), random),
+  });
+  const commits = createGroupCommit(store, {
+    ...options,
+    beforeBatch(drainsQueue) {
+      // Only once every applied delta is in this batch or an earlier one may the version be recorded.
+      if (!drainsQueue || dirty.size === 0) return [];
+      const writes = [...dirty.values()].map(({ doc, versionHash }) => versionRecord(doc, versionHash()));
+      dirty.clear();
+      return writes;
+    },
+  });
 
   const sealMeta = (doc: DocHandle) =>
     seal(doc.dataKey, encoder.encode(JSON.stringify({ id: doc.id, kind: doc.kind })), recordAad("meta", doc.hash), random);
@@ -98,7 +120,7 @@ export function createDocStore(
   return {
     stats: commits.stats,
 
-    async create(id, kind) {
+    async create(id, kind, versionHash) {
       while (creating.has(id)) await creating.get(id)!.catch(() => undefined);
       const work = (async () => {
         const hash = keyring.docHash(id);
@@ -109,6 +131,7 @@ export function createDocStore(
         await commits.commit([
           { key: layout.dataKey(hash), value: keyring.wrapDataKey(hash, dataKey) },
           { key: layout.meta(hash), value: sealMeta(doc) },
+          versionRecord(doc, versionHash),
         ]);
         return doc;
       })();
@@ -190,8 +213,10 @@ export function createDocStore(
         { key: layout.dataKey(hash) },
         { key: layout.meta(hash) },
         { key: layout.snapshot(hash) },
+        { key: layout.version(hash) },
         { key: layout.tombstone(hash), value: tombstone },
       ];
+      dirty.delete(toHex(hash));
       for await (const [key] of store.scan(layout.logPrefix(hash))) writes.push({ key });
       await commits.commit(writes);
       return present;
@@ -205,6 +230,17 @@ export function createDocStore(
         const sealedMeta = await store.get(layout.meta(hash));
         if (!sealedMeta) continue; // deleted between the scan and this read
         yield openMeta(hash, keyring.unwrapDataKey(hash, wrapped), sealedMeta);
+      }
+    },
+
+    markChanged(doc, versionHash) {
+      dirty.set(toHex(doc.hash), { doc, versionHash });
+    },
+
+    async *versions() {
+      for await (const [key, sealed] of store.scan(layout.versionPrefix())) {
+        const plain = open(keyring.regionKey, sealed, recordAad("version", key.subarray(1)), "a version record");
+        yield { id: decoder.decode(plain.subarray(16)), versionHash: plain.slice(0, 16) };
       }
     },
 

@@ -14,6 +14,12 @@ import type { Store, StoreWrite } from "./store.ts";
 export interface GroupCommitOptions {
   /** Upper bound on one store write, in bytes of keys plus values. Default 16 MiB. */
   maxBatchBytes?: number;
+  /**
+   * Called as each batch is cut, with whether it empties the queue; its writes
+   * join the batch. Lets per-document summaries be written once per batch, in
+   * the same atomic write as the appends they summarise.
+   */
+  beforeBatch?: (drainsQueue: boolean) => StoreWrite[];
 }
 
 interface Pending {
@@ -50,7 +56,9 @@ export function createGroupCommit(store: Store, options: GroupCommitOptions = {}
         batch.push(next);
         bytes += next.bytes;
       }
-      const writes = batch.length === 1 ? batch[0]!.writes : batch.flatMap((p) => p.writes);
+      let writes = batch.length === 1 ? batch[0]!.writes : batch.flatMap((p) => p.writes);
+      const extra = options.beforeBatch?.(queue.length === 0) ?? [];
+      if (extra.length > 0) writes = [...writes, ...extra];
       try {
         await store.write(writes);
         stats.batches++;

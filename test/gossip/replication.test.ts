@@ -116,4 +116,18 @@ describe("replication", () => {
     await expectConverged(cluster);
     await cluster.stop();
   });
+
+  it("rebuilds its digest tree on restart from version records alone, equal to its peers'", async () => {
+    const cluster = await createCluster();
+    await seed(cluster);
+    for (let round = 0; round < 3; round++) await writeEverywhere(cluster, round);
+    await cluster.get("us-east").replica.delete("shared-map");
+    await cluster.settle(1500);
+    const restarted = await cluster.restart("eu-west");
+    // Nothing was loaded to build the tree: every document is still on disk only.
+    expect(restarted.replica.stats().cachedDocs).toBe(0);
+    expect(restarted.gossip.tree.size).toBe(3);
+    expect(restarted.gossip.tree.node("")).toEqual(cluster.get("us-east").gossip.tree.node(""));
+    await cluster.stop();
+  });
 });
