@@ -16,7 +16,7 @@ import { isConcordError } from "../errors.ts";
 import { assertWithinSize, editFailed, invalidUpdate, type RejectionReason } from "./engine-errors.ts";
 import { resolveLimits } from "./limits.ts";
 import { splitChangeChunks } from "./automerge-chunks.ts";
-import { decodeChanges, indexChange, orderNewChanges } from "./automerge-change-check.ts";
+import { decodeChanges, indexChange, orderNewChanges, type IncomingChange } from "./automerge-change-check.ts";
 import { AutomergeOpIndex } from "./automerge-op-index.ts";
 import { decodeHeads, encodeHeads, sortedHeads } from "./automerge-heads.ts";
 import { automergeToJSON } from "./automerge-json.ts";
@@ -71,7 +71,7 @@ export function createAutomergeEngine(deps: EngineDeps): DocEngine<Doc> {
     create,
 
     load(snapshot) {
-      assertWithinSize(snapshot, limits.maxDeltaBytes, "snapshot");
+      assertWithinSize(snapshot, limits.maxSnapshotBytes, "snapshot");
       if (snapshot.length === 0) return create();
       let doc: Doc;
       try {
@@ -89,29 +89,23 @@ export function createAutomergeEngine(deps: EngineDeps): DocEngine<Doc> {
       return doc;
     },
 
-    apply(doc, delta) {
+    apply(doc, delta, options = {}) {
       if (delta.length === 0) return { state: doc, changed: false };
-      assertWithinSize(delta, limits.maxDeltaBytes, "delta");
+      const maxBytes = options.sizeLimit === "snapshot" ? limits.maxSnapshotBytes : limits.maxDeltaBytes;
+      assertWithinSize(delta, maxBytes, "delta");
       const incoming = decodeChanges(splitChangeChunks(delta));
       const index = indexFor(doc);
       const fresh = orderNewChanges(index, incoming);
       if (fresh.length === 0) return { state: doc, changed: false };
       index.begin();
-      let next: Doc;
+      let hasMarks = false;
       try {
-        for (const change of fresh) indexChange(index, change.decoded, limits.maxDepth);
+        for (const change of fresh) hasMarks = indexChange(index, change.decoded, limits.maxDepth).hasMarks || hasMarks;
       } catch (error) {
         index.rollback();
         throw rethrowAs(error, false, "Automerge change could not be checked");
       }
-      const before = index.headsKey;
-      try {
-        [next] = Automerge.applyChanges(doc, fresh.map((change) => change.bytes));
-      } catch (cause) {
-        index.rollback();
-        // A wasm panic may leave part of the batch in the document; only unchanged heads prove it intact.
-        throw invalidUpdate("engine_error", "Automerge failed to apply checked changes", { cause, damaged: !headsStill(doc, before) });
-      }
+      const next = hasMarks ? applyVerified(doc, fresh, index) : applyInPlace(doc, fresh, index);
       index.commit();
       remember(next, index);
       if (Automerge.getMissingDeps(next, []).length > 0) {
@@ -166,6 +160,38 @@ export function createAutomergeEngine(deps: EngineDeps): DocEngine<Doc> {
       return 1024 + stats.numOps * 64 + stats.numChanges * 128 + (index?.byteSize() ?? 0);
     },
   };
+}
+
+/** Applies checked changes to the live document; an engine failure that moved its heads damages it. */
+function applyInPlace(doc: Doc, changes: IncomingChange[], index: AutomergeOpIndex): Doc {
+  const before = index.headsKey;
+  try {
+    return Automerge.applyChanges(doc, changes.map((change) => change.bytes))[0];
+  } catch (cause) {
+    index.rollback();
+    // A wasm panic may leave part of the batch in the document; only unchanged heads prove it intact.
+    throw invalidUpdate("engine_error", "Automerge failed to apply checked changes", { cause, damaged: !headsStill(doc, before) });
+  }
+}
+
+/**
+ * Applies checked changes to a copy and keeps the copy only if it still saves
+ * and loads. Text marks need this: Automerge refuses to load a mark whose end
+ * sits before its begin, and checking that order up front would need the
+ * text's element order. O(document), but only for deltas that format text.
+ */
+function applyVerified(doc: Doc, changes: IncomingChange[], index: AutomergeOpIndex): Doc {
+  let copy: Doc | undefined;
+  try {
+    copy = Automerge.clone(doc, { actor: Automerge.getActorId(doc) });
+    copy = Automerge.applyChanges(copy, changes.map((change) => change.bytes))[0];
+    Automerge.getBackend(copy).saveAndVerify();
+    return copy;
+  } catch (cause) {
+    index.rollback();
+    if (copy !== undefined) Automerge.free(copy);
+    throw invalidUpdate("malformed", "Automerge changes do not survive a save and load", { cause });
+  }
 }
 
 /** Indexes every change of `doc`, validating each as if it had just arrived. */

@@ -61,6 +61,7 @@ interface Checkpoint {
   readonly actorLengths: Map<number, { changes: number; used: number }>;
 }
 
+/** The op index of one document; see the file header. Not thread-safe, not shared between documents. */
 export class AutomergeOpIndex {
   private readonly actorIds = new Map<string, number>();
   private readonly actors: ActorLog[] = [];

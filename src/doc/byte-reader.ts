@@ -15,6 +15,7 @@ export function malformed(message: string): never {
   throw invalidUpdate("malformed", message);
 }
 
+/** Reads `bytes` front to back; every method throws the "malformed" error instead of reading past the end. */
 export class ByteReader {
   pos = 0;
   constructor(readonly bytes: Uint8Array) {}

@@ -2,6 +2,7 @@
  * A small growable writer for lib0-style unsigned varints, used to encode
  * versions. Writes the minimal encoding, so equal numbers give equal bytes.
  */
+/** Appends varints to a growing buffer; finish() returns the bytes. */
 export class ByteWriter {
   private buf = new Uint8Array(64);
   private len = 0;

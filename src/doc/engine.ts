@@ -9,13 +9,28 @@ export const docKinds = ["yjs", "automerge"] as const;
 export type DocKind = (typeof docKinds)[number];
 
 export interface EngineLimits {
-  /** Largest delta or snapshot accepted, in bytes. Default 8 MiB. */
+  /** Largest delta accepted from a client, in bytes. Default 8 MiB. */
   maxDeltaBytes: number;
-  /** Deepest nesting of maps/lists/texts accepted. Default 64. */
+  /**
+   * Largest snapshot `load` accepts, and largest delta when `apply` is told the
+   * bytes are a whole state (anti-entropy diffs, a full state for a new region).
+   * Default 256 MiB: a document may grow past a client delta's limit.
+   */
+  maxSnapshotBytes: number;
+  /**
+   * Deepest nesting of maps/lists/texts accepted. Default 64. Every container
+   * on the path counts, including JSON objects/arrays stored as values: a
+   * Yjs root type or a top-level Automerge value is depth 1, a map inside it 2.
+   */
   maxDepth: number;
 }
 
-export const defaultEngineLimits: EngineLimits = { maxDeltaBytes: 8 * 1024 * 1024, maxDepth: 64 };
+export const defaultEngineLimits: EngineLimits = { maxDeltaBytes: 8 * 1024 * 1024, maxSnapshotBytes: 256 * 1024 * 1024, maxDepth: 64 };
+
+/** How `apply` bounds a delta's size: a client delta (default) or a whole state from a trusted region. */
+export interface ApplyOptions {
+  sizeLimit?: "delta" | "snapshot";
+}
 
 export interface EngineDeps {
   clock: Clock;
@@ -32,24 +47,39 @@ export interface EngineDeps {
  * error has `details.damaged === true`, the state passed in must be discarded
  * and reloaded from durable storage; otherwise it is exactly as before.
  * A rejected delta that only lacks dependencies carries
- * `details.reason === "missing_dependencies"`.
+ * `details.reason === "missing_dependencies"`. Other reasons: "malformed",
+ * "too_deep", "unsupported_content", "conflicting_history", "engine_error"
+ * (see src/doc/engine-errors.ts).
+ *
+ * States are values to pass on, not to keep: after apply() or change(),
+ * continue with the returned state. (Automerge documents share memory with
+ * their successors: a superseded one still reports its old version but
+ * snapshots the new content.) An empty delta or snapshot (length 0) is
+ * always valid and means "nothing".
  */
 export interface DocEngine<S = unknown> {
   readonly kind: DocKind;
   /** An empty document with a fresh writer identity from the injected Random. */
   create(): S;
-  /** A document from `snapshot()` output (or any full-state encoding). */
+  /**
+   * A document from `snapshot()` output (or any full-state encoding), with a
+   * fresh writer identity. Checked like a delta (limits included).
+   */
   load(snapshot: Uint8Array): S;
   /**
    * Validates `delta` and applies it. Idempotent: applying a delta twice is a
    * no-op the second time (`changed: false`). Rejects deltas that would leave
    * the document waiting on dependencies it does not have.
    */
-  apply(state: S, delta: Uint8Array): { state: S; changed: boolean };
+  apply(state: S, delta: Uint8Array, options?: ApplyOptions): { state: S; changed: boolean };
   /**
    * Runs a local edit. `edit` receives the engine's editable view (a Y.Doc for
    * Yjs; a mutable draft for Automerge) and the delta it produced is returned;
    * `delta` is empty (length 0) when the edit changed nothing.
+   * When `edit` throws: ConcordError("invalid_argument", details.reason
+   * "edit_threw"), `damaged` if the engine could not undo what it did (Yjs).
+   * An edit that breaks the limits throws invalid_update/too_large with
+   * `damaged: true`: peers would reject its delta, so reload the document.
    */
   change(state: S, edit: (doc: any) => void): { state: S; delta: Uint8Array };
   /** Compact full state, loadable by `load`. */
@@ -59,7 +89,11 @@ export interface DocEngine<S = unknown> {
    * Automerge: sorted heads). Equal versions mean equal content.
    */
   version(state: S): Uint8Array;
-  /** A delta holding what a replica at `theirVersion` lacks (may be empty-ish but always applicable). */
+  /**
+   * A delta holding what a replica at `theirVersion` lacks (may be empty-ish but always applicable).
+   * Versions naming history this replica does not have still get a diff that
+   * makes the peer include this replica's state.
+   */
   diff(state: S, theirVersion: Uint8Array): Uint8Array;
   /**
    * True when `state` holds everything a replica at `version` held (used for

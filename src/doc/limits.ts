@@ -8,6 +8,7 @@ import { defaultEngineLimits, type EngineLimits } from "./engine.ts";
 export function resolveLimits(partial: Partial<EngineLimits> | undefined): EngineLimits {
   const limits: EngineLimits = {
     maxDeltaBytes: partial?.maxDeltaBytes ?? defaultEngineLimits.maxDeltaBytes,
+    maxSnapshotBytes: partial?.maxSnapshotBytes ?? defaultEngineLimits.maxSnapshotBytes,
     maxDepth: partial?.maxDepth ?? defaultEngineLimits.maxDepth,
   };
   for (const [name, value] of Object.entries(limits)) {

@@ -56,6 +56,7 @@ export function createYjsEngine(deps: EngineDeps): DocEngine<Y.Doc> {
       doc.transact((transaction) => {
         Y.applyUpdate(doc, delta);
         deletes = transaction.deleteSet.clients.size > 0;
+        keepFormattingAsApplied(doc, transaction);
       });
     } catch (cause) {
       throw invalidUpdate("engine_error", "Yjs failed to apply a checked update", { cause, damaged: true });
@@ -74,7 +75,7 @@ export function createYjsEngine(deps: EngineDeps): DocEngine<Y.Doc> {
     create: newDoc,
 
     load(snapshot) {
-      assertWithinSize(snapshot, limits.maxDeltaBytes, "snapshot");
+      assertWithinSize(snapshot, limits.maxSnapshotBytes, "snapshot");
       const doc = newDoc();
       try {
         if (snapshot.length > 0) validateAndApply(doc, snapshot);
@@ -89,9 +90,10 @@ export function createYjsEngine(deps: EngineDeps): DocEngine<Y.Doc> {
       return doc;
     },
 
-    apply(doc, delta) {
+    apply(doc, delta, options = {}) {
       if (delta.length === 0) return { state: doc, changed: false };
-      assertWithinSize(delta, limits.maxDeltaBytes, "delta");
+      const maxBytes = options.sizeLimit === "snapshot" ? limits.maxSnapshotBytes : limits.maxDeltaBytes;
+      assertWithinSize(delta, maxBytes, "delta");
       const changed = validateAndApply(doc, delta);
       if (changed) addBytes(doc, delta.length);
       return { state: doc, changed };
@@ -143,6 +145,25 @@ export function createYjsEngine(deps: EngineDeps): DocEngine<Y.Doc> {
       return 256 + structs * bytesPerStruct + (contentBytes.get(doc) ?? 0);
     },
   };
+}
+
+/**
+ * After a remote transaction Yjs tidies redundant text formatting by making
+ * new local deletes: writes that no delta carries and no log persists, made
+ * differently by replicas that have or have not called getText. apply()
+ * applies the delta and nothing else, so the tidy-up is switched off for
+ * `transaction` (afterTransaction runs after the observers ask for it and
+ * before it happens). Only formatted texts ask, so plain text pays nothing.
+ */
+function keepFormattingAsApplied(doc: Y.Doc, transaction: Y.Transaction): void {
+  for (const type of transaction.changed.keys()) {
+    if (type instanceof Y.Text && type._hasFormatting) {
+      doc.once("afterTransaction", (done: Y.Transaction) => {
+        if (done === transaction) done._needFormattingCleanup = false;
+      });
+      return;
+    }
+  }
 }
 
 /** A uint32 client id other than 0, from the injected Random. */

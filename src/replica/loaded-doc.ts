@@ -29,7 +29,8 @@ export function docFromStore(stored: StoredDoc, engine: DocEngine<unknown>): Loa
   let state: unknown;
   try {
     state = stored.snapshot ? engine.load(stored.snapshot) : engine.create();
-    for (const { delta } of stored.log) state = engine.apply(state, delta).state;
+    // The log holds deltas this replica accepted, from clients or regions: bound them as regions' are.
+    for (const { delta } of stored.log) state = engine.apply(state, delta, { sizeLimit: "snapshot" }).state;
   } catch (cause) {
     if (isConcordError(cause, "invalid_update") || isConcordError(cause, "too_large")) {
       throw new ConcordError("corrupt_record", `document "${stored.id}" holds data its engine rejects`, { cause });

@@ -240,7 +240,7 @@ export class Replica {
     if (doc.handle.kind !== kind) {
       throw new ConcordError("invalid_update", `document "${id}" is ${doc.handle.kind} here, not ${kind}`);
     }
-    if (!this.applyDelta(doc, delta)) await doc.lastWrite;
+    if (!this.applyDelta(doc, delta, "region")) await doc.lastWrite;
     else if (this.bugs.skipRemotePersist) this.announceUnpersisted(doc, delta);
     else await this.persist(doc, delta, "remote");
     return true;
@@ -274,10 +274,14 @@ export class Replica {
 
   // ---- internals ----
 
-  /** Applies a validated delta to the live document. Returns whether it changed anything. */
-  private applyDelta(doc: LoadedDoc, delta: Uint8Array): boolean {
+  /**
+   * Applies a validated delta to the live document. Returns whether it changed
+   * anything. Deltas from other regions may be whole states (anti-entropy
+   * diffs), so they are bounded by the snapshot limit, not the client one.
+   */
+  private applyDelta(doc: LoadedDoc, delta: Uint8Array, from: "client" | "region" = "client"): boolean {
     try {
-      const result = doc.engine.apply(doc.state, delta);
+      const result = doc.engine.apply(doc.state, delta, { sizeLimit: from === "region" ? "snapshot" : "delta" });
       doc.state = result.state;
       return result.changed;
     } catch (error) {

@@ -3,6 +3,7 @@
  * measured in the same run. Never part of `npm test`; nothing here asserts.
  */
 const suites = [
+  ["validation", () => import("./yjs-apply.bench.ts")],
   ["replica writes", () => import("./replica-write.bench.ts")],
   ["size at rest", () => import("./at-rest-size.bench.ts")],
   ["replication", () => import("./replication.bench.ts")],

@@ -29,6 +29,7 @@ const edit = fc.oneof(
   fc.record({ kind: fc.constant("list-insert" as const), pos: fc.nat(10), value }),
   fc.record({ kind: fc.constant("list-delete" as const), pos: fc.nat(10) }),
   fc.record({ kind: fc.constant("counter" as const), by: fc.integer({ min: -3, max: 3 }) }),
+  fc.record({ kind: fc.constant("mark" as const), pos: fc.nat(20), len: fc.integer({ min: 1, max: 3 }), bold: fc.boolean() }),
   { weight: 2, arbitrary: fc.record({ kind: fc.constant("nested-set" as const), key, inner: key, value }) },
 );
 type Edit = typeof edit extends fc.Arbitrary<infer T> ? T : never;
@@ -72,6 +73,12 @@ function runEdit(doc: any, e: Edit): void {
       break;
     case "counter":
       doc.counter.increment(e.by);
+      break;
+    case "mark":
+      if (doc.text.length > 0) {
+        const start = e.pos % doc.text.length;
+        Automerge.mark(doc, ["text"], { start, end: Math.min(doc.text.length, start + e.len), expand: "after" }, "bold", e.bold);
+      }
       break;
     case "nested-set": {
       const name = `nested-${e.key}`;

@@ -101,6 +101,28 @@ describe("Automerge engine with hostile input", () => {
     );
   });
 
+  it("loads or cleanly refuses random and mutated snapshots", () => {
+    const engine = setup();
+    const good = engine.snapshot(engine.change(engine.create(), (d) => void (d.text = "hello")).state);
+    const mutated = fc.tuple(fc.nat(), fc.nat(255)).map(([at, byte]) => {
+      const bytes = good.slice();
+      bytes[at % bytes.length] = byte;
+      return bytes;
+    });
+    fc.assert(
+      fc.property(fc.oneof(fc.uint8Array({ maxLength: 48 }), mutated), (bytes) => {
+        try {
+          const doc = engine.load(bytes);
+          expect(engine.toJSON(engine.load(engine.snapshot(doc)))).toEqual(engine.toJSON(doc));
+        } catch (error) {
+          expect(error).toBeInstanceOf(ConcordError);
+          expect((error as ConcordError).details["damaged"]).toBeUndefined();
+        }
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
   it("rejects every truncation of a real delta", () => {
     const engine = setup();
     const { delta } = engine.change(engine.create(), (d) => void (d.text = "hello world"));
@@ -186,6 +208,43 @@ describe("Automerge engine with hostile input", () => {
     const next = engine.apply(doc, fine).state;
     expect(engine.toJSON(next)).toEqual({ counter: 3, list: [], map: { a: 5 }, text: "h!i" });
     expect(engine.toJSON(engine.load(engine.snapshot(next)))).toEqual(engine.toJSON(next));
+  });
+
+  it("rejects text marks that are unpaired, misplaced or reversed, which raw Automerge accepts and then cannot reload", () => {
+    const engine = setup();
+    const { raw, change, ids } = forge();
+    const secondChar = `${Number(ids.firstChar.split("@")[0]) + 1}@${actorA}`;
+    const begin = (obj: string, elemId: string) => ({ action: "markBegin", obj, elemId, insert: true, name: "bold", value: true, expand: false, pred: [] });
+    const end = (obj: string, elemId: string) => ({ action: "markEnd", obj, elemId, insert: true, expand: false, pred: [] });
+    const reversed = change([begin(ids.text, secondChar), end(ids.text, ids.firstChar)]);
+    const victim = Automerge.loadIncremental(Automerge.clone(raw), reversed);
+    expect(() => Automerge.load(Automerge.save(victim))).toThrow();
+
+    const doc = engine.load(Automerge.save(raw));
+    expectRejected(engine, doc, reversed, { reason: "malformed" });
+    expectRejected(engine, doc, change([end(ids.text, ids.firstChar)]), { reason: "malformed" });
+    expectRejected(engine, doc, change([begin(ids.text, ids.firstChar)]), { reason: "malformed" });
+    expectRejected(engine, doc, change([begin(ids.list, ids.listElem), end(ids.list, ids.listElem)]), { reason: "malformed" });
+    const { state } = engine.apply(doc, change([begin(ids.text, "_head"), end(ids.text, secondChar)]));
+    expect(Automerge.marks(state, ["text"])).toEqual([{ name: "bold", value: true, start: 0, end: 2 }]);
+    probe(engine, state);
+  });
+
+  it("rejects a change nested 50,000 deep without terminating the Automerge module", () => {
+    // Raw Automerge traps ("unreachable") on this and every later call in the process fails.
+    const engine = setup();
+    const ops: unknown[] = [];
+    for (let i = 1, parent = "_root"; i <= 50_000; parent = `${i}@${actorA}`, i++) ops.push({ action: "makeMap", obj: parent, key: "c", pred: [] });
+    const deep = Automerge.encodeChange({ actor: actorA, seq: 1, startOp: 1, time: 0, message: null, deps: [], ops } as never);
+    const doc = engine.create();
+    expectRejected(engine, doc, deep, { reason: "too_deep" });
+    // A snapshot of it, built without materialising, is refused too.
+    const scratch = Automerge.init();
+    Automerge.getBackend(scratch).applyChanges([deep]);
+    const snapshot = Automerge.getBackend(scratch).save();
+    expect(() => engine.load(snapshot)).toThrow(ConcordError);
+    expect(Automerge.getHeads(Automerge.init())).toEqual([]);
+    probe(engine, doc);
   });
 
   it("rejects changes that contradict the history it holds: reused seq numbers, seq gaps, reused op counters", () => {

@@ -204,6 +204,28 @@ describe("Yjs engine", () => {
     expect(json(engine, doc)).toBe('{"xml":[{"$element":"p","attributes":{"class":"x"},"children":["body"]}]}');
   });
 
+  it("applies a delta to formatted text without letting Yjs add its own formatting tidy-up", () => {
+    // Yjs answers a remote change to formatted text with local deletes of its own choosing
+    // (cleanupYTextAfterTransaction): writes that no delta carries and no log keeps.
+    const engine = setup();
+    const writer = engine.create();
+    const base = engine.change(writer, (d: Y.Doc) => {
+      d.getText("t").insert(0, "abcdef");
+      d.getText("t").format(1, 3, { bold: true });
+    }).delta;
+    const remote = engine.change(writer, (d: Y.Doc) => d.getText("t").format(2, 3, { italic: true })).delta;
+    const tidyRequested = (apply: (doc: Y.Doc) => void): boolean => {
+      const doc = engine.load(base);
+      doc.getText("t"); // an app looking at the text makes it a typed, formatted Y.Text
+      let requested = false;
+      doc.on("afterTransactionCleanup", (transaction: Y.Transaction) => void (requested ||= transaction._needFormattingCleanup));
+      apply(doc);
+      return requested;
+    };
+    expect(tidyRequested((doc) => Y.applyUpdate(doc, remote))).toBe(true);
+    expect(tidyRequested((doc) => engine.apply(doc, remote))).toBe(false);
+  });
+
   it("load() rejects a snapshot whose structs would wait on missing data", () => {
     const engine = setup();
     const a = engine.create();

@@ -154,6 +154,29 @@ describe("Yjs engine with hostile input", () => {
     expect(waiting).toBeGreaterThan(50);
   });
 
+  it("loads or cleanly refuses random and mutated snapshots", () => {
+    const engine = setup();
+    const good = engine.snapshot(populated(engine).doc);
+    const mutated = fc.tuple(fc.nat(), fc.nat(255)).map(([at, byte]) => {
+      const bytes = good.slice();
+      bytes[at % bytes.length] = byte;
+      return bytes;
+    });
+    fc.assert(
+      fc.property(fc.oneof(fc.uint8Array({ maxLength: 48 }), mutated), (bytes) => {
+        try {
+          const doc = engine.load(bytes);
+          expect(doc.store.pendingStructs).toBeNull();
+          expect(engine.load(engine.snapshot(doc)).store.pendingStructs).toBeNull();
+        } catch (error) {
+          expect(error).toBeInstanceOf(ConcordError);
+          expect((error as ConcordError).details["damaged"]).toBeUndefined();
+        }
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
   it("rejects every truncation of a real delta", () => {
     const engine = setup();
     const { deltas } = populated(engine);

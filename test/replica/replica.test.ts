@@ -1,7 +1,10 @@
 import { describe, expect, it } from "vitest";
 import type * as Y from "yjs";
 import { isConcordError } from "../../src/errors.ts";
-import { memoryReplica, yjsClient } from "../helpers/replicas.ts";
+import { openReplica } from "../../src/replica/replica.ts";
+import { createSeededRandom } from "../../src/runtime/random.ts";
+import { createMemoryStore } from "../../src/storage/memory-store.ts";
+import { memoryReplica, testKey, unclosable, yjsClient } from "../helpers/replicas.ts";
 
 describe("Replica", () => {
   it("creates, updates and reads a Yjs document", async () => {
@@ -153,5 +156,24 @@ describe("Replica", () => {
     await r.create("d", "yjs");
     await r.close();
     await expect(r.read("d")).rejects.toMatchObject({ code: "closed" });
+  });
+
+  it("refuses a client delta over the limit but keeps and reloads a document grown past it", async () => {
+    const store = createMemoryStore();
+    const options = { masterKey: testKey(), random: createSeededRandom(5), limits: { maxDeltaBytes: 2048 }, compactMinLogBytes: 1024 };
+    const r = await openReplica({ store: unclosable(store), ...options });
+    await r.create("big", "yjs");
+    const client = yjsClient(8);
+    await expect(r.update("big", yjsClient(9).insert("x".repeat(4096)))).rejects.toMatchObject({ code: "too_large" });
+    for (let i = 0; i < 40; i++) await r.update("big", client.insert(`${"y".repeat(200)}${i}`));
+    expect(r.stats().compactions).toBeGreaterThan(0);
+    const before = await r.read("big");
+    await r.close();
+    const again = await openReplica({ store: unclosable(store), ...options });
+    expect(await again.read("big")).toEqual(before);
+    // A region may hand over the whole state in one delta: bounded by the snapshot limit instead.
+    const other = await openReplica({ store: createMemoryStore(), ...options });
+    expect(await other.applyRemote("big", "yjs", await again.encodeState("big"))).toBe(true);
+    expect((await other.read("big")).value).toEqual(before.value);
   });
 });
