@@ -1,0 +1,130 @@
+/**
+ * The checker: what must hold once the faults stop. (1) Convergence: every
+ * replica holds the same documents at equal versions with byte-identical
+ * canonical JSON. (2) No acknowledged write lost: every tagged write is on
+ * every replica, and every counter lies between its acknowledged total and
+ * that plus the increments whose fate is unknown. (3) Liveness is judged by
+ * the runner (time from the final heal to convergence). (4) Bounded memory:
+ * per-peer queues and pending deltas within their configured bounds.
+ * (5) Durability: each replica reopened from its disk alone holds what it held
+ * in memory.
+ */
+import { isConcordError } from "../src/errors.ts";
+import type { Gossip } from "../src/gossip/gossip.ts";
+import type { Replica } from "../src/replica/replica.ts";
+import type { WorkloadLedger } from "./workload.ts";
+
+export type ViolationKind = "divergence" | "lost-write" | "counter" | "liveness" | "memory" | "durability" | "error";
+
+export interface Violation {
+  kind: ViolationKind;
+  message: string;
+}
+
+/** Every document of one replica: id → canonical `{kind, version, value}` JSON. */
+export type Contents = Map<string, string>;
+
+/** Reads every document; one that cannot be read (a ConcordError) is recorded as `{"unreadable": code}`. */
+export async function readContents(replica: Replica): Promise<Contents> {
+  const out: Contents = new Map();
+  for await (const id of replica.list()) {
+    try {
+      const view = await replica.read(id);
+      out.set(id, JSON.stringify({ kind: view.kind, version: view.version, value: view.value }));
+    } catch (error) {
+      if (!isConcordError(error)) throw error;
+      out.set(id, JSON.stringify({ unreadable: error.code }));
+    }
+  }
+  return out;
+}
+
+/** Convergence: compares every region's contents with the first region's. */
+export function checkConvergence(contents: ReadonlyMap<string, Contents>): Violation[] {
+  const violations: Violation[] = [];
+  const [first, ...rest] = [...contents];
+  if (!first) return violations;
+  const [baseName, base] = first;
+  for (const [name, other] of rest) {
+    const ids = new Set([...base.keys(), ...other.keys()]);
+    const differing = [...ids].filter((id) => base.get(id) !== other.get(id)).sort();
+    if (differing.length > 0) {
+      violations.push({
+        kind: "divergence",
+        message: `${name} and ${baseName} differ on ${differing.length} document(s): ${differing.slice(0, 5).join(", ")}`,
+      });
+    }
+  }
+  return violations;
+}
+
+/** No acknowledged write lost, on any replica. */
+export function checkAckedWrites(contents: ReadonlyMap<string, Contents>, ledger: WorkloadLedger): { violations: Violation[]; lost: number } {
+  const violations: Violation[] = [];
+  let lost = 0;
+  for (const [region, docs] of contents) {
+    const values = new Map<string, { m?: Record<string, unknown>; l?: unknown[]; c?: number } | undefined>();
+    const valueOf = (id: string) => {
+      if (!values.has(id)) {
+        const json = docs.get(id);
+        values.set(id, json === undefined ? undefined : (JSON.parse(json) as { value: never }).value);
+      }
+      return values.get(id);
+    };
+    const missing: string[] = [];
+    for (const write of ledger.acked) {
+      if (write.tag === undefined) continue;
+      const value = valueOf(write.doc);
+      const present = write.kind === "map" ? value?.m?.[write.tag] !== undefined : (value?.l ?? []).includes(write.tag);
+      if (!present) missing.push(`${write.kind} ${write.tag} in ${write.doc}`);
+    }
+    lost = Math.max(lost, missing.length);
+    if (missing.length > 0) {
+      violations.push({ kind: "lost-write", message: `${region} lacks ${missing.length} acknowledged write(s): ${missing.slice(0, 3).join("; ")}` });
+    }
+    for (const [doc, sum] of ledger.counters) {
+      const total = valueOf(doc)?.c ?? 0;
+      if (total < sum.acked || total > sum.acked + sum.uncertain) {
+        violations.push({
+          kind: "counter",
+          message: `${region}: counter of ${doc} is ${total}, expected ${sum.acked}${sum.uncertain ? `..${sum.acked + sum.uncertain}` : ""}`,
+        });
+      }
+    }
+  }
+  return { violations, lost };
+}
+
+export interface MemoryBounds {
+  queueMaxBytes: number;
+  pendingMaxBytes: number;
+}
+
+/** The largest per-peer queue and pending-delta figures of one gossip instance. */
+export function memoryFigures(gossip: Gossip): { queueBytes: number; pendingBytes: number } {
+  const stats = gossip.stats() as { peers: Record<string, { queueBytes: number }>; pending: { pendingBytes: number } };
+  const queueBytes = Math.max(0, ...Object.values(stats.peers).map((p) => p.queueBytes));
+  return { queueBytes, pendingBytes: stats.pending.pendingBytes };
+}
+
+export function checkMemory(region: string, peak: { queueBytes: number; pendingBytes: number }, bounds: MemoryBounds): Violation[] {
+  const out: Violation[] = [];
+  if (peak.queueBytes > bounds.queueMaxBytes) {
+    out.push({ kind: "memory", message: `${region}: a peer queue held ${peak.queueBytes} bytes (bound ${bounds.queueMaxBytes})` });
+  }
+  if (peak.pendingBytes > bounds.pendingMaxBytes) {
+    out.push({ kind: "memory", message: `${region}: pending deltas held ${peak.pendingBytes} bytes (bound ${bounds.pendingMaxBytes})` });
+  }
+  return out;
+}
+
+/** Durability: what a replica serves from memory must be what its disk holds. */
+export function checkDurability(region: string, inMemory: Contents, onDisk: Contents): Violation[] {
+  const ids = new Set([...inMemory.keys(), ...onDisk.keys()]);
+  const differing = [...ids].filter((id) => inMemory.get(id) !== onDisk.get(id)).sort();
+  if (differing.length === 0) return [];
+  return [{
+    kind: "durability",
+    message: `${region} reopened from its disk differs from what it served on ${differing.length} document(s): ${differing.slice(0, 5).join(", ")}`,
+  }];
+}

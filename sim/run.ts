@@ -1,0 +1,244 @@
+/**
+ * One simulation run: N regions of real Replica + gossip code on virtual time,
+ * a setup phase (documents created and replicated), a chaos phase (writes and
+ * faults), the final heal (partitions healed, paused regions resumed, clocks
+ * unskewed, crashed regions restarted, the network made clean), a quiet phase
+ * until the replicas agree (or the liveness bound passes), then the checker.
+ * Same seed and options ⇒ same trace hash.
+ */
+import { loadSodium } from "../src/crypto/sodium.ts";
+import { generateRegionKeyPair } from "../src/gossip/region-keys.ts";
+import { createSeededRandom } from "../src/runtime/random.ts";
+import { checkAckedWrites, checkConvergence, checkDurability, checkMemory, memoryFigures, readContents, type Contents, type Violation } from "./checker.ts";
+import { drawNemesis } from "./nemesis.ts";
+import { createSimNetwork } from "./network.ts";
+import { createNemesisExecutor, type TimelineEntry } from "./nemesis-executor.ts";
+import { defaultOptions, injectedBugs, replayCommand, type SimOptions } from "./options.ts";
+import { createSimRegion, type SimRegion } from "./region.ts";
+import { createScheduler } from "./scheduler.ts";
+import { readTopologyFile, simTopology } from "./topology-file.ts";
+import { createTrace, deriveSeed } from "./trace.ts";
+import { createDoc, createLedger, docSpecs, issueWrite } from "./workload.ts";
+import { drainMicrotasks } from "./drain.ts";
+
+/** Virtual time given to replicate the freshly created documents before the chaos starts. */
+const setupMs = 2000;
+
+export interface SimProgress {
+  phase: "setup" | "chaos" | "quiesce" | "check";
+  virtualMs: number;
+  events: number;
+  acked: number;
+  divergent: number;
+}
+
+export interface SimResult {
+  seed: number;
+  converged: boolean;
+  lostWrites: number;
+  /** Virtual ms from the final heal to convergence; null if it never came within the bound. */
+  convergenceMs: number | null;
+  traceHash: string;
+  events: number;
+  messages: number;
+  bytes: number;
+  violations: Violation[];
+  writes: { attempted: number; acked: number; failed: Record<string, number>; unanswered: number; skipped: number };
+  network: { lost: number; duplicated: number; timeouts: number };
+  crashes: number;
+  peakQueueBytes: number;
+  replay: string;
+  regions: string[];
+  timeline: {
+    chaosStartMs: number;
+    healAtMs: number;
+    endMs: number;
+    actions: TimelineEntry[];
+    /** Documents whose versions differ across live regions, sampled. */
+    divergence: Array<[number, number]>;
+  };
+  options: Omit<SimOptions, "topology" | "script">;
+}
+
+export async function runSimulation(partial: Partial<SimOptions>, onProgress?: (p: SimProgress) => void): Promise<SimResult> {
+  await loadSodium();
+  const o: SimOptions = { ...defaultOptions, ...partial };
+  const topo = simTopology(o.topology ?? readTopologyFile(o.topologyPath), o.regions);
+  const names = topo.regions;
+  const random = (name: string) => createSeededRandom(deriveSeed(o.seed, name));
+  const keysRandom = random("keys");
+  const keyPairs = new Map(names.map((n) => [n, generateRegionKeyPair(keysRandom)]));
+  const masterKeys = new Map(names.map((n) => [n, keysRandom.bytes(32)]));
+  const scheduler = createScheduler();
+  const trace = createTrace();
+  const network = createSimNetwork({
+    scheduler, random: random("network"), trace, regions: names, latencyMs: topo.latencyMs, timeoutMs: 1000,
+    bandwidthBytesPerMs: o.bandwidthBytesPerMs > 0 ? o.bandwidthBytesPerMs : Number.POSITIVE_INFINITY, conditions: { loss: 0, duplicate: 0, jitterMs: 5, reorderMs: 0 },
+  });
+  const gossipOptions = {
+    antiEntropyIntervalMs: 1000, heartbeatMs: 500, downAfterMs: 1500, retryBaseMs: 50, retryMaxMs: 1000,
+    queueMaxBytes: o.queueMaxBytes, pendingMaxBytes: o.pendingMaxBytes, pushBatchMaxBytes: 8 * 1024,
+  };
+  const bugs = injectedBugs(o.bugs);
+  const regions = new Map<string, SimRegion>(names.map((name) => [name, createSimRegion({
+    name, seed: o.seed, scheduler, network, masterKey: masterKeys.get(name)!, keyPair: keyPairs.get(name)!,
+    peers: new Map(names.filter((p) => p !== name).map((p) => [p, keyPairs.get(p)!.publicKey])),
+    gossip: gossipOptions, bugs, writeLatencyMs: o.writeLatencyMs,
+  })]));
+  const ledger = createLedger();
+  const specs = docSpecs(o.docs, names);
+  const peaks = new Map(names.map((n) => [n, { queueBytes: 0, pendingBytes: 0 }]));
+  const divergence: Array<[number, number]> = [];
+  let phase: SimProgress["phase"] = "setup";
+
+  const countDivergent = (): number => {
+    const live = [...regions.values()].flatMap((r) => (r.process ? [r.process.gossip.tree] : []));
+    let differing = 0;
+    for (const spec of specs) {
+      const hashes = live.map((tree) => tree.get(spec.id)?.join(",") ?? "");
+      if (hashes.some((h) => h !== hashes[0])) differing++;
+    }
+    return differing;
+  };
+  const sample = (): void => {
+    for (const [name, region] of regions) {
+      if (!region.process) continue;
+      const figures = memoryFigures(region.process.gossip);
+      const peak = peaks.get(name)!;
+      peak.queueBytes = Math.max(peak.queueBytes, figures.queueBytes);
+      peak.pendingBytes = Math.max(peak.pendingBytes, figures.pendingBytes);
+    }
+    const divergent = countDivergent();
+    divergence.push([scheduler.now(), divergent]);
+    trace.event("sample", 0, scheduler.now(), divergent);
+    onProgress?.({ phase, virtualMs: scheduler.now(), events: scheduler.executed, acked: ledger.acked.length, divergent });
+    scheduler.after(o.sampleMs, sample);
+  };
+
+  async function runUntil(t: number, stop?: () => boolean): Promise<void> {
+    for (;;) {
+      if (stop?.()) return;
+      const fn = scheduler.next(t);
+      if (!fn) break;
+      fn();
+      await drainMicrotasks();
+    }
+    scheduler.advanceTo(t);
+  }
+
+  /** Runs events until `promise` settles (writes need virtual time to become durable). */
+  async function drive<T>(promise: Promise<T>): Promise<T> {
+    let settled = false;
+    promise.then(() => (settled = true), () => (settled = true));
+    await drainMicrotasks();
+    while (!settled) {
+      const fn = scheduler.next(Number.POSITIVE_INFINITY);
+      if (!fn) throw new Error("simulator deadlock: nothing scheduled while waiting on the setup");
+      fn();
+      await drainMicrotasks();
+    }
+    return promise;
+  }
+
+  for (const region of regions.values()) await drive(region.start());
+  for (const spec of specs) await drive(createDoc(regions.get(spec.home)!.process!.replica, spec));
+  scheduler.after(0, sample);
+  await runUntil(setupMs);
+
+  // Chaos: writes at random times in random regions, and the nemesis.
+  phase = "chaos";
+  const chaosStartMs = scheduler.now();
+  const healAtMs = chaosStartMs + o.chaosMs;
+  const workRandom = random("workload");
+  const opRandom = random("ops");
+  for (let n = 0; n < o.ops; n++) {
+    const at = workRandom.float() * o.chaosMs;
+    const region = names[workRandom.int(names.length)]!;
+    const spec = specs[workRandom.int(specs.length)]!;
+    scheduler.after(at, () => {
+      const process = regions.get(region)!.process;
+      if (!process) {
+        ledger.skipped++;
+        return;
+      }
+      void issueWrite(process.replica, spec, region, n, opRandom, ledger, trace, scheduler.now, names.indexOf(region));
+    }, region);
+  }
+  const actions = o.script ?? drawNemesis({ regions: names, kinds: o.nemesis, chaosMs: o.chaosMs, random: random("nemesis") });
+  const executor = createNemesisExecutor({ scheduler, network, regions, names, trace, chaosStartMs });
+  for (const action of actions) scheduler.after(action.at, () => executor.apply(action));
+  await runUntil(healAtMs);
+
+  // The final heal, then quiet until every replica agrees.
+  phase = "quiesce";
+  executor.healEverything();
+  let convergedAt: number | undefined;
+  const quiet = (): boolean => {
+    const live = [...regions.values()].map((r) => r.process);
+    if (live.some((p) => p === undefined) || [...regions.values()].some((r) => r.disk.inFlight() > 0)) return false;
+    const roots = live.map((p) => `${p!.gossip.tree.size}:${p!.gossip.tree.node("").hash.join(",")}`);
+    if (roots.some((r) => r !== roots[0])) return false;
+    return live.every((p) => Object.values((p!.gossip.stats() as { peers: Record<string, { queueEntries: number }> }).peers).every((s) => s.queueEntries === 0));
+  };
+  const poll = (): void => {
+    if (convergedAt === undefined && quiet()) convergedAt = scheduler.now();
+    else scheduler.after(50, poll);
+  };
+  scheduler.after(0, poll);
+  await runUntil(healAtMs + o.convergenceBoundMs, () => convergedAt !== undefined);
+  const endMs = scheduler.now();
+  divergence.push([endMs, countDivergent()]);
+
+  // The checker.
+  phase = "check";
+  const violations: Violation[] = [];
+  const contents = new Map<string, Contents>();
+  for (const [name, region] of regions) if (region.process) contents.set(name, await readContents(region.process.replica));
+  violations.push(...checkConvergence(contents));
+  if (convergedAt === undefined) {
+    violations.push({ kind: "liveness", message: `no convergence within ${o.convergenceBoundMs} ms of virtual time after the final heal` });
+  }
+  const acked = checkAckedWrites(contents, ledger);
+  violations.push(...acked.violations);
+  for (const name of names) violations.push(...checkMemory(name, peaks.get(name)!, o));
+  for (const error of ledger.unexpected.slice(0, 5)) violations.push({ kind: "error", message: error });
+  // Durability: every region reopened from its disk alone must hold what it served.
+  for (const [name, region] of regions) {
+    const served = contents.get(name);
+    if (!served) continue;
+    region.crash(0);
+    await drive(region.start());
+    violations.push(...checkDurability(name, served, await readContents(region.process!.replica)));
+    region.crash(0);
+  }
+  for (const [name, docs] of contents) {
+    trace.text(name);
+    for (const [id, json] of docs) trace.text(`${id}=${json}`);
+  }
+  for (const v of violations) trace.text(`${v.kind}:${v.message}`);
+
+  return {
+    seed: o.seed,
+    converged: convergedAt !== undefined && !violations.some((v) => v.kind === "divergence"),
+    lostWrites: acked.lost,
+    convergenceMs: convergedAt === undefined ? null : convergedAt - healAtMs,
+    traceHash: trace.hash(),
+    events: scheduler.executed,
+    messages: network.stats.messages,
+    bytes: network.stats.bytes,
+    violations,
+    writes: { attempted: ledger.attempted, acked: ledger.acked.length, failed: ledger.failed, unanswered: ledger.unanswered, skipped: ledger.skipped },
+    network: { lost: network.stats.lost, duplicated: network.stats.duplicated, timeouts: network.stats.timeouts },
+    crashes: executor.crashes,
+    peakQueueBytes: Math.max(...[...peaks.values()].map((p) => p.queueBytes)),
+    replay: replayCommand(o),
+    regions: names,
+    timeline: { chaosStartMs, healAtMs, endMs, actions: executor.timeline, divergence },
+    options: { ...withoutLarge(o) },
+  };
+}
+
+function withoutLarge(o: SimOptions): Omit<SimOptions, "topology" | "script"> {
+  const { topology: _t, script: _s, ...rest } = o;
+  return rest;
+}
