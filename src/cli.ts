@@ -7,8 +7,11 @@ import { isConcordError } from "./errors.ts";
 import type { Command } from "./cli/command.ts";
 import { demoCommand } from "./cli/demo.ts";
 import { keysCommand } from "./cli/keys.ts";
+import { simCommand } from "./cli/sim.ts";
+import { serveCommand } from "./cli/serve.ts";
+import { clusterCommand } from "./cli/cluster.ts";
 
-const commands: Command[] = [demoCommand, keysCommand];
+const commands: Command[] = [demoCommand, keysCommand, serveCommand, clusterCommand, simCommand];
 
 function usage(): string {
   const width = Math.max(...commands.map((c) => c.name.length));

@@ -52,6 +52,8 @@ export interface GossipDeps {
 interface PeerState {
   queue: PeerQueue;
   inFlight: boolean;
+  /** A timer to retry after backoff is pending. */
+  retryTimer: boolean;
   retryAt: number;
   backoffMs: number;
   lastAckAt: number | undefined;
@@ -93,7 +95,7 @@ export function createGossip(deps: GossipDeps, options: GossipOptions = {}): Gos
   const tree = createDigestTree();
   const payloadBytes = { sent: 0, received: 0 };
   const peers = new Map<string, PeerState>(peerIds.map((id) => [id, {
-    queue: createPeerQueue(o.queueMaxBytes), inFlight: false, retryAt: 0, backoffMs: o.retryBaseMs,
+    queue: createPeerQueue(o.queueMaxBytes), inFlight: false, retryTimer: false, retryAt: 0, backoffMs: o.retryBaseMs,
     lastAckAt: undefined, bytesSent: 0, bytesReceived: 0, rounds: 0, repaired: 0,
   }]));
   // localSeq → peers that persisted it; bounded (oldest forgotten) so a dead peer cannot grow it.
@@ -137,9 +139,21 @@ export function createGossip(deps: GossipDeps, options: GossipOptions = {}): Gos
     for (const w of [...waiters]) if (w.localSeq === localSeq && 1 + set.size >= w.needed) w.done(1 + set.size);
   }
 
+  /** Calls pump(to) once the backoff has passed; one timer per peer at a time. */
+  function pumpLater(to: string, state: PeerState): void {
+    if (state.retryTimer || stopped) return;
+    state.retryTimer = true;
+    cancels.push(clock.timer(Math.max(1, state.retryAt - clock.now() + 1), () => {
+      state.retryTimer = false;
+      void pump(to);
+    }));
+  }
+
   async function pump(to: string): Promise<void> {
     const state = peer(to);
-    if (stopped || state.inFlight || state.queue.length === 0 || !detector.isUp(to) || clock.now() < state.retryAt) return;
+    if (stopped || state.inFlight || state.queue.length === 0 || !detector.isUp(to)) return;
+    // Still backing off: make sure a timer will come back (a skewed clock can fire one early).
+    if (clock.now() < state.retryAt) return pumpLater(to, state);
     state.inFlight = true;
     const { entries, generation } = state.queue.peek(o.pushBatchMaxBytes);
     try {
@@ -157,7 +171,7 @@ export function createGossip(deps: GossipDeps, options: GossipOptions = {}): Gos
       // Exponential backoff with full jitter, so regions recovering together do not retry in lockstep.
       state.retryAt = clock.now() + random.float() * state.backoffMs;
       state.backoffMs = Math.min(o.retryMaxMs, state.backoffMs * 2);
-      cancels.push(clock.timer(state.retryAt - clock.now() + 1, () => void pump(to)));
+      pumpLater(to, state);
     } finally {
       state.inFlight = false;
     }
@@ -219,6 +233,8 @@ export function createGossip(deps: GossipDeps, options: GossipOptions = {}): Gos
 
   function heartbeatTick(): void {
     for (const to of peerIds) {
+      // A safety net: whatever stalled a queue (a lost timer, a clock jump), the next heartbeat restarts it.
+      if (peer(to).queue.length > 0) void pump(to);
       const health = detector.health(to);
       if (health.lastHeardAt === undefined || clock.now() - health.lastHeardAt >= o.heartbeatMs) {
         void request(to, { type: "heartbeat" }).catch(() => undefined);

@@ -79,6 +79,10 @@ export class Replica {
 
   /** Creates an empty document. ConcordError "exists" if it is there, "deleted" if it was shredded. */
   async create(id: string, kind: DocKind): Promise<DocView> {
+    return this.createDoc(id, kind, "local");
+  }
+
+  private async createDoc(id: string, kind: DocKind, origin: "local" | "remote"): Promise<DocView> {
     this.checkOpen();
     checkDocId(id);
     if (!docKinds.includes(kind)) {
@@ -92,7 +96,7 @@ export class Replica {
     const versionBytes = doc.engine.version(doc.state);
     this.feed.emit({
       type: "change", id, kind, delta: doc.engine.snapshot(doc.state), version: encodeVersion(versionBytes), versionBytes,
-      origin: "local", localSeq: ++this.localSeq,
+      origin, localSeq: ++this.localSeq,
     });
     return this.view(doc);
   }
@@ -232,7 +236,7 @@ export class Replica {
     } catch (error) {
       if (isConcordError(error, "deleted")) return false;
       if (!isConcordError(error, "not_found")) throw error;
-      await this.create(id, kind).catch((e: unknown) => {
+      await this.createDoc(id, kind, "remote").catch((e: unknown) => {
         if (!isConcordError(e, "exists") && !isConcordError(e, "deleted")) throw e;
       });
       return this.applyRemote(id, kind, delta);

@@ -7,6 +7,8 @@ const suites = [
   ["replica writes", () => import("./replica-write.bench.ts")],
   ["size at rest", () => import("./at-rest-size.bench.ts")],
   ["replication", () => import("./replication.bench.ts")],
+  ["server", () => import("./server.bench.ts")],
+  ["simulator", () => import("./sim.bench.ts")],
 ] as const;
 
 const only = process.argv[2];

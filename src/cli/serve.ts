@@ -1,0 +1,77 @@
+/**
+ * `concord serve`: runs one region of a topology as an HTTP server until
+ * SIGINT/SIGTERM, then stops gracefully (drain, stop gossip, close the store).
+ */
+import { join } from "node:path";
+import { pino, type Level } from "pino";
+import { ConcordError } from "../errors.ts";
+import { startRegion } from "../server/region.ts";
+import { readTopologyFile } from "../server/topology-file.ts";
+import type { Command } from "./command.ts";
+import { parseFlags, requireFlag } from "./command.ts";
+
+const help = `Usage: concord serve --topology FILE --region ID [--data DIR] [options]
+
+Runs one region: the client API (/v1/docs), gossip with the other regions of
+the topology (/internal/gossip), /healthz, /readyz, /metrics and a status page
+at /. Needs DIR/keys/master.key (or $CONCORD_MASTER_KEY) and
+DIR/keys/region.key, and every region's public key in the topology: create
+them with "concord keys init --topology FILE --data PARENT". Bearer tokens are
+read from DIR/tokens.json (hashes only); without that file authentication is
+off, so never run that way outside a laptop. Logs: one JSON line per request.
+
+Options:
+  --topology FILE   the topology (regions, URLs, public keys) (required)
+  --region ID       which region this process is (required)
+  --data DIR        data directory (default data/<topology name>/<region>)
+  --key-file FILE   master key file (default DIR/keys/master.key)
+  --host HOST       interface to listen on (default: 127.0.0.1 for a loopback
+                    URL, else 0.0.0.0; put TLS termination in front)
+  --port PORT       port to listen on (default: the port of the region's URL)
+  --log-level L     trace, debug, info, warn, error (default info)
+  -h, --help        this help
+`;
+
+export const serveCommand: Command = {
+  name: "serve",
+  summary: "run one region's HTTP server",
+  help,
+  async run(args) {
+    const { values } = parseFlags(args, {
+      topology: { type: "string" },
+      region: { type: "string" },
+      data: { type: "string" },
+      "key-file": { type: "string" },
+      host: { type: "string" },
+      port: { type: "string" },
+      "log-level": { type: "string" },
+      help: { type: "boolean", short: "h" },
+    });
+    if (values.help) {
+      process.stdout.write(help);
+      return 0;
+    }
+    const topology = await readTopologyFile(requireFlag(values.topology, "--topology"));
+    const region = requireFlag(values.region, "--region");
+    const level = (values["log-level"] ?? "info") as Level;
+    if (!["trace", "debug", "info", "warn", "error"].includes(level)) throw new ConcordError("invalid_argument", "--log-level must be trace, debug, info, warn or error");
+    const port = values.port === undefined ? undefined : Number(values.port);
+    if (port !== undefined && !(Number.isInteger(port) && port >= 0 && port < 65536)) throw new ConcordError("invalid_argument", "--port must be 0..65535");
+    const logger = pino({ level, base: { region } });
+    const running = await startRegion({
+      topology, region, logger,
+      dataDir: values.data ?? join("data", topology.name, region),
+      ...(values["key-file"] ? { keyFile: values["key-file"] } : {}),
+      ...(values.host ? { host: values.host } : {}),
+      ...(port !== undefined ? { port } : {}),
+    });
+    logger.info({ url: running.url }, `region ${region} listening`);
+    const signal = await new Promise<NodeJS.Signals>((resolve) => {
+      process.once("SIGINT", resolve);
+      process.once("SIGTERM", resolve);
+    });
+    logger.info({ signal }, "stopping");
+    await running.stop();
+    return 0;
+  },
+};

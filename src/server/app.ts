@@ -1,0 +1,92 @@
+/**
+ * The Concord HTTP server for one region, as a Hono app: `app.fetch` is
+ * Request → Response, so tests call `app.request()`, the node entry serves it
+ * with @hono/node-server, and the simulator can drive it without sockets.
+ *
+ *   const app = createServer(replica, { gossip, tokens, clock });
+ */
+import { Hono } from "hono";
+import type { Logger } from "pino";
+import { ConcordError } from "../errors.ts";
+import type { Replica } from "../replica/replica.ts";
+import { systemClock, type Clock } from "../runtime/clock.ts";
+import { authenticate, type TokenRecord } from "./auth.ts";
+import { docsRoutes } from "./docs-routes.ts";
+import type { AppEnv } from "./env.ts";
+import { eventsRoute } from "./events-route.ts";
+import { gossipRoute, type FrameHandler } from "./gossip-route.ts";
+import { errorResponse } from "./http-errors.ts";
+import { limitBody, limitConcurrency, limitRate, type RateLimitOptions } from "./limits.ts";
+import { createServerMetrics, type ServerMetrics } from "./metrics.ts";
+import { opsRoutes, type Readiness } from "./ops-routes.ts";
+
+export interface ServerOptions {
+  /** Where gossip frames go (POST /internal/gossip); without it the route answers 404. */
+  gossip?: FrameHandler;
+  /** Accepted tokens (hashed). Undefined turns authentication off: only for development and in-process tests. */
+  tokens?: readonly TokenRecord[];
+  /** Time for rate limits, keep-alives and latencies. Default: the system clock. */
+  clock?: Clock;
+  /** Largest client request body. Default 8 MiB + 64 KiB (the default delta limit plus framing). */
+  maxBodyBytes?: number;
+  /** Largest gossip frame accepted. Default 32 MiB. */
+  maxFrameBytes?: number;
+  /** Per-token rate limit; undefined means none. */
+  rateLimit?: RateLimitOptions;
+  /** Client requests in progress at most (503 past it). Default 1024. */
+  maxConcurrentRequests?: number;
+  /** Longest a write may wait for other regions or a read for its token, ms. Default 30000. */
+  maxWaitMs?: number;
+  /** SSE keep-alive interval, ms. Default 15000. */
+  keepAliveMs?: number;
+  /** Readiness for /readyz (the region says: store open, peers known). Default: always ready. */
+  readiness?: () => Readiness;
+  /** One info line per request. Default: no request log. */
+  logger?: Logger;
+  /** Aborting it ends every event stream (graceful shutdown). */
+  shutdown?: AbortSignal;
+}
+
+/** The app plus what its owner needs: the metrics registry. */
+export type ConcordApp = Hono<AppEnv> & { metrics: ServerMetrics };
+
+/** Builds the HTTP app for `replica`. Creates its own metrics registry. */
+export function createServer(replica: Replica, options: ServerOptions = {}): ConcordApp {
+  const clock = options.clock ?? systemClock;
+  const metrics = createServerMetrics(replica, replica.region);
+  const app = new Hono<AppEnv>() as ConcordApp;
+  app.metrics = metrics;
+
+  app.onError((error, c) => {
+    if (!(error instanceof ConcordError) && !(error instanceof Error && (error.cause as unknown) instanceof ConcordError)) {
+      options.logger?.error({ err: error, path: c.req.path }, "unexpected error");
+    }
+    return errorResponse(c, error);
+  });
+  app.notFound((c) => errorResponse(c, new ConcordError("not_found", `no route ${c.req.method} ${c.req.path}`)));
+
+  // Metrics and the request log see every request, errors included.
+  app.use("*", async (c, next) => {
+    const started = clock.now();
+    await next();
+    const route = c.res.status === 404 && c.req.routePath === "*" ? "unmatched" : c.req.routePath;
+    const ms = clock.now() - started;
+    metrics.observe(c.req.method, route, c.res.status, ms / 1000);
+    options.logger?.info({ method: c.req.method, path: c.req.path, status: c.res.status, ms, principal: c.get("principal")?.name }, "request");
+  });
+
+  app.route("/", opsRoutes(replica, metrics, () => options.readiness?.() ?? { ready: true }));
+
+  if (options.gossip) {
+    app.use("/internal/gossip", limitBody(options.maxFrameBytes ?? 32 << 20));
+    app.route("/internal", gossipRoute(options.gossip));
+  }
+
+  app.use("/v1/*", limitConcurrency(options.maxConcurrentRequests ?? 1024));
+  app.use("/v1/*", authenticate(options.tokens));
+  if (options.rateLimit) app.use("/v1/*", limitRate(clock, options.rateLimit));
+  app.use("/v1/*", limitBody(options.maxBodyBytes ?? (8 << 20) + (64 << 10)));
+  app.route("/v1/docs", eventsRoute(replica, { clock, keepAliveMs: options.keepAliveMs ?? 15_000, shutdown: options.shutdown ?? new AbortController().signal }));
+  app.route("/v1/docs", docsRoutes(replica, { maxWaitMs: options.maxWaitMs ?? 30_000, maxListLimit: 1000 }));
+  return app;
+}

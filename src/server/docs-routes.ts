@@ -1,0 +1,116 @@
+/**
+ * The client API for documents: create, binary updates, JSON operations,
+ * reads (JSON, full state, diff, read-your-writes), listing and deletion.
+ * Every failure is a ConcordError, rendered by http-errors.ts.
+ */
+import { Hono, type Context } from "hono";
+import { isDocKind } from "../doc/index.ts";
+import { jsonOpsEdit, parseJsonOps } from "../doc/json-patch.ts";
+import type { Replica } from "../replica/replica.ts";
+import type { Durability, WriteAck, WriteOptions } from "../replica/types.ts";
+import { authorize } from "./auth.ts";
+import type { AppEnv } from "./env.ts";
+import { fail } from "./http-errors.ts";
+
+export interface DocsRouteOptions {
+  /** Longest a client may ask a write to wait for other regions, or a read for its token. */
+  maxWaitMs: number;
+  /** Most ids one list page returns. */
+  maxListLimit: number;
+}
+
+const durabilities: readonly Durability[] = ["local", "majority", "all"];
+
+function intParam(c: Context, name: string, fallback: number, max: number): number {
+  const raw = c.req.query(name);
+  if (raw === undefined) return fallback;
+  const n = Number(raw);
+  if (!/^\d+$/.test(raw) || !Number.isSafeInteger(n)) fail("invalid_argument", `?${name} must be a non-negative integer`);
+  return Math.min(n, max);
+}
+
+function writeOptions(c: Context, maxWaitMs: number): WriteOptions {
+  const durability = c.req.query("durability") ?? "local";
+  if (!(durabilities as readonly string[]).includes(durability)) fail("invalid_argument", "?durability must be local, majority or all");
+  return { durability: durability as Durability, timeoutMs: intParam(c, "timeoutMs", 5000, maxWaitMs) };
+}
+
+const ackBody = (ack: WriteAck) => ({ id: ack.id, version: ack.version, changed: ack.changed, token: ack.token, replicatedTo: ack.replicatedTo });
+
+/** Routes under /v1/docs. */
+export function docsRoutes(replica: Replica, options: DocsRouteOptions): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+
+  app.put("/:id", async (c) => {
+    const id = c.req.param("id");
+    authorize(c.get("principal"), "write", id);
+    const body = (await c.req.json().catch(() => fail("invalid_argument", 'the body must be JSON: { "kind": "yjs" | "automerge" }'))) as { kind?: unknown };
+    if (!isDocKind(body?.kind)) fail("invalid_argument", '"kind" must be "yjs" or "automerge"');
+    const view = await replica.create(id, body.kind);
+    return c.json(view, 201);
+  });
+
+  app.post("/:id/updates", async (c) => {
+    const id = c.req.param("id");
+    authorize(c.get("principal"), "write", id);
+    const write = writeOptions(c, options.maxWaitMs);
+    const delta = new Uint8Array(await c.req.arrayBuffer());
+    if (delta.length === 0) fail("invalid_update", "the body must be a binary delta (application/octet-stream)");
+    return c.json(ackBody(await replica.update(id, delta, write)));
+  });
+
+  app.patch("/:id", async (c) => {
+    const id = c.req.param("id");
+    authorize(c.get("principal"), "write", id);
+    const write = writeOptions(c, options.maxWaitMs);
+    const ops = parseJsonOps(await c.req.json().catch(() => fail("invalid_argument", "the body must be JSON")));
+    const { kind } = await replica.read(id);
+    return c.json(ackBody(await replica.change(id, jsonOpsEdit(kind, ops), write)));
+  });
+
+  app.get("/:id", async (c) => {
+    const id = c.req.param("id");
+    authorize(c.get("principal"), "read", id);
+    const after = c.req.query("after");
+    const view = await replica.read(id, after === undefined ? {} : { after, timeoutMs: intParam(c, "timeoutMs", 5000, options.maxWaitMs) });
+    const format = c.req.query("format") ?? "json";
+    const since = c.req.query("since");
+    if (format !== "json" && format !== "update") fail("invalid_argument", "?format must be json or update");
+    // The version names the content exactly, so it is a strong validator; the representation is part of it.
+    const etag = `"${view.version}${since !== undefined ? ".diff" : format === "update" ? ".update" : ""}"`;
+    c.header("ETag", etag);
+    c.header("Cache-Control", "no-cache");
+    const ifNoneMatch = c.req.header("if-none-match");
+    if (ifNoneMatch !== undefined && ifNoneMatch.split(",").some((t) => t.trim() === etag || t.trim() === "*")) return c.body(null, 304);
+    if (since !== undefined || format === "update") {
+      const bytes = since !== undefined ? await replica.diff(id, since) : await replica.encodeState(id);
+      c.header("Content-Type", "application/octet-stream");
+      c.header("X-Concord-Version", view.version);
+      c.header("X-Concord-Kind", view.kind);
+      return c.body(bytes as Uint8Array<ArrayBuffer>);
+    }
+    return c.json(view);
+  });
+
+  app.get("/", async (c) => {
+    const principal = c.get("principal");
+    const prefix = c.req.query("prefix") ?? principal.prefix;
+    authorize(principal, "read", prefix);
+    const limit = intParam(c, "limit", 100, options.maxListLimit) || 1;
+    const cursor = c.req.query("cursor");
+    const ids: string[] = [];
+    // One more than asked tells whether there is a next page.
+    for await (const id of replica.list({ prefix, limit: limit + 1, ...(cursor ? { after: cursor } : {}) })) ids.push(id);
+    const page = ids.slice(0, limit);
+    return c.json({ ids: page, cursor: ids.length > limit ? page.at(-1)! : null });
+  });
+
+  app.delete("/:id", async (c) => {
+    const id = c.req.param("id");
+    authorize(c.get("principal"), "write", id);
+    if (!(await replica.delete(id))) fail("not_found", `no document "${id}"`);
+    return c.body(null, 204);
+  });
+
+  return app;
+}

@@ -1,0 +1,66 @@
+/**
+ * Request limits: body size (checked while streaming, so a chunked body with
+ * no Content-Length is cut off too), request rate per principal (a token
+ * bucket on the injected clock) and concurrent requests.
+ */
+import type { MiddlewareHandler } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { ConcordError } from "../errors.ts";
+import type { Clock } from "../runtime/clock.ts";
+import type { Principal } from "./auth.ts";
+import { errorResponse } from "./http-errors.ts";
+
+/** 413 "too_large" before the handler sees more than `maxBodyBytes`. */
+export function limitBody(maxBodyBytes: number): MiddlewareHandler {
+  return bodyLimit({
+    maxSize: maxBodyBytes,
+    onError: (c) => errorResponse(c, new ConcordError("too_large", `the request body is over ${maxBodyBytes} bytes`)),
+  });
+}
+
+export interface RateLimitOptions {
+  /** Sustained requests per second per principal. */
+  requestsPerSecond: number;
+  /** Requests a principal may make at once after being idle. */
+  burst: number;
+  /** Principals tracked at most; the least recently seen is forgotten (and starts with a full bucket). */
+  maxPrincipals?: number;
+}
+
+/** 429 "rate_limited" with Retry-After once a principal's bucket is empty. */
+export function limitRate(clock: Clock, options: RateLimitOptions): MiddlewareHandler<{ Variables: { principal: Principal } }> {
+  const maxPrincipals = options.maxPrincipals ?? 10_000;
+  const buckets = new Map<string, { tokens: number; at: number }>();
+  return async (c, next) => {
+    const key = c.get("principal").name;
+    const now = clock.now();
+    const bucket = buckets.get(key) ?? { tokens: options.burst, at: now };
+    bucket.tokens = Math.min(options.burst, bucket.tokens + ((now - bucket.at) / 1000) * options.requestsPerSecond);
+    bucket.at = now;
+    buckets.delete(key); // re-insert: Map order is recency order
+    buckets.set(key, bucket);
+    if (buckets.size > maxPrincipals) buckets.delete(buckets.keys().next().value!);
+    if (bucket.tokens < 1) {
+      const retryAfterMs = ((1 - bucket.tokens) / options.requestsPerSecond) * 1000;
+      throw new ConcordError("rate_limited", `over ${options.requestsPerSecond} requests per second`, { details: { retryAfterMs } });
+    }
+    bucket.tokens -= 1;
+    return next();
+  };
+}
+
+/** 503 "unavailable" while `maxConcurrentRequests` requests are already in progress. */
+export function limitConcurrency(maxConcurrentRequests: number): MiddlewareHandler {
+  let inFlight = 0;
+  return async (_c, next) => {
+    if (inFlight >= maxConcurrentRequests) {
+      throw new ConcordError("unavailable", `over ${maxConcurrentRequests} requests in progress; retry shortly`, { details: { retryAfterMs: 1000 } });
+    }
+    inFlight++;
+    try {
+      await next();
+    } finally {
+      inFlight--;
+    }
+  };
+}

@@ -1,0 +1,102 @@
+/**
+ * Prometheus metrics for one app, on its own prom-client Registry (never the
+ * global one, so tests and the benchmark can run several apps in a process).
+ * Request counts and latencies are recorded by middleware; replica and
+ * replication figures are read from replica.stats() at scrape time.
+ */
+import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import type { Replica } from "../replica/replica.ts";
+
+export interface ServerMetrics {
+  registry: Registry;
+  /** Records one finished request. */
+  observe(method: string, route: string, status: number, seconds: number): void;
+}
+
+type PeerStats = Record<string, unknown> & { framesRejected?: Record<string, number> };
+
+const num = (v: unknown): number => (typeof v === "number" && Number.isFinite(v) ? v : 0);
+
+export function createServerMetrics(replica: Replica, region: string): ServerMetrics {
+  const registry = new Registry();
+  registry.setDefaultLabels({ region });
+  const requests = new Counter({ name: "concord_http_requests_total", help: "HTTP requests by method, route and status", labelNames: ["method", "route", "status"], registers: [registry] });
+  const latency = new Histogram({
+    name: "concord_http_request_duration_seconds", help: "HTTP request latency", labelNames: ["method", "route"], registers: [registry],
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+  });
+
+  // Replica figures: one gauge per numeric field of stats(), refreshed at scrape time.
+  const replicaGauge = new Gauge({
+    name: "concord_replica", help: "Replica figures from replica.stats() (cachedDocs, cacheBytes, storeBatches, rejectedDeltas, ...)",
+    labelNames: ["stat"], registers: [registry],
+    collect() {
+      this.reset();
+      for (const [stat, value] of Object.entries(replica.stats())) if (typeof value === "number") this.set({ stat }, value);
+    },
+  });
+  void replicaGauge;
+
+  const replication = () => replica.stats().replication as { peers?: Record<string, PeerStats>; framesRejectedUnknown?: Record<string, number>; documents?: number; pending?: Record<string, number> } | undefined;
+
+  const documents = new Gauge({
+    name: "concord_documents", help: "Documents known to this region (including tombstones), from the replication digest tree", registers: [registry],
+    collect() {
+      const r = replication();
+      if (r?.documents !== undefined) this.set(r.documents);
+    },
+  });
+  void documents;
+
+  // Every per-peer replication stat: numbers become gauges, booleans 0/1.
+  const peerFields = {
+    up: "1 when the peer answers", queueEntries: "writes queued for eager push", queueBytes: "bytes queued for eager push",
+    queueDropped: "queued writes dropped (repaired by anti-entropy)", needsRepair: "1 when the queue overflowed and awaits anti-entropy",
+    lagMs: "age of the oldest write not yet acknowledged by the peer, ms", bytesSent: "frame bytes sent", bytesReceived: "frame bytes received",
+    antiEntropyRounds: "anti-entropy rounds run with the peer", docsRepaired: "documents repaired by anti-entropy",
+  } as const;
+  const peerGauge = new Gauge({
+    name: "concord_peer", help: `Replication per peer (stat: ${Object.keys(peerFields).join(", ")})`, labelNames: ["peer", "stat"], registers: [registry],
+    collect() {
+      this.reset();
+      for (const [peer, s] of Object.entries(replication()?.peers ?? {})) {
+        for (const stat of Object.keys(peerFields)) this.set({ peer, stat }, typeof s[stat] === "boolean" ? (s[stat] ? 1 : 0) : num(s[stat]));
+      }
+    },
+  });
+  void peerGauge;
+  const lastAck = new Gauge({
+    name: "concord_peer_last_ack_timestamp_seconds", help: "When the peer last acknowledged a push", labelNames: ["peer"], registers: [registry],
+    collect() {
+      this.reset();
+      for (const [peer, s] of Object.entries(replication()?.peers ?? {})) if (typeof s.lastAckAt === "number") this.set({ peer }, s.lastAckAt / 1000);
+    },
+  });
+  void lastAck;
+  const rejected = new Gauge({
+    name: "concord_frames_rejected_total", help: "Incoming gossip frames rejected, by claimed sender and reason", labelNames: ["peer", "reason"], registers: [registry],
+    collect() {
+      this.reset();
+      const r = replication();
+      for (const [peer, s] of Object.entries(r?.peers ?? {})) for (const [reason, n] of Object.entries(s.framesRejected ?? {})) this.set({ peer, reason }, num(n));
+      for (const [reason, n] of Object.entries(r?.framesRejectedUnknown ?? {})) this.set({ peer: "unknown", reason }, num(n));
+    },
+  });
+  void rejected;
+  const pending = new Gauge({
+    name: "concord_pending", help: "Remote deltas waiting for their dependencies", labelNames: ["stat"], registers: [registry],
+    collect() {
+      this.reset();
+      for (const [stat, n] of Object.entries(replication()?.pending ?? {})) this.set({ stat }, num(n));
+    },
+  });
+  void pending;
+
+  return {
+    registry,
+    observe(method, route, status, seconds) {
+      requests.inc({ method, route, status: String(status) });
+      latency.observe({ method, route }, seconds);
+    },
+  };
+}

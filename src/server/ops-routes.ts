@@ -1,0 +1,32 @@
+/**
+ * Operator endpoints: /healthz (the process answers), /readyz (the store is
+ * open and the region knows its peers), /metrics (Prometheus text) and / (the
+ * status page). None needs a token: they carry no document data. Put them
+ * behind the internal network in production.
+ */
+import { Hono } from "hono";
+import type { Replica } from "../replica/replica.ts";
+import type { AppEnv } from "./env.ts";
+import type { ServerMetrics } from "./metrics.ts";
+import { statusPage } from "./status-page.ts";
+
+export interface Readiness {
+  ready: boolean;
+  /** Why not, for humans. */
+  reason?: string;
+}
+
+export function opsRoutes(replica: Replica, metrics: ServerMetrics, readiness: () => Readiness): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+  app.get("/healthz", (c) => c.json({ ok: true }));
+  app.get("/readyz", (c) => {
+    const r = readiness();
+    return c.json({ ready: r.ready, region: replica.region, ...(r.reason ? { reason: r.reason } : {}) }, r.ready ? 200 : 503);
+  });
+  app.get("/metrics", async (c) => {
+    c.header("Content-Type", metrics.registry.contentType);
+    return c.body(await metrics.registry.metrics());
+  });
+  app.get("/", (c) => c.html(statusPage(replica.stats())));
+  return app;
+}

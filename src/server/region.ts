@@ -1,0 +1,141 @@
+/**
+ * Production wiring of one region: the replica on its data directory, its
+ * X25519 key, peers from the topology, gossip over HTTP, the Hono app, and a
+ * listening socket. `stop()` is graceful. The simulator can build the same
+ * pieces with its own clock, random, store and transport.
+ *
+ *   const region = await startRegion({ topology, region: "us-east", dataDir: "data/local/us-east" });
+ *   ...
+ *   await region.stop();
+ */
+import type { AddressInfo } from "node:net";
+import { serve, type ServerType } from "@hono/node-server";
+import type { Logger } from "pino";
+import { ConcordError } from "../errors.ts";
+import { createGossip, type Gossip, type GossipOptions } from "../gossip/index.ts";
+import type { Topology } from "../gossip/topology.ts";
+import { openReplica } from "../node.ts";
+import type { Replica } from "../replica/replica.ts";
+import { systemClock } from "../runtime/clock.ts";
+import { systemRandom } from "../runtime/random.ts";
+import { createServer, type ConcordApp, type ServerOptions } from "./app.ts";
+import { createHttpTransport } from "./http-transport.ts";
+import { readRegionKeyFile, regionKeyFile } from "./region-key-file.ts";
+import { readTokensFile, tokensFile } from "./tokens-file.ts";
+
+export interface RegionOptions {
+  topology: Topology;
+  /** This region's id in the topology. */
+  region: string;
+  /** Holds store/, keys/master.key, keys/region.key and tokens.json. */
+  dataDir: string;
+  /** Master key file; default DIR/keys/master.key (or $CONCORD_MASTER_KEY). */
+  keyFile?: string;
+  /** Interface to listen on. Default: 127.0.0.1 when the region's URL is loopback, else 0.0.0.0. */
+  host?: string;
+  /** Port to listen on. Default: the port of the region's URL (0 picks a free one). */
+  port?: number;
+  logger?: Logger;
+  gossip?: GossipOptions;
+  /** Deadline for one gossip round trip, ms. Default 5000. */
+  gossipTimeoutMs?: number;
+  /** Passed to createServer (tokens default to DIR/tokens.json; without that file, auth is off). */
+  server?: Omit<ServerOptions, "gossip" | "readiness" | "shutdown">;
+  /** How long stop() lets requests in progress finish, ms. Default 5000. */
+  drainMs?: number;
+}
+
+export interface RunningRegion {
+  id: string;
+  /** Where this process listens, e.g. http://127.0.0.1:7101. */
+  url: string;
+  port: number;
+  replica: Replica;
+  gossip: Gossip;
+  app: ConcordApp;
+  /** Stops accepting, drains requests, ends event streams, stops gossip, flushes and closes the store. */
+  stop(): Promise<void>;
+}
+
+function listenPort(url: string): number {
+  const u = new URL(url);
+  return u.port ? Number(u.port) : u.protocol === "https:" ? 443 : 80;
+}
+
+const isLoopback = (url: string) => ["127.0.0.1", "localhost", "[::1]"].includes(new URL(url).hostname);
+
+/** Starts one region of `topology`. Throws ConcordError for missing keys or an incomplete topology. */
+export async function startRegion(options: RegionOptions): Promise<RunningRegion> {
+  const { topology, dataDir } = options;
+  const self = topology.region(options.region);
+  const keyPair = await readRegionKeyFile(regionKeyFile(dataDir));
+  if (self.publicKey && Buffer.compare(self.publicKey, keyPair.publicKey) !== 0) {
+    throw new ConcordError("wrong_key", `${regionKeyFile(dataDir)} does not match ${self.id}'s public key in topology ${topology.name}`);
+  }
+  const peers = new Map<string, Uint8Array>();
+  const urls = new Map<string, string>();
+  for (const r of topology.regions) {
+    if (r.id === self.id) continue;
+    if (!r.publicKey) throw new ConcordError("invalid_argument", `topology ${topology.name} has no public key for ${r.id}: run "concord keys init --topology FILE"`);
+    peers.set(r.id, r.publicKey);
+    urls.set(r.id, r.url);
+  }
+
+  const tokens = options.server?.tokens ?? (await readTokensFile(tokensFile(dataDir)));
+  const replica = await openReplica({ dir: dataDir, region: self.id, ...(options.keyFile ? { keyFile: options.keyFile } : {}) });
+  const transport = createHttpTransport({ urls, timeoutMs: options.gossipTimeoutMs ?? 5000 });
+  const gossip = createGossip({ replica, transport, clock: systemClock, random: systemRandom, self: self.id, keyPair, peers }, options.gossip);
+  const shutdown = new AbortController();
+  let closing = false;
+  const app = createServer(replica, {
+    ...options.server,
+    ...(tokens ? { tokens } : {}),
+    ...(options.logger ? { logger: options.logger } : {}),
+    gossip: transport,
+    shutdown: shutdown.signal,
+    readiness: () => (closing ? { ready: false, reason: "shutting down" } : { ready: true }),
+  });
+
+  let server: ServerType;
+  let port: number;
+  try {
+    await gossip.start();
+    ({ server, port } = await new Promise<{ server: ServerType; port: number }>((resolve, reject) => {
+      const s = serve({ fetch: app.fetch, port: options.port ?? listenPort(self.url), hostname: options.host ?? (isLoopback(self.url) ? "127.0.0.1" : "0.0.0.0") }, (info: AddressInfo) => resolve({ server: s, port: info.port }));
+      s.once("error", (cause) => reject(new ConcordError("unavailable", `region ${self.id} cannot listen: ${(cause as Error).message}`, { cause })));
+    }));
+  } catch (error) {
+    gossip.stop();
+    await replica.close();
+    throw error;
+  }
+  options.logger?.info({ region: self.id, port, peers: [...peers.keys()] }, "region started");
+
+  let stopping: Promise<void> | undefined;
+  return {
+    id: self.id,
+    url: `http://${options.host && options.host !== "0.0.0.0" ? options.host : "127.0.0.1"}:${port}`,
+    port,
+    replica,
+    gossip,
+    app,
+    stop() {
+      stopping ??= (async () => {
+        closing = true;
+        shutdown.abort(); // ends event streams, so the server can drain
+        await new Promise<void>((resolve) => {
+          const force = systemClock.timer(options.drainMs ?? 5000, () => (server as { closeAllConnections?: () => void }).closeAllConnections?.());
+          server.close(() => {
+            force();
+            resolve();
+          });
+          (server as { closeIdleConnections?: () => void }).closeIdleConnections?.();
+        });
+        gossip.stop();
+        await replica.close();
+        options.logger?.info({ region: self.id }, "region stopped");
+      })();
+      return stopping;
+    },
+  };
+}

@@ -1,0 +1,43 @@
+/**
+ * A region's tokens.json: hashed bearer tokens with scopes. `addToken` makes a
+ * new random token, stores only its hash, and returns the token once.
+ */
+import { randomBytes } from "node:crypto";
+import { readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { ConcordError } from "../errors.ts";
+import { hashToken, parseTokens, type Scope, type TokenRecord } from "./auth.ts";
+
+export function tokensFile(dataDir: string): string {
+  return join(dataDir, "tokens.json");
+}
+
+/** The tokens in `path`; undefined when the file does not exist. */
+export async function readTokensFile(path: string): Promise<TokenRecord[] | undefined> {
+  let text: string;
+  try {
+    text = await readFile(path, "utf8");
+  } catch (cause) {
+    if ((cause as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw new ConcordError("invalid_argument", `cannot read ${path}`, { cause });
+  }
+  try {
+    return parseTokens(JSON.parse(text), path);
+  } catch (cause) {
+    if (cause instanceof ConcordError) throw cause;
+    throw new ConcordError("invalid_argument", `${path} is not JSON`, { cause });
+  }
+}
+
+/** A new random token, "cct_" + 43 base64url characters. */
+export function newToken(): string {
+  return "cct_" + randomBytes(32).toString("base64url");
+}
+
+/** Adds a token to `path` (creating the file, mode 0600) and returns the token: it is stored only as a hash. */
+export async function addToken(path: string, entry: { name: string; scopes: Scope[]; prefix?: string }, token = newToken()): Promise<string> {
+  const tokens = (await readTokensFile(path)) ?? [];
+  tokens.push({ ...entry, sha256: hashToken(token) });
+  await writeFile(path, JSON.stringify({ tokens }, null, 2) + "\n", { mode: 0o600 });
+  return token;
+}
