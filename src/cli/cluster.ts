@@ -12,6 +12,7 @@ import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { ConcordError } from "../errors.ts";
+import { sleep, wallNowMs } from "../runtime/wall-time.ts";
 import { readTokensFile, addToken, tokensFile } from "../server/tokens-file.ts";
 import { readTopologyFile, writeTopologyFile } from "../server/topology-file.ts";
 import { initTopologyKeys, regionDataDir } from "../server/topology-keys.ts";
@@ -37,11 +38,11 @@ Options:
 const bin = fileURLToPath(new URL("../concord.mjs", import.meta.url));
 
 async function waitReady(url: string, deadline: number, alive: () => boolean): Promise<void> {
-  while (Date.now() < deadline) {
+  while (wallNowMs() < deadline) {
     if (!alive()) throw new ConcordError("unavailable", `the region at ${url} exited while starting`);
     const ok = await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(1000) }).then((r) => r.ok, () => false);
     if (ok) return;
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await sleep(100);
   }
   throw new ConcordError("timeout", `the region at ${url} was not ready in time`);
 }
@@ -111,7 +112,7 @@ export const clusterCommand: Command = {
     });
 
     try {
-      const deadline = Date.now() + Number(values["ready-timeout-ms"] ?? 60_000);
+      const deadline = wallNowMs() + Number(values["ready-timeout-ms"] ?? 60_000);
       await Promise.all(topology.regions.map((r) => waitReady(r.url, deadline, () => children.has(r.id))));
     } catch (error) {
       await stopAll();

@@ -6,6 +6,7 @@
  */
 import { readFile, writeFile } from "node:fs/promises";
 import { ConcordError } from "../errors.ts";
+import { stopwatch } from "../runtime/wall-time.ts";
 import { defaultOptions, parseBugs, parseNemesis, replayCommand, type SimOptions } from "../../sim/options.ts";
 import { nemesisKinds } from "../../sim/nemesis.ts";
 import { renderReport } from "../../sim/report.ts";
@@ -138,9 +139,9 @@ async function single(options: SimOptions, json: boolean, reportPath: string | u
       process.stderr.write(`${line}\n`);
     }
   };
-  const started = performance.now();
+  const elapsed = stopwatch();
   const result = await runSimulation(options, progress);
-  const wallMs = performance.now() - started;
+  const wallMs = elapsed();
   if (tty) process.stderr.write("\n");
   if (reportPath !== undefined) {
     await writeFile(reportPath, renderReport(result));
@@ -180,13 +181,13 @@ function summaryText(r: SimResult, wallMs: number): string {
 async function sweep(seeds: number[], options: SimOptions, json: boolean): Promise<number> {
   process.stderr.write(`concord sim: sweeping ${seeds.length} seed(s) with ${replayCommand({ ...options, seed: seeds[0] ?? 0 }).replace(/--seed \d+ /, "")}\n`);
   const bar = createProgress("seeds");
-  const started = performance.now();
+  const elapsed = stopwatch();
   const result = await runSweep(seeds, options, (summary, done) => {
     if (json) process.stdout.write(`${JSON.stringify(summary)}\n`);
     else if (!summary.ok) process.stderr.write(`${process.stderr.isTTY ? "\r\u001b[K" : ""}FAIL seed ${summary.seed}: ${summary.violations[0] ?? ""}\n  replay: ${summary.replay}\n`);
     bar.update(done, seeds.length);
   });
-  const wallMs = performance.now() - started;
+  const wallMs = elapsed();
   bar.finish();
   if (json) return result.failures.length === 0 ? 0 : 1;
   const times = result.seeds.flatMap((s) => (s.convergenceMs === null ? [] : [s.convergenceMs]));
