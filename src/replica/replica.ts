@@ -120,7 +120,15 @@ export class Replica {
    */
   async change<D = any>(id: string, edit: (doc: D) => void, options: WriteOptions = {}): Promise<WriteAck> {
     const doc = await this.loaded(id);
-    const { state, delta } = doc.engine.change(doc.state, edit);
+    let result: { state: unknown; delta: Uint8Array };
+    try {
+      result = doc.engine.change(doc.state, edit);
+    } catch (error) {
+      // A rejected edit may already be in the live document: drop it, the store holds the truth.
+      if (isConcordError(error) && error.details.damaged === true) this.cache.delete(id);
+      throw error;
+    }
+    const { state, delta } = result;
     doc.state = state;
     return this.acknowledge(doc, delta.length > 0 ? await this.persist(doc, delta, "local") : undefined, options);
   }
