@@ -10,8 +10,10 @@ import { keysCommand } from "./cli/keys.ts";
 import { simCommand } from "./cli/sim.ts";
 import { serveCommand } from "./cli/serve.ts";
 import { clusterCommand } from "./cli/cluster.ts";
+import { backupCommand } from "./cli/backup.ts";
+import { restoreCommand } from "./cli/restore.ts";
 
-const commands: Command[] = [demoCommand, keysCommand, serveCommand, clusterCommand, simCommand];
+const commands: Command[] = [demoCommand, keysCommand, serveCommand, clusterCommand, backupCommand, restoreCommand, simCommand];
 
 function usage(): string {
   const width = Math.max(...commands.map((c) => c.name.length));

@@ -20,6 +20,7 @@ export const errorCodes = [
   "unavailable", // a peer or resource that cannot be reached now
   "unknown_peer", // a frame from a sender not in the topology
   "bad_frame", // a frame that is truncated, forged, replayed or of an unsupported version
+  "unsupported", // a file or archive format newer than this build reads
   "unauthorized",
   "forbidden",
   "rate_limited",

@@ -15,7 +15,17 @@ describe("concord command", () => {
   it("prints help listing its commands", () => {
     const { code, out } = concord(["--help"]);
     expect(code).toBe(0);
-    expect(out).toMatch(/Commands:[\s\S]*demo[\s\S]*keys/);
+    expect(out).toMatch(/Commands:[\s\S]*demo[\s\S]*keys[\s\S]*backup[\s\S]*restore/);
+  });
+
+  it("gives every command a --help that exits 0, and usage with exit 2 when called bare", () => {
+    for (const command of ["keys", "backup", "restore"]) {
+      const help = concord([command, "--help"]);
+      expect(help.code, command).toBe(0);
+      expect(help.out, command).toMatch(/^Usage:/);
+      expect(concord([command]).code, command).toBe(2);
+    }
+    for (const command of ["serve", "cluster", "sim", "demo"]) expect(concord([command, "--help"]).code, command).toBe(0);
   });
 
   it("rejects an unknown command with usage and exit code 2", () => {
@@ -55,5 +65,7 @@ describe("concord command", () => {
     const { code, err } = concord(["keys", "rotate"]);
     expect(code).toBe(2);
     expect(err).toContain("--data is required");
+    expect(concord(["backup", "--out", "x.ccbackup"]).err).toContain("--region (or --data) is required");
+    expect(concord(["restore", "--in", "missing.ccbackup", "--data", "d"]).err).toContain("cannot read the archive missing.ccbackup");
   });
 });

@@ -12,6 +12,7 @@ export const recordKinds = {
   tombstone: 6,
   epoch: 7,
   version: 8,
+  backupRegionKey: 9,
 } as const;
 export type RecordKind = keyof typeof recordKinds;
 

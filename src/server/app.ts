@@ -10,6 +10,7 @@ import type { Logger } from "pino";
 import { ConcordError } from "../errors.ts";
 import type { Replica } from "../replica/replica.ts";
 import { systemClock, type Clock } from "../runtime/clock.ts";
+import { adminRoutes, type BackupProvider } from "./admin-routes.ts";
 import { authenticate, type TokenRecord } from "./auth.ts";
 import { docsRoutes } from "./docs-routes.ts";
 import type { AppEnv } from "./env.ts";
@@ -43,6 +44,8 @@ export interface ServerOptions {
   readiness?: () => Readiness;
   /** One info line per request. Default: no request log. */
   logger?: Logger;
+  /** Serves GET /v1/admin/backup; without it that route answers 404. */
+  backup?: BackupProvider;
   /** Aborting it ends every event stream (graceful shutdown). */
   shutdown?: AbortSignal;
 }
@@ -87,6 +90,7 @@ export function createServer(replica: Replica, options: ServerOptions = {}): Con
   if (options.rateLimit) app.use("/v1/*", limitRate(clock, options.rateLimit));
   app.use("/v1/*", limitBody(options.maxBodyBytes ?? (8 << 20) + (64 << 10)));
   app.route("/v1/docs", eventsRoute(replica, { clock, keepAliveMs: options.keepAliveMs ?? 15_000, shutdown: options.shutdown ?? new AbortController().signal }));
+  app.route("/v1/admin", adminRoutes(options.backup));
   app.route("/v1/docs", docsRoutes(replica, { maxWaitMs: options.maxWaitMs ?? 30_000, maxListLimit: 1000 }));
   return app;
 }

@@ -19,6 +19,7 @@ const statusByCode: Record<ErrorCode, ContentfulStatusCode> = {
   not_caught_up: 409,
   deleted: 410,
   too_large: 413,
+  unsupported: 415,
   rate_limited: 429,
   timeout: 504,
   closed: 503,

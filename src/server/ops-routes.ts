@@ -3,6 +3,11 @@
  * open and the region knows its peers), /metrics (Prometheus text) and / (the
  * status page). None needs a token: they carry no document data. Put them
  * behind the internal network in production.
+ *
+ * Readiness does not wait for peers to be up: a region that cannot reach the
+ * others still takes writes (that is what active-active is for), so taking it
+ * out of a load balancer then would turn a partition into an outage. /readyz
+ * lists every peer with its state instead, for dashboards and scripts.
  */
 import { Hono } from "hono";
 import type { Replica } from "../replica/replica.ts";
@@ -21,7 +26,9 @@ export function opsRoutes(replica: Replica, metrics: ServerMetrics, readiness: (
   app.get("/healthz", (c) => c.json({ ok: true }));
   app.get("/readyz", (c) => {
     const r = readiness();
-    return c.json({ ready: r.ready, region: replica.region, ...(r.reason ? { reason: r.reason } : {}) }, r.ready ? 200 : 503);
+    const replication = replica.stats().replication as { peers?: Record<string, { up?: boolean }> } | undefined;
+    const peers = Object.fromEntries(Object.entries(replication?.peers ?? {}).map(([id, p]) => [id, p.up ? "up" : "down"]));
+    return c.json({ ready: r.ready, region: replica.region, peers, ...(r.reason ? { reason: r.reason } : {}) }, r.ready ? 200 : 503);
   });
   app.get("/metrics", async (c) => {
     c.header("Content-Type", metrics.registry.contentType);

@@ -17,14 +17,19 @@ export function regionKeyFile(dataDir: string): string {
 /** Creates a new key pair file; refuses to overwrite one (that would cut the region off its peers). */
 export async function createRegionKeyFile(path: string): Promise<RegionKeyPair> {
   const pair = generateRegionKeyPair(systemRandom);
+  await writeRegionKeyFile(path, pair.secretKey);
+  return pair;
+}
+
+/** Writes a given secret key (a restore puts a region's own key back); refuses to overwrite one. */
+export async function writeRegionKeyFile(path: string, secretKey: Uint8Array): Promise<void> {
   await mkdir(dirname(path), { recursive: true, mode: 0o700 });
   try {
-    await writeFile(path, Buffer.from(pair.secretKey).toString("hex") + "\n", { mode: 0o600, flag: "wx" });
+    await writeFile(path, Buffer.from(secretKey).toString("hex") + "\n", { mode: 0o600, flag: "wx" });
   } catch (cause) {
     if ((cause as NodeJS.ErrnoException).code === "EEXIST") throw new ConcordError("exists", `the region key ${path} already exists; it was not changed`);
     throw cause;
   }
-  return pair;
 }
 
 export async function readRegionKeyFile(path: string): Promise<RegionKeyPair> {

@@ -14,12 +14,15 @@ import type { Logger } from "pino";
 import { ConcordError } from "../errors.ts";
 import { createGossip, type Gossip, type GossipOptions } from "../gossip/index.ts";
 import type { Topology } from "../gossip/topology.ts";
-import { openReplica } from "../node.ts";
-import type { Replica } from "../replica/replica.ts";
+import { storePath } from "../node.ts";
+import { openReplica, type Replica } from "../replica/replica.ts";
+import { resolveMasterKey } from "../runtime/master-key.ts";
+import { openLmdbStore } from "../storage/lmdb-store.ts";
 import { systemClock } from "../runtime/clock.ts";
 import { systemRandom } from "../runtime/random.ts";
 import { createServer, type ConcordApp, type ServerOptions } from "./app.ts";
 import { createHttpTransport } from "./http-transport.ts";
+import { backupProvider } from "./region-backup.ts";
 import { readRegionKeyFile, regionKeyFile } from "./region-key-file.ts";
 import { readTokensFile, tokensFile } from "./tokens-file.ts";
 
@@ -40,7 +43,7 @@ export interface RegionOptions {
   /** Deadline for one gossip round trip, ms. Default 5000. */
   gossipTimeoutMs?: number;
   /** Passed to createServer (tokens default to DIR/tokens.json; without that file, auth is off). */
-  server?: Omit<ServerOptions, "gossip" | "readiness" | "shutdown">;
+  server?: Omit<ServerOptions, "gossip" | "readiness" | "shutdown" | "backup">;
   /** How long stop() lets requests in progress finish, ms. Default 5000. */
   drainMs?: number;
 }
@@ -82,7 +85,15 @@ export async function startRegion(options: RegionOptions): Promise<RunningRegion
   }
 
   const tokens = options.server?.tokens ?? (await readTokensFile(tokensFile(dataDir)));
-  const replica = await openReplica({ dir: dataDir, region: self.id, ...(options.keyFile ? { keyFile: options.keyFile } : {}) });
+  const masterKey = await resolveMasterKey({ keyFile: options.keyFile, dataDir });
+  const store = await openLmdbStore({ path: storePath(dataDir) });
+  let replica: Replica;
+  try {
+    replica = await openReplica({ store, masterKey, region: self.id });
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
   const transport = createHttpTransport({ urls, timeoutMs: options.gossipTimeoutMs ?? 5000 });
   const gossip = createGossip({ replica, transport, clock: systemClock, random: systemRandom, self: self.id, keyPair, peers }, options.gossip);
   const shutdown = new AbortController();
@@ -92,6 +103,7 @@ export async function startRegion(options: RegionOptions): Promise<RunningRegion
     ...(tokens ? { tokens } : {}),
     ...(options.logger ? { logger: options.logger } : {}),
     gossip: transport,
+    backup: backupProvider({ store, masterKey, region: self.id, regionSecretKey: keyPair.secretKey, clock: systemClock, random: systemRandom }),
     shutdown: shutdown.signal,
     readiness: () => (closing ? { ready: false, reason: "shutting down" } : { ready: true }),
   });

@@ -21,7 +21,7 @@ import { ConcordError } from "../errors.ts";
 import { copyBytes, prefixEnd } from "./bytes.ts";
 import { checkLmdbDirectory } from "./lmdb-env-check.ts";
 import { checkBatch, checkKey, checkPrefix, closedError } from "./store-checks.ts";
-import type { Store } from "./store.ts";
+import type { Store, StoreSnapshot } from "./store.ts";
 
 export interface LmdbStoreOptions {
   /** The store's directory; created (with parents) if missing. */
@@ -106,6 +106,8 @@ export async function openLmdbStore(options: LmdbStoreOptions): Promise<Store> {
 function wrapDatabase(db: RootDatabase<Uint8Array, Uint8Array>, path: string, release: () => void): Store {
   const what = `the LMDB store at ${path}`;
   let closing: Promise<void> | undefined;
+  // Snapshots hold read transactions, which must end before the environment closes.
+  const snapshots = new Set<StoreSnapshot>();
   const ensureOpen = (): void => {
     if (closing !== undefined) throw closedError(what);
   };
@@ -192,7 +194,21 @@ function wrapDatabase(db: RootDatabase<Uint8Array, Uint8Array>, path: string, re
       }
     },
 
+    async snapshot() {
+      ensureOpen();
+      let txn: ReturnType<typeof db.useReadTransaction>;
+      try {
+        txn = db.useReadTransaction();
+      } catch (cause) {
+        throw failed("a snapshot of", cause);
+      }
+      const snapshot = readTransactionSnapshot(db, txn, { what, failed, ensureOpen, onRelease: () => snapshots.delete(snapshot) });
+      snapshots.add(snapshot);
+      return snapshot;
+    },
+
     close() {
+      for (const snapshot of snapshots) snapshot.release();
       // lmdb-js's close() waits for outstanding transactions before closing the environment.
       closing ??= db.close().then(
         () => void release(),
@@ -204,6 +220,64 @@ function wrapDatabase(db: RootDatabase<Uint8Array, Uint8Array>, path: string, re
       return closing;
     },
   };
+}
+
+/**
+ * A snapshot over one lmdb-js read transaction (`useReadTransaction`): every
+ * page of entries() reads through it, so the whole view is one MVCC moment.
+ * `check` runs before every page; it throws once the store is closing.
+ */
+function readTransactionSnapshot(
+  db: RootDatabase<Uint8Array, Uint8Array>,
+  txn: ReturnType<RootDatabase["useReadTransaction"]>,
+  hooks: { what: string; failed: (action: string, cause: unknown) => ConcordError; ensureOpen: () => void; onRelease: () => void },
+): StoreSnapshot {
+  const { what, failed } = hooks;
+  let released = false;
+  const check = () => {
+    hooks.ensureOpen();
+    if (released) throw closedError(`a released snapshot of ${what}`);
+  };
+  const snapshot: StoreSnapshot = {
+    async count() {
+      check();
+      try {
+        return db.getCount({ transaction: txn, start: new Uint8Array(0) });
+      } catch (cause) {
+        throw failed("counting a snapshot of", cause);
+      }
+    },
+    async *entries() {
+      let start: Uint8Array = new Uint8Array(0);
+      let exclusiveStart = false;
+      for (;;) {
+        check();
+        const page: Array<[Uint8Array, Uint8Array]> = [];
+        try {
+          for (const { key, value } of db.getRange({ transaction: txn, start, exclusiveStart, limit: scanPageEntries })) {
+            page.push([copyBytes(key), copyBytes(value)]);
+          }
+        } catch (cause) {
+          throw failed("reading a snapshot of", cause);
+        }
+        const last = page[page.length - 1];
+        if (last) start = copyBytes(last[0]);
+        for (const entry of page) {
+          check();
+          yield entry;
+        }
+        if (page.length < scanPageEntries) return;
+        exclusiveStart = true;
+      }
+    },
+    release() {
+      if (released) return;
+      released = true;
+      txn.done();
+      hooks.onRelease();
+    },
+  };
+  return snapshot;
 }
 
 function errorText(error: unknown): string {

@@ -15,7 +15,7 @@ import { type Clock, systemClock } from "../runtime/clock.ts";
 import { copyBytes, fromByteString, prefixEnd, toByteString } from "./bytes.ts";
 import { createSortedKeyIndex } from "./sorted-key-index.ts";
 import { checkBatch, checkKey, checkPrefix, closedError } from "./store-checks.ts";
-import type { Store, StoreWrite } from "./store.ts";
+import type { Store, StoreSnapshot, StoreWrite } from "./store.ts";
 
 export interface MemoryDiskOptions {
   /** Schedules write latency; only consulted when `writeLatencyMs` > 0. Default: the system clock. */
@@ -169,6 +169,13 @@ export function createMemoryDisk(options: MemoryDiskOptions = {}): MemoryDisk {
         }
       },
 
+      async snapshot() {
+        ensureOpen();
+        // Values in `data` are never mutated, only replaced, so holding references is a snapshot.
+        const view = index.range("", false, undefined, Number.POSITIVE_INFINITY).map((key) => [key, data.get(key)!] as const);
+        return snapshotOf(view, ensureOpen);
+      },
+
       close() {
         closing ??= lastSettled;
         return closing;
@@ -203,6 +210,30 @@ export function createMemoryDisk(options: MemoryDiskOptions = {}): MemoryDisk {
     },
 
     inFlight: () => queue.length,
+  };
+}
+
+function snapshotOf(view: ReadonlyArray<readonly [string, Uint8Array]>, ensureOpen: () => void): StoreSnapshot {
+  let released = false;
+  const check = () => {
+    if (released) throw closedError("a released snapshot of the memory store");
+    ensureOpen();
+  };
+  return {
+    async count() {
+      check();
+      return view.length;
+    },
+    async *entries() {
+      check();
+      for (const [key, value] of view) {
+        check();
+        yield [fromByteString(key), copyBytes(value)];
+      }
+    },
+    release() {
+      released = true;
+    },
   };
 }
 

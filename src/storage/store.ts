@@ -51,9 +51,27 @@ export interface Store {
    */
   scan(prefix: Uint8Array): AsyncIterable<[Uint8Array, Uint8Array]>;
   /**
+   * A read-only view of the whole store as of one moment, for backups: it
+   * holds exactly the batches that had resolved when the promise resolved
+   * (and possibly ones in flight then, each whole or not at all), and no
+   * later write. Writes go on while it is held. Release it when done: an
+   * adapter may keep old pages alive for it (LMDB) or hold a transaction.
+   */
+  snapshot(): Promise<StoreSnapshot>;
+  /**
    * Waits for writes already issued to settle, then releases the store; later
    * get/write/scan calls reject with ConcordError("closed"). Idempotent: a
    * second call returns the same promise.
    */
   close(): Promise<void>;
+}
+
+/** A consistent point-in-time view of a Store (see Store.snapshot). */
+export interface StoreSnapshot {
+  /** Number of entries in the view. */
+  count(): Promise<number>;
+  /** Every entry in ascending unsigned byte order of keys, as of the snapshot. Rejects with "closed" after release() or the store's close(). */
+  entries(): AsyncIterable<[Uint8Array, Uint8Array]>;
+  /** Lets the store drop the view. Idempotent. */
+  release(): void;
 }

@@ -249,6 +249,48 @@ export function runStoreConformance(name: string, open: () => Promise<StoreFixtu
       });
     });
 
+    describe("snapshot", () => {
+      it("holds the store as of one moment while writes, overwrites and deletes go on", async () => {
+        const before: StoreWrite[] = [];
+        for (let i = 0; i < 700; i++) before.push({ key: bytes(0x60, i >> 8, i & 0xff), value: bytes(i & 0xff) });
+        await store.write(before);
+        const expected = await collect(store.scan(bytes()));
+        const snapshot = await store.snapshot();
+        // Change the store in every way while the snapshot is read, page by page.
+        await store.write([{ key: bytes(0x60, 0, 1), value: bytes(0xee) }, { key: bytes(0x60, 0, 2) }, { key: bytes(0x61), value: bytes(1) }]);
+        const seen: Entry[] = [];
+        for await (const entry of snapshot.entries()) {
+          seen.push(entry);
+          if (seen.length % 200 === 0) await store.write([{ key: bytes(0x60, 2, seen.length & 0xff) }, { key: bytes(0x5f, seen.length & 0xff), value: bytes(9) }]);
+        }
+        expect(hexEntries(seen)).toEqual(hexEntries(expected));
+        expect(await snapshot.count()).toBe(expected.length);
+        snapshot.release();
+        snapshot.release();
+        await expectConcordError(collect(snapshot.entries()), "closed");
+        // The store itself saw every write.
+        expect(await store.get(bytes(0x60, 0, 2))).toBeUndefined();
+        expect(toHex((await store.get(bytes(0x61)))!)).toBe("01");
+      });
+
+      it("is empty for an empty store, and ends with ConcordError closed when the store closes", async () => {
+        const empty = await store.snapshot();
+        expect(await empty.count()).toBe(0);
+        expect(await collect(empty.entries())).toEqual([]);
+        empty.release();
+        const writes: StoreWrite[] = [];
+        for (let i = 0; i < 600; i++) writes.push({ key: bytes(0x50, i >> 8, i & 0xff), value: bytes(1) });
+        await store.write(writes);
+        const snapshot = await store.snapshot();
+        const iterator = snapshot.entries()[Symbol.asyncIterator]();
+        expect((await iterator.next()).done).toBe(false);
+        await store.close();
+        await expectConcordError(iterator.next(), "closed");
+        await expectConcordError(store.snapshot(), "closed");
+        snapshot.release();
+      });
+    });
+
     describe("copies", () => {
       it("keeps what was written when the caller mutates its arrays right after write()", async () => {
         const key = bytes(1, 2);

@@ -98,6 +98,7 @@ describe("keyring", () => {
     const failing: Store = {
       get: (k) => store.get(k),
       scan: (p) => store.scan(p),
+      snapshot: () => store.snapshot(),
       close: () => store.close(),
       write: async (batch) => {
         if (++calls === 3) throw new Error("power cut");

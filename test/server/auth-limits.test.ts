@@ -15,7 +15,11 @@ import { createManualClock } from "../../src/runtime/clock.ts";
 import { createSeededRandom } from "../../src/runtime/random.ts";
 import { createServer } from "../../src/server/app.ts";
 import { hashToken, type TokenRecord } from "../../src/server/auth.ts";
-import { memoryReplica } from "../helpers/replicas.ts";
+import { openReplica } from "../../src/replica/replica.ts";
+import { backupProvider } from "../../src/server/region-backup.ts";
+import { readBackup } from "../../src/storage/backup-archive.ts";
+import { createMemoryStore } from "../../src/storage/memory-store.ts";
+import { memoryReplica, testKey, unclosable } from "../helpers/replicas.ts";
 
 const tokens: TokenRecord[] = [
   { name: "admin", sha256: hashToken("admin-token"), scopes: ["read", "write", "admin"] },
@@ -53,6 +57,29 @@ describe("authentication and scopes", () => {
     expect((await app.request("/v1/docs/a%2Fnote", as("team-a-token", put("yjs")))).status).toBe(201);
     expect((await app.request("/v1/docs?prefix=", as("team-a-token"))).status).toBe(403);
     expect(await (await app.request("/v1/docs", as("team-a-token"))).json()).toEqual({ ids: ["a/note"], cursor: null });
+  });
+});
+
+describe("admin: backup", () => {
+  it("streams a whole archive to an admin token only; 404 without a backup source", async () => {
+    const store = createMemoryStore();
+    const backupReplica = await openReplica({ store: unclosable(store), masterKey: testKey(), region: "test" });
+    await backupReplica.create("x", "yjs");
+    const backup = backupProvider({ store, masterKey: testKey(), region: "test", clock: createManualClock(1_700_000_000_000), random: createSeededRandom(5) });
+    const app = createServer(backupReplica, { tokens, backup });
+    expect((await app.request("/v1/admin/backup")).status).toBe(401);
+    const denied = await app.request("/v1/admin/backup", as("read-token"));
+    expect(denied.status).toBe(403);
+    const ok = await app.request("/v1/admin/backup", as("admin-token"));
+    expect(ok.status).toBe(200);
+    expect(ok.headers.get("content-disposition")).toMatch(/concord-test-2023-11-14T22-13-20-000Z\.ccbackup/);
+    const entries = Number(ok.headers.get("x-concord-backup-entries"));
+    const events = [];
+    for await (const event of readBackup(ok.body as unknown as AsyncIterable<Uint8Array>, { masterKey: testKey() })) events.push(event);
+    expect(events.at(-1)).toEqual({ type: "end", entries });
+    expect(entries).toBeGreaterThan(0);
+    expect((await createServer(backupReplica, { tokens }).request("/v1/admin/backup", as("admin-token"))).status).toBe(404);
+    await backupReplica.close();
   });
 });
 

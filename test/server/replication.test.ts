@@ -55,6 +55,14 @@ describe("replication between server processes", () => {
     }
   });
 
+  it("lists every peer in /readyz, up once they talk, and stays ready when one is down", async () => {
+    const peersOf = async (id: string) => ((await (await api(id, "/readyz")).json()) as { peers: Record<string, string> }).peers;
+    expect(await poll("r1 sees its peers up", async () => {
+      const peers = await peersOf("r1");
+      return Object.values(peers).every((state) => state === "up") ? peers : undefined;
+    }, 10_000)).toEqual({ r2: "up", r3: "up" });
+  });
+
   it("converges concurrent writes to one document made in all three regions", async () => {
     await api("r1", "/v1/docs/shared", { method: "PUT", json: { kind: "automerge" } });
     // The counter is created once: counters created concurrently in two regions are a conflict, not a sum.
@@ -82,6 +90,12 @@ describe("replication between server processes", () => {
       if (r.status === 200) acked.push(`w${i}`);
     }
     expect(acked).toHaveLength(20);
+    // r1 stays ready while a peer is down, and says which one.
+    await poll("r1 marks r3 down", async () => {
+      const r = await api("r1", "/readyz");
+      const body = (await r.json()) as { peers: Record<string, string> };
+      return r.status === 200 && body.peers.r3 === "down" ? true : undefined;
+    }, 10_000);
     procs.set("r3", serve("r3"));
     await waitReady(urls.r3!, procs.get("r3"));
     for (const id of ids) {

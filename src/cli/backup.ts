@@ -1,0 +1,188 @@
+/**
+ * `concord backup`: a sealed, checksummed archive of one region, from the
+ * running region over HTTP or from a data directory on this machine. The
+ * archive is checked as it is written (structure and checksum; the mac too
+ * when the master key is at hand) and lands under its name only when whole.
+ */
+import { open, rename, rm, stat } from "node:fs/promises";
+import { basename, join, resolve } from "node:path";
+import { ConcordError } from "../errors.ts";
+import { storePath } from "../node.ts";
+import { resolveMasterKey } from "../runtime/master-key.ts";
+import { systemRandom } from "../runtime/random.ts";
+import { wallNowMs } from "../runtime/wall-time.ts";
+import { createBackup, readBackup, type BackupHeader } from "../storage/backup-archive.ts";
+import { openLmdbStore } from "../storage/lmdb-store.ts";
+import { readRegionKeyFile, regionKeyFile } from "../server/region-key-file.ts";
+import { readTopologyFile } from "../server/topology-file.ts";
+import type { Command } from "./command.ts";
+import { parseFlags, requireFlag } from "./command.ts";
+import { createProgress } from "./progress.ts";
+
+const help = `Usage:
+  concord backup --region ID --out FILE [--topology FILE] [--url URL] [--token TOKEN]
+  concord backup --data DIR --out FILE [--region ID] [--key-file FILE]
+
+Writes a backup archive of one region: a consistent snapshot of its store,
+taken at one moment while the region keeps serving. The archive holds only
+what the store holds — keyed hashes and sealed records, no plaintext — plus
+the region's X25519 key sealed under the master key, and ends with a checksum
+and a mac keyed from the master key. It opens only with the master key in use
+when it was made: keep that key (after "concord keys rotate", keep the old one
+as long as you keep backups made under it).
+
+From a running region (--region): asks it for the archive (GET
+/v1/admin/backup) with a token that has the "admin" scope, from --token,
+$CONCORD_TOKEN or $TOKEN (what "npm start" prints). The region's URL comes
+from --url or the topology (default regions/local.json).
+
+From a data directory (--data): reads DIR/store directly with the master key
+(--key-file, $CONCORD_MASTER_KEY or DIR/keys/master.key). It works while the
+region runs too (LMDB readers never block its writer).
+
+The archive is written to FILE.partial and renamed to FILE once it is whole
+and checked; FILE must not exist. Restore it with "concord restore".
+
+Options:
+  --out FILE         where to write the archive (required)
+  --region ID        the region to back up (required without --data)
+  --topology FILE    where to find the region's URL (default regions/local.json)
+  --url URL          the region's URL, instead of the topology's
+  --token TOKEN      an admin token (default $CONCORD_TOKEN, then $TOKEN)
+  --data DIR         back up this data directory instead of asking a server
+  --key-file FILE    master key for --data (default DIR/keys/master.key)
+  -h, --help         this help
+
+Example:
+  concord backup --region us-east --out us-east.ccbackup
+`;
+
+export const backupCommand: Command = {
+  name: "backup",
+  summary: "write a sealed, checksummed backup archive of a region",
+  help,
+  async run(args) {
+    const { values } = parseFlags(args, {
+      out: { type: "string" },
+      region: { type: "string" },
+      topology: { type: "string" },
+      url: { type: "string" },
+      token: { type: "string" },
+      data: { type: "string" },
+      "key-file": { type: "string" },
+      help: { type: "boolean", short: "h" },
+    });
+    if (values.help || args.length === 0) {
+      process.stdout.write(help);
+      return values.help ? 0 : 2;
+    }
+    const out = resolve(requireFlag(values.out, "--out"));
+    if (await stat(out).then(() => true, () => false)) throw new ConcordError("exists", `${out} already exists; choose another --out`);
+    const started = wallNowMs();
+    const source = values.data !== undefined ? await fromDataDir(values.data, values.region, values["key-file"]) : await fromServer(values);
+    const header = await writeChecked(source.chunks, out, source.masterKey);
+    const size = (await stat(out)).size;
+    process.stdout.write(
+      `wrote ${out}: region ${header.region}, ${header.entries} entries, ${formatBytes(size)}, ` +
+        `snapshot of ${new Date(header.createdAt).toISOString()}, in ${((wallNowMs() - started) / 1000).toFixed(1)} s\n`,
+    );
+    return 0;
+  },
+};
+
+interface ArchiveSource {
+  chunks: AsyncIterable<Uint8Array>;
+  /** Known for --data: the mac is checked as well as the checksum. */
+  masterKey?: Uint8Array;
+}
+
+async function fromServer(values: { region?: string | undefined; topology?: string | undefined; url?: string | undefined; token?: string | undefined }): Promise<ArchiveSource> {
+  const region = requireFlag(values.region, "--region (or --data)");
+  const url = values.url ?? (await readTopologyFile(values.topology ?? join("regions", "local.json"))).region(region).url;
+  const token = values.token ?? process.env["CONCORD_TOKEN"] ?? process.env["TOKEN"];
+  let response: Response;
+  try {
+    response = await fetch(`${url.replace(/\/+$/, "")}/v1/admin/backup`, { headers: token ? { authorization: `Bearer ${token}` } : {} });
+  } catch (cause) {
+    throw new ConcordError("unavailable", `cannot reach region ${region} at ${url}: ${(cause as Error).message}`, { cause });
+  }
+  if (!response.ok || !response.body) {
+    const body = (await response.json().catch(() => undefined)) as { error?: { code?: string; message?: string } } | undefined;
+    const detail = body?.error?.message ?? response.statusText;
+    const hint = response.status === 401 ? " (pass --token or set $CONCORD_TOKEN)" : response.status === 403 ? ' (the token needs the "admin" scope)' : "";
+    throw new ConcordError(response.status === 401 ? "unauthorized" : response.status === 403 ? "forbidden" : "unavailable", `region ${region} refused the backup: ${response.status} ${detail}${hint}`);
+  }
+  // Node 20 web streams are async iterable; the DOM typings do not say so.
+  return { chunks: response.body as unknown as AsyncIterable<Uint8Array> };
+}
+
+async function fromDataDir(dataDir: string, region: string | undefined, keyFile: string | undefined): Promise<ArchiveSource> {
+  const path = storePath(dataDir);
+  if (!(await stat(path).then((s) => s.isDirectory(), () => false))) throw new ConcordError("not_found", `${path} does not exist: is ${dataDir} a region's data directory?`);
+  const masterKey = await resolveMasterKey({ keyFile, dataDir });
+  const regionKey = await readRegionKeyFile(regionKeyFile(dataDir)).catch(() => undefined);
+  const store = await openLmdbStore({ path });
+  try {
+    const { chunks } = await createBackup({
+      snapshot: await store.snapshot(),
+      masterKey,
+      region: region ?? basename(resolve(dataDir)),
+      createdAt: wallNowMs(),
+      random: systemRandom,
+      ...(regionKey ? { regionSecretKey: regionKey.secretKey } : {}),
+    });
+    return { masterKey, chunks: closingAfter(chunks, () => store.close()) };
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
+}
+
+async function* closingAfter(chunks: AsyncIterable<Uint8Array>, close: () => Promise<void>): AsyncGenerator<Uint8Array> {
+  try {
+    yield* chunks;
+  } finally {
+    await close();
+  }
+}
+
+/** Streams `chunks` to FILE.partial while checking them; fsyncs and renames it to FILE when whole. */
+async function writeChecked(chunks: AsyncIterable<Uint8Array>, out: string, masterKey: Uint8Array | undefined): Promise<BackupHeader> {
+  const partial = `${out}.partial`;
+  const file = await open(partial, "w", 0o600);
+  const progress = createProgress("backup");
+  async function* teeToFile(): AsyncGenerator<Uint8Array> {
+    for await (const chunk of chunks) {
+      await file.writeFile(chunk);
+      yield chunk;
+    }
+  }
+  try {
+    let header: BackupHeader | undefined;
+    let done = 0;
+    for await (const event of readBackup(teeToFile(), masterKey ? { masterKey } : {})) {
+      if (event.type === "header") header = event.header;
+      if (event.type === "entries") {
+        done += event.entries.length;
+        progress.update(done, header!.entries);
+      }
+    }
+    await file.sync();
+    await file.close();
+    progress.finish();
+    await rename(partial, out);
+    return header!;
+  } catch (error) {
+    await file.close().catch(() => {});
+    progress.finish();
+    await rm(partial, { force: true });
+    throw error;
+  }
+}
+
+export function formatBytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  if (n < 1 << 20) return `${(n / 1024).toFixed(1)} KiB`;
+  if (n < 1 << 30) return `${(n / (1 << 20)).toFixed(1)} MiB`;
+  return `${(n / (1 << 30)).toFixed(2)} GiB`;
+}

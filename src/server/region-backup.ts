@@ -1,0 +1,128 @@
+/**
+ * Backup and restore of one region's data directory (Node). A backup is a
+ * snapshot of the store streamed as a sealed archive (src/storage/backup-archive.ts)
+ * plus the region's X25519 key sealed under the master key; a running region
+ * serves one at GET /v1/admin/backup, and a stopped one can be read in place.
+ * A restore rebuilds DIR/store and DIR/keys/region.key in an empty data
+ * directory. The master key and tokens.json are configuration: they are never
+ * in an archive, so the operator keeps them (a secret store, a config repo).
+ *
+ * Why a restored region is safe to start: every record in the archive is as
+ * it was sealed; frames it sends after the restore carry a boot epoch above
+ * any it used before (DocStore.nextEpoch takes the wall clock into account),
+ * so its peers do not take them for replays; and anti-entropy brings back
+ * every write its peers hold, deletes included (tombstones win).
+ */
+import { mkdir, readdir, rename, rm } from "node:fs/promises";
+import { join } from "node:path";
+import { openKeyring } from "../crypto/keyring.ts";
+import { ConcordError } from "../errors.ts";
+import type { Clock } from "../runtime/clock.ts";
+import type { Random } from "../runtime/random.ts";
+import { createBackup, readBackup, type BackupHeader } from "../storage/backup-archive.ts";
+import { storePath } from "../node.ts";
+import { openLmdbStore } from "../storage/lmdb-store.ts";
+import type { Store } from "../storage/store.ts";
+import type { BackupProvider } from "./admin-routes.ts";
+import { regionKeyFile, writeRegionKeyFile } from "./region-key-file.ts";
+
+export interface BackupProviderOptions {
+  store: Store;
+  masterKey: Uint8Array;
+  region: string;
+  regionSecretKey?: Uint8Array;
+  clock: Clock;
+  random: Random;
+}
+
+/** Backups of a live store: each call takes a fresh snapshot. */
+export function backupProvider(options: BackupProviderOptions): BackupProvider {
+  return async () => {
+    const { header, chunks } = await createBackup({
+      snapshot: await options.store.snapshot(),
+      masterKey: options.masterKey,
+      region: options.region,
+      createdAt: options.clock.now(),
+      random: options.random,
+      ...(options.regionSecretKey ? { regionSecretKey: options.regionSecretKey } : {}),
+    });
+    return { region: header.region, entries: header.entries, createdAt: header.createdAt, chunks };
+  };
+}
+
+/** Files a data directory may hold and still count as empty for a restore. */
+const partialRestore = ".restore-partial";
+const allowedInEmpty = new Set(["keys", partialRestore]);
+
+async function checkEmptyDataDir(dataDir: string): Promise<void> {
+  const names = await readdir(dataDir).catch((cause: NodeJS.ErrnoException) => {
+    if (cause.code === "ENOENT") return [] as string[];
+    throw new ConcordError("unavailable", `cannot read ${dataDir}: ${cause.message}`, { cause });
+  });
+  const extra = names.filter((n) => !allowedInEmpty.has(n));
+  const keys = names.includes("keys") ? (await readdir(join(dataDir, "keys"))).filter((n) => n !== "master.key") : [];
+  if (extra.length > 0 || keys.length > 0) {
+    const found = [...extra, ...keys.map((k) => join("keys", k))].join(", ");
+    throw new ConcordError("exists", `${dataDir} is not empty (it holds ${found}); restore only into an empty data directory (keys/master.key may be there)`);
+  }
+}
+
+export interface RestoreOptions {
+  /** The archive's bytes (a file stream, a fetch body). */
+  archive: AsyncIterable<Uint8Array>;
+  /** The data directory to restore into: missing, empty, or holding only keys/master.key. */
+  dataDir: string;
+  /** The master key the backup was made under. */
+  masterKey: Uint8Array;
+  random: Random;
+  /** Called as entries land, with the archive's total. */
+  onProgress?: (done: number, total: number) => void;
+}
+
+export interface RestoreResult {
+  header: BackupHeader;
+  /** True when the archive held the region key and it was written to DIR/keys/region.key. */
+  regionKeyRestored: boolean;
+}
+
+/**
+ * Restores an archive into `dataDir`. Entries go into DIR/.restore-partial and
+ * move to DIR/store only after every check passed (checksum, mac, keyring),
+ * so a damaged archive, a wrong key or an interrupted restore leaves no store
+ * behind: run it again. Throws "exists" for a non-empty directory,
+ * "wrong_key", "corrupt_record" or "unsupported" for the archive.
+ */
+export async function restoreRegion(options: RestoreOptions): Promise<RestoreResult> {
+  const { dataDir } = options;
+  await checkEmptyDataDir(dataDir);
+  await mkdir(dataDir, { recursive: true, mode: 0o700 });
+  const partial = join(dataDir, partialRestore);
+  await rm(partial, { recursive: true, force: true });
+  const store = await openLmdbStore({ path: partial });
+  let header: BackupHeader | undefined;
+  let regionSecretKey: Uint8Array | undefined;
+  let ended = false;
+  try {
+    let done = 0;
+    for await (const event of readBackup(options.archive, { masterKey: options.masterKey })) {
+      if (event.type === "header") header = event.header;
+      else if (event.type === "region-key") regionSecretKey = event.secretKey;
+      else if (event.type === "entries") {
+        await store.write(event.entries.map(([key, value]) => ({ key, value })));
+        done += event.entries.length;
+        options.onProgress?.(done, header!.entries);
+      } else ended = true;
+    }
+    if (!ended || !header) throw new ConcordError("internal", "the archive reader stopped before its end");
+    // The keyring must open with this key: catches an archive that is whole but not a Concord store.
+    await openKeyring(store, options.masterKey, options.random);
+    await store.close();
+  } catch (error) {
+    await store.close().catch(() => {});
+    await rm(partial, { recursive: true, force: true });
+    throw error;
+  }
+  if (regionSecretKey) await writeRegionKeyFile(regionKeyFile(dataDir), regionSecretKey);
+  await rename(partial, storePath(dataDir));
+  return { header, regionKeyRestored: regionSecretKey !== undefined };
+}
