@@ -16,7 +16,7 @@ import { openLmdbStore } from "../storage/lmdb-store.ts";
 import { readRegionKeyFile, regionKeyFile } from "../server/region-key-file.ts";
 import { readTopologyFile } from "../server/topology-file.ts";
 import type { Command } from "./command.ts";
-import { parseFlags, requireFlag } from "./command.ts";
+import { defineCommand, requireFlag } from "./command.ts";
 import { createProgress } from "./progress.ts";
 
 const help = `Usage:
@@ -57,25 +57,21 @@ Example:
   concord backup --region us-east --out us-east.ccbackup
 `;
 
-export const backupCommand: Command = {
+export const backupCommand: Command = defineCommand({
   name: "backup",
   summary: "write a sealed, checksummed backup archive of a region",
   help,
-  async run(args) {
-    const { values } = parseFlags(args, {
-      out: { type: "string" },
-      region: { type: "string" },
-      topology: { type: "string" },
-      url: { type: "string" },
-      token: { type: "string" },
-      data: { type: "string" },
-      "key-file": { type: "string" },
-      help: { type: "boolean", short: "h" },
-    });
-    if (values.help || args.length === 0) {
-      process.stdout.write(help);
-      return values.help ? 0 : 2;
-    }
+  bareIsUsage: true,
+  flags: {
+    out: { type: "string" },
+    region: { type: "string" },
+    topology: { type: "string" },
+    url: { type: "string" },
+    token: { type: "string" },
+    data: { type: "string" },
+    "key-file": { type: "string" },
+  },
+  async run(values) {
     const out = resolve(requireFlag(values.out, "--out"));
     if (await stat(out).then(() => true, () => false)) throw new ConcordError("exists", `${out} already exists; choose another --out`);
     const started = wallNowMs();
@@ -88,7 +84,7 @@ export const backupCommand: Command = {
     );
     return 0;
   },
-};
+});
 
 interface ArchiveSource {
   chunks: AsyncIterable<Uint8Array>;

@@ -17,7 +17,7 @@ import { readTokensFile, addToken, tokensFile } from "../server/tokens-file.ts";
 import { readTopologyFile, writeTopologyFile } from "../server/topology-file.ts";
 import { initTopologyKeys, regionDataDir } from "../server/topology-keys.ts";
 import type { Command } from "./command.ts";
-import { parseFlags } from "./command.ts";
+import { defineCommand } from "./command.ts";
 
 const help = `Usage: concord cluster [FILE] [--data DIR]
 
@@ -47,20 +47,15 @@ async function waitReady(url: string, deadline: number, alive: () => boolean): P
   throw new ConcordError("timeout", `the region at ${url} was not ready in time`);
 }
 
-export const clusterCommand: Command = {
+export const clusterCommand: Command = defineCommand({
   name: "cluster",
   summary: "run every region of a topology locally (what npm start does)",
   help,
-  async run(args) {
-    const { values, positionals } = parseFlags(args, {
-      data: { type: "string" },
-      "ready-timeout-ms": { type: "string" },
-      help: { type: "boolean", short: "h" },
-    });
-    if (values.help) {
-      process.stdout.write(help);
-      return 0;
-    }
+  flags: {
+    data: { type: "string" },
+    "ready-timeout-ms": { type: "string" },
+  },
+  async run(values, positionals) {
     const source = positionals[0] ?? join("regions", "local.json");
     const template = await readTopologyFile(source);
     const dataDir = values.data ?? join("data", template.name);
@@ -125,7 +120,7 @@ export const clusterCommand: Command = {
     process.stdout.write("stopped\n");
     return died > 0 ? 1 : 0;
   },
-};
+});
 
 function banner(regions: Array<{ id: string; url: string }>, token: string | undefined, dataDir: string): string {
   const [a, b] = regions;

@@ -11,7 +11,7 @@ import { openReplica } from "../node.ts";
 import { createKeyFile, defaultKeyFile } from "../runtime/master-key.ts";
 import type { Replica } from "../replica/replica.ts";
 import type { Command } from "./command.ts";
-import { parseFlags } from "./command.ts";
+import { defineCommand } from "./command.ts";
 
 const help = `Usage: concord demo [--data DIR]
 
@@ -24,16 +24,12 @@ Options:
   -h, --help   this help
 `;
 
-export const demoCommand: Command = {
+export const demoCommand: Command = defineCommand({
   name: "demo",
   summary: "write, reopen and read back documents on the embedded store",
   help,
-  async run(args) {
-    const { values } = parseFlags(args, { data: { type: "string" }, help: { type: "boolean", short: "h" } });
-    if (values.help) {
-      process.stdout.write(help);
-      return 0;
-    }
+  flags: { data: { type: "string" } },
+  async run(values) {
     const dir = values.data ?? join("data", "demo");
     await createKeyFile(defaultKeyFile(dir)).catch((error) => {
       if (!isConcordError(error, "exists")) throw error;
@@ -72,7 +68,7 @@ export const demoCommand: Command = {
     );
     return leaks.length === 0 ? 0 : 1;
   },
-};
+});
 
 async function ensure(replica: Replica, id: string, kind: "yjs" | "automerge"): Promise<void> {
   await replica.create(id, kind).catch((error) => {

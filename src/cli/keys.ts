@@ -8,7 +8,7 @@ import { openLmdbStore } from "../storage/lmdb-store.ts";
 import { storePath } from "../node.ts";
 import { openReplica } from "../replica/replica.ts";
 import type { Command } from "./command.ts";
-import { parseFlags, requireFlag } from "./command.ts";
+import { defineCommand, requireFlag } from "./command.ts";
 import { createProgress } from "./progress.ts";
 import { readTopologyFile, writeTopologyFile } from "../server/topology-file.ts";
 import { initTopologyKeys } from "../server/topology-keys.ts";
@@ -40,22 +40,19 @@ Options:
   -h, --help            this help
 `;
 
-export const keysCommand: Command = {
+export const keysCommand: Command = defineCommand({
   name: "keys",
   summary: "create or rotate a region's master key",
   help,
-  async run(args) {
-    const { values, positionals } = parseFlags(args, {
-      data: { type: "string" },
-      "key-file": { type: "string" },
-      "new-key-file": { type: "string" },
-      topology: { type: "string" },
-      help: { type: "boolean", short: "h" },
-    });
-    if (values.help || positionals.length === 0) {
-      process.stdout.write(help);
-      return values.help ? 0 : 2;
-    }
+  bareIsUsage: true,
+  flags: {
+    data: { type: "string" },
+    "key-file": { type: "string" },
+    "new-key-file": { type: "string" },
+    topology: { type: "string" },
+  },
+  async run(values, positionals) {
+    if (positionals.length === 0) throw new ConcordError("invalid_argument", 'say which: "concord keys init" or "concord keys rotate"');
     const dir = requireFlag(values.data, "--data");
     const action = positionals[0];
     if (action === "init" && values.topology !== undefined) return initTopology(values.topology, dir);
@@ -63,7 +60,7 @@ export const keysCommand: Command = {
     if (action === "rotate") return rotate(dir, values["key-file"], values["new-key-file"]);
     throw new ConcordError("invalid_argument", `unknown keys action "${action}" (init or rotate)`);
   },
-};
+});
 
 async function init(dir: string, keyFile: string): Promise<number> {
   const masterKey = await createKeyFile(keyFile);

@@ -8,7 +8,7 @@ import { readBackup } from "../storage/backup-archive.ts";
 import { restoreRegion } from "../server/region-backup.ts";
 import { formatBytes } from "./backup.ts";
 import type { Command } from "./command.ts";
-import { parseFlags, requireFlag } from "./command.ts";
+import { defineCommand, requireFlag } from "./command.ts";
 import { createProgress } from "./progress.ts";
 
 const help = `Usage:
@@ -44,22 +44,18 @@ Example:
   concord restore --in us-east.ccbackup --data data/local/us-east
 `;
 
-export const restoreCommand: Command = {
+export const restoreCommand: Command = defineCommand({
   name: "restore",
   summary: "restore a backup archive into an empty data directory, or verify one",
   help,
-  async run(args) {
-    const { values } = parseFlags(args, {
-      in: { type: "string" },
-      data: { type: "string" },
-      verify: { type: "boolean" },
-      "key-file": { type: "string" },
-      help: { type: "boolean", short: "h" },
-    });
-    if (values.help || args.length === 0) {
-      process.stdout.write(help);
-      return values.help ? 0 : 2;
-    }
+  bareIsUsage: true,
+  flags: {
+    in: { type: "string" },
+    data: { type: "string" },
+    verify: { type: "boolean" },
+    "key-file": { type: "string" },
+  },
+  async run(values) {
     const input = requireFlag(values.in, "--in");
     const info = await stat(input).catch((cause: Error) => {
       throw new ConcordError("not_found", `cannot read the archive ${input}: ${cause.message}`, { cause });
@@ -87,7 +83,7 @@ export const restoreCommand: Command = {
     }
     return 0;
   },
-};
+});
 
 async function verify(input: string, keyFile: string | undefined): Promise<number> {
   const masterKey = keyFile !== undefined ? await readKeyFile(keyFile) : undefined;

@@ -8,7 +8,7 @@ import { ConcordError } from "../errors.ts";
 import { startRegion } from "../server/region.ts";
 import { readTopologyFile } from "../server/topology-file.ts";
 import type { Command } from "./command.ts";
-import { parseFlags, requireFlag } from "./command.ts";
+import { defineCommand, requireFlag } from "./command.ts";
 
 const help = `Usage: concord serve --topology FILE --region ID [--data DIR] [options]
 
@@ -32,25 +32,20 @@ Options:
   -h, --help        this help
 `;
 
-export const serveCommand: Command = {
+export const serveCommand: Command = defineCommand({
   name: "serve",
   summary: "run one region's HTTP server",
   help,
-  async run(args) {
-    const { values } = parseFlags(args, {
-      topology: { type: "string" },
-      region: { type: "string" },
-      data: { type: "string" },
-      "key-file": { type: "string" },
-      host: { type: "string" },
-      port: { type: "string" },
-      "log-level": { type: "string" },
-      help: { type: "boolean", short: "h" },
-    });
-    if (values.help) {
-      process.stdout.write(help);
-      return 0;
-    }
+  flags: {
+    topology: { type: "string" },
+    region: { type: "string" },
+    data: { type: "string" },
+    "key-file": { type: "string" },
+    host: { type: "string" },
+    port: { type: "string" },
+    "log-level": { type: "string" },
+  },
+  async run(values) {
     const topology = await readTopologyFile(requireFlag(values.topology, "--topology"));
     const region = requireFlag(values.region, "--region");
     const level = (values["log-level"] ?? "info") as Level;
@@ -74,4 +69,4 @@ export const serveCommand: Command = {
     await running.stop();
     return 0;
   },
-};
+});

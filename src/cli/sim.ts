@@ -15,7 +15,7 @@ import { parseScenario } from "../../sim/scenario.ts";
 import { percentile, runSweep, parseSeeds } from "../../sim/sweep.ts";
 import { readTopologyFile, simTopology } from "../../sim/topology-file.ts";
 import type { Command } from "./command.ts";
-import { parseFlags } from "./command.ts";
+import { defineCommand } from "./command.ts";
 import { createProgress } from "./progress.ts";
 
 const help = `Usage:
@@ -71,22 +71,18 @@ const int = (value: string | undefined, flag: string, fallback: number): number 
   return n;
 };
 
-export const simCommand: Command = {
+export const simCommand: Command = defineCommand({
   name: "sim",
   summary: "run the deterministic partition simulator (one seed or a sweep)",
   help,
-  async run(args) {
-    const { values } = parseFlags(args, {
-      seed: { type: "string" }, seeds: { type: "string" }, regions: { type: "string" }, docs: { type: "string" },
-      ops: { type: "string" }, nemesis: { type: "string" }, scenario: { type: "string" },
-      "inject-bug": { type: "string", multiple: true }, "chaos-ms": { type: "string" }, "bound-ms": { type: "string" },
-      "write-latency-ms": { type: "string" }, "queue-max-bytes": { type: "string" }, bandwidth: { type: "string" }, topology: { type: "string" },
-      json: { type: "boolean" }, report: { type: "string" }, help: { type: "boolean", short: "h" },
-    });
-    if (values.help) {
-      process.stdout.write(help);
-      return 0;
-    }
+  flags: {
+    seed: { type: "string" }, seeds: { type: "string" }, regions: { type: "string" }, docs: { type: "string" },
+    ops: { type: "string" }, nemesis: { type: "string" }, scenario: { type: "string" },
+    "inject-bug": { type: "string", multiple: true }, "chaos-ms": { type: "string" }, "bound-ms": { type: "string" },
+    "write-latency-ms": { type: "string" }, "queue-max-bytes": { type: "string" }, bandwidth: { type: "string" }, topology: { type: "string" },
+    json: { type: "boolean" }, report: { type: "string" },
+  },
+  async run(values) {
     const topologyJson = readTopologyFile(values.topology);
     const options: SimOptions = {
       ...defaultOptions,
@@ -125,7 +121,7 @@ export const simCommand: Command = {
     if (values.seeds !== undefined) return sweep(parseSeeds(values.seeds), options, values.json === true);
     return single(options, values.json === true, values.report);
   },
-};
+});
 
 async function single(options: SimOptions, json: boolean, reportPath: string | undefined): Promise<number> {
   const tty = process.stderr.isTTY === true;
