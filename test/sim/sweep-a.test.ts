@@ -1,19 +1,4 @@
-/**
- * Seed sweep, part a (seeds 1..100); the sweep is split in two files so
- * vitest runs the halves in parallel. Each seed: 5 regions, Yjs and Automerge
- * documents, every nemesis; all checks must pass.
- */
-import { describe, expect, it } from "vitest";
-import { runSimulation } from "../../sim/run.ts";
-import { explain, sweepOptions } from "./sweep-options.ts";
+/** Seed sweep, first half (see sweep.ts). */
+import { sweepSeeds } from "./sweep.ts";
 
-describe("simulator seed sweep 1..100", () => {
-  it("converges with no lost write, within the bound and the memory limits, for every seed", async () => {
-    const failures: string[] = [];
-    for (let seed = 1; seed <= 100; seed++) {
-      const result = await runSimulation({ ...sweepOptions, seed });
-      if (result.violations.length > 0) failures.push(explain(result));
-    }
-    expect(failures).toEqual([]);
-  }, 240_000);
-});
+sweepSeeds(1, 100);
