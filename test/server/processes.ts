@@ -1,9 +1,10 @@
 /** Test helpers for real server processes: free ports, generated topologies, readiness, cleanup. */
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { tempDir } from "../helpers/replicas.ts";
 
 export const bin = fileURLToPath(new URL("../../src/concord.mjs", import.meta.url));
 
@@ -71,4 +72,55 @@ export async function stop(proc: Proc, signal: NodeJS.Signals = "SIGTERM"): Prom
   if (proc.child.exitCode !== null || proc.child.signalCode !== null) return;
   proc.child.kill(signal);
   await proc.exited;
+}
+
+/** Real `concord serve` processes for `ids` on a generated topology, keys made, all ready. */
+export interface ProcessCluster {
+  urls: Record<string, string>;
+  topologyFile: string;
+  /** The temporary directory holding the topology and one data directory per region. */
+  path: string;
+  dataDir(id: string): string;
+  procs: Map<string, Proc>;
+  /** Starts (or restarts) a region's process and waits until it is ready. */
+  serve(id: string): Promise<Proc>;
+  /** A client request straight to a region; `json` becomes the body. */
+  api(id: string, path: string, init?: RequestInit & { json?: unknown }): Promise<Response>;
+  /** A document's value in a region, or undefined if it cannot be read there. */
+  value(id: string, doc: string): Promise<unknown>;
+  /** SIGKILLs every process and removes the directory. */
+  stop(): Promise<void>;
+}
+
+export async function startProcessCluster(ids: string[], prefix: string): Promise<ProcessCluster> {
+  const dir = await tempDir(prefix);
+  const { file: topologyFile, urls } = await writeTopology(dir.path, ids);
+  const init = spawnSync(process.execPath, [bin, "keys", "init", "--topology", topologyFile, "--data", dir.path], { encoding: "utf8" });
+  if (init.status !== 0) throw new Error(`keys init failed: ${init.stderr}`);
+  const procs = new Map<string, Proc>();
+  const dataDir = (id: string) => join(dir.path, id);
+  const cluster: ProcessCluster = {
+    urls, topologyFile, procs, dataDir,
+    path: dir.path,
+    async serve(id) {
+      const proc = startConcord(["serve", "--topology", topologyFile, "--region", id, "--data", dataDir(id), "--log-level", "warn"]);
+      procs.set(id, proc);
+      await waitReady(urls[id]!, proc);
+      return proc;
+    },
+    api(id, path, init = {}) {
+      const { json, ...rest } = init;
+      return fetch(urls[id]! + path, { ...rest, ...(json !== undefined ? { body: JSON.stringify(json), headers: { "content-type": "application/json" } } : {}) });
+    },
+    async value(id, doc) {
+      const r = await cluster.api(id, `/v1/docs/${doc}`);
+      return r.ok ? ((await r.json()) as { value: unknown }).value : undefined;
+    },
+    async stop() {
+      await Promise.all([...procs.values()].map((p) => stop(p, "SIGKILL")));
+      await dir.remove();
+    },
+  };
+  await Promise.all(ids.map((id) => cluster.serve(id)));
+  return cluster;
 }

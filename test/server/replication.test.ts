@@ -4,43 +4,19 @@
  * writes converge, and a region killed with SIGKILL and restarted catches up
  * without losing an acknowledged write.
  */
-import { spawnSync } from "node:child_process";
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { tempDir } from "../helpers/replicas.ts";
-import { bin, poll, startConcord, stop, waitReady, writeTopology, type Proc } from "./processes.ts";
+import { poll, startProcessCluster, stop, type ProcessCluster } from "./processes.ts";
 
 const ids = ["r1", "r2", "r3"];
-let dir: Awaited<ReturnType<typeof tempDir>>;
-let urls: Record<string, string>;
-let topologyFile: string;
-const procs = new Map<string, Proc>();
-
-const serve = (id: string) => startConcord(["serve", "--topology", topologyFile, "--region", id, "--data", join(dir.path, id), "--log-level", "warn"]);
-
-async function api(id: string, path: string, init: RequestInit & { json?: unknown } = {}): Promise<Response> {
-  const { json, ...rest } = init;
-  return fetch(urls[id]! + path, { ...rest, ...(json !== undefined ? { body: JSON.stringify(json), headers: { "content-type": "application/json" } } : {}) });
-}
-
-async function value(id: string, doc: string): Promise<unknown> {
-  const r = await api(id, `/v1/docs/${doc}`);
-  return r.ok ? ((await r.json()) as { value: unknown }).value : undefined;
-}
+let cluster: ProcessCluster;
+const api = (id: string, path: string, init?: RequestInit & { json?: unknown }) => cluster.api(id, path, init);
+const value = (id: string, doc: string) => cluster.value(id, doc);
 
 beforeAll(async () => {
-  dir = await tempDir("concord-repl-");
-  ({ file: topologyFile, urls } = await writeTopology(dir.path, ids));
-  const init = spawnSync(process.execPath, [bin, "keys", "init", "--topology", topologyFile, "--data", dir.path], { encoding: "utf8" });
-  expect(init.status, init.stderr).toBe(0);
-  for (const id of ids) procs.set(id, serve(id));
-  await Promise.all(ids.map((id) => waitReady(urls[id]!, procs.get(id))));
+  cluster = await startProcessCluster(ids, "concord-repl-");
 });
 
-afterAll(async () => {
-  await Promise.all([...procs.values()].map((p) => stop(p, "SIGKILL")));
-  await dir?.remove();
-});
+afterAll(async () => cluster?.stop());
 
 describe("replication between server processes", () => {
   it("makes a write in one region readable in the other two", async () => {
@@ -82,7 +58,7 @@ describe("replication between server processes", () => {
   it("catches up a region killed with SIGKILL and restarted, losing no acknowledged write", async () => {
     await api("r1", "/v1/docs/log", { method: "PUT", json: { kind: "yjs" } });
     await poll("log in r3", () => value("r3", "log"));
-    await stop(procs.get("r3")!, "SIGKILL");
+    await stop(cluster.procs.get("r3")!, "SIGKILL");
     const acked: string[] = [];
     for (let i = 0; i < 20; i++) {
       const id = i % 2 === 0 ? "r1" : "r2";
@@ -96,8 +72,7 @@ describe("replication between server processes", () => {
       const body = (await r.json()) as { peers: Record<string, string> };
       return r.status === 200 && body.peers.r3 === "down" ? true : undefined;
     }, 10_000);
-    procs.set("r3", serve("r3"));
-    await waitReady(urls.r3!, procs.get("r3"));
+    await cluster.serve("r3");
     for (const id of ids) {
       const entries = await poll(`all writes in ${id}`, async () => {
         const v = (await value(id, "log")) as { entries?: string[] } | undefined;
