@@ -8,10 +8,15 @@
  * differing documents out of n cost O(d · log n) digest bytes. Then, for each
  * differing document, both sides exchange versions and engine diffs, in both
  * directions, deletions included.
+ *
+ * A document that fails here (a corrupt record, say: see doc-failure.ts) is
+ * skipped and counted, on either side, so one bad document cannot abort every
+ * round and leave all the others unrepaired.
  */
 import { bytesEqual } from "../storage/bytes.ts";
 import type { Replica } from "../replica/replica.ts";
 import type { DigestTree, NodeDigest } from "./digest-tree.ts";
+import { isDocFailure } from "./doc-failure.ts";
 import type { DocState, PushEntry, Request, Response, TreeAnswer } from "./messages.ts";
 
 /** Below this many documents on either side, a node is answered with its entries. */
@@ -32,25 +37,33 @@ export function answerTree(tree: DigestTree, nodes: Array<{ path: string } & Nod
   });
 }
 
-/** The responder's half of a sync: deletions win, then each side gets the other's diff. */
-export async function answerSync(replica: Replica, docs: Array<{ id: string } & DocState>) {
+/**
+ * The responder's half of a sync: deletions win, then each side gets the
+ * other's diff (a whole state where the kinds differ). A document that fails
+ * here is left out of the answer and reported to `skipped`.
+ */
+export async function answerSync(replica: Replica, docs: Array<{ id: string } & DocState>, skipped: (id: string) => void = () => {}) {
   const out: Array<{ id: string; diff?: Uint8Array } & DocState> = [];
-  for (const theirs of docs) {
+  const answer = async (theirs: { id: string } & DocState): Promise<{ id: string; diff?: Uint8Array } & DocState> => {
     const id = theirs.id;
     if (theirs.state === "deleted") {
       await replica.deleteRemote(id);
-      out.push({ id, state: "deleted" });
-      continue;
+      return { id, state: "deleted" };
     }
     const mine = await replica.status(id);
-    if (mine.state !== "present") {
-      out.push({ id, state: mine.state });
-      continue;
-    }
+    if (mine.state !== "present") return { id, state: mine.state };
     const diff = theirs.state === "present" && theirs.kind === mine.kind
       ? await replica.diff(id, theirs.version)
       : await replica.encodeState(id);
-    out.push({ id, ...mine, diff });
+    return { id, ...mine, diff };
+  };
+  for (const theirs of docs) {
+    try {
+      out.push(await answer(theirs));
+    } catch (error) {
+      if (!isDocFailure(error)) throw error;
+      skipped(theirs.id);
+    }
   }
   return out;
 }
@@ -74,10 +87,12 @@ export interface RoundReport {
   differing: number;
   repairedHere: number;
   repairedThere: number;
+  /** Differing documents that failed here (read or write) and were left out of the round. */
+  skipped: number;
 }
 
 export async function runRound(ctx: RoundContext): Promise<RoundReport> {
-  const report: RoundReport = { roundTrips: 0, differing: 0, repairedHere: 0, repairedThere: 0 };
+  const report: RoundReport = { roundTrips: 0, differing: 0, repairedHere: 0, repairedThere: 0, skipped: 0 };
   const differing = new Set<string>();
   let nodes: Array<{ path: string } & NodeDigest> = [{ path: "", ...ctx.tree.node("") }];
   while (nodes.length > 0) {
@@ -111,43 +126,70 @@ export async function runRound(ctx: RoundContext): Promise<RoundReport> {
   return report;
 }
 
+/** Runs one document's part of a round; a document failure is counted and skipped, anything else thrown. */
+async function perDoc<T>(report: RoundReport, step: () => Promise<T>): Promise<T | undefined> {
+  try {
+    return await step();
+  } catch (error) {
+    if (!isDocFailure(error)) throw error;
+    report.skipped++;
+    return undefined;
+  }
+}
+
 async function syncDocs(ctx: RoundContext, ids: string[], report: RoundReport): Promise<void> {
   const before = new Map<string, DocState>();
-  for (const id of ids) before.set(id, await ctx.replica.status(id));
-  const response = await ctx.request({ type: "sync", docs: ids.map((id) => ({ id, ...before.get(id)! })) });
+  for (const id of ids) {
+    const status = await perDoc(report, () => ctx.replica.status(id));
+    if (status) before.set(id, status);
+  }
+  if (before.size === 0) return;
+  const response = await ctx.request({ type: "sync", docs: [...before].map(([id, state]) => ({ id, ...state })) });
   report.roundTrips++;
   if (response.type !== "syncAnswer") throw new Error(`assertion failed: a sync request answered with ${response.type}`);
   const toPeer: PushEntry[] = [];
+  const answered = new Set<string>();
   for (const theirs of response.docs) {
     const mine = before.get(theirs.id);
-    if (!mine) continue; // not asked about: ignore
-    if (theirs.state === "deleted") {
-      if (mine.state !== "deleted") {
-        await ctx.applyFromPeer({ id: theirs.id, deleted: true });
-        report.repairedHere++;
-      }
-      continue;
-    }
-    if (mine.state === "deleted") {
-      toPeer.push({ id: theirs.id, deleted: true });
-      continue;
-    }
-    if (theirs.state === "present" && theirs.diff) {
-      await ctx.applyFromPeer({ id: theirs.id, kind: theirs.kind, delta: theirs.diff });
-      report.repairedHere++;
-    }
-    const now = await ctx.replica.status(theirs.id);
-    if (now.state !== "present") continue;
-    if (theirs.state === "absent") {
-      toPeer.push({ id: theirs.id, kind: now.kind, delta: await ctx.replica.encodeState(theirs.id) });
-    } else if (theirs.state === "present" && !bytesEqual(now.version, theirs.version)) {
-      toPeer.push({ id: theirs.id, kind: now.kind, delta: await ctx.replica.diff(theirs.id, theirs.version) });
-    }
+    if (!mine || answered.has(theirs.id)) continue; // not asked about, or answered twice: ignore
+    answered.add(theirs.id);
+    await perDoc(report, async () => {
+      const entry = await syncDoc(ctx, theirs, mine, report);
+      if (entry) toPeer.push(entry);
+      ctx.settled?.(theirs.id, await ctx.replica.status(theirs.id));
+    });
   }
-  for (const id of ids) ctx.settled?.(id, await ctx.replica.status(id));
+  // A document left out of the answer failed there: its tree entry stays as it is until a later round.
   if (toPeer.length > 0) {
     const pushed = await ctx.request({ type: "push", entries: toPeer });
     report.roundTrips++;
     if (pushed.type === "pushAck") report.repairedThere += pushed.statuses.filter((s) => s === "persisted").length;
   }
+}
+
+/** Brings one differing document together; what the peer needs from here, if anything. */
+async function syncDoc(
+  ctx: RoundContext, theirs: { id: string; diff?: Uint8Array } & DocState, mine: DocState, report: RoundReport,
+): Promise<PushEntry | undefined> {
+  const id = theirs.id;
+  if (theirs.state === "deleted") {
+    if (mine.state !== "deleted") {
+      await ctx.applyFromPeer({ id, deleted: true });
+      report.repairedHere++;
+    }
+    return undefined;
+  }
+  if (mine.state === "deleted") return { id, deleted: true };
+  if (theirs.state === "present" && theirs.diff) {
+    await ctx.applyFromPeer({ id, kind: theirs.kind, delta: theirs.diff });
+    report.repairedHere++;
+  }
+  const now = await ctx.replica.status(id);
+  if (now.state !== "present") return undefined;
+  // Absent there, or of the other kind (whose conflict rule may pick this one: see src/replica/remote-apply.ts): the whole state.
+  if (theirs.state === "absent" || theirs.kind !== now.kind) {
+    return { id, kind: now.kind, delta: await ctx.replica.encodeState(id) };
+  }
+  if (!bytesEqual(now.version, theirs.version)) return { id, kind: now.kind, delta: await ctx.replica.diff(id, theirs.version) };
+  return undefined;
 }

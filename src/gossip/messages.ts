@@ -18,8 +18,13 @@ export type PushEntry =
   | { id: string; kind: DocKind; delta: Uint8Array }
   | { id: string; deleted: true };
 
-/** What a receiver did with a pushed entry. Only "persisted" counts toward durability. */
-export const pushStatuses = ["persisted", "buffered", "rejected"] as const;
+/**
+ * What a receiver did with a pushed entry. Only "persisted" counts toward
+ * durability. "rejected": the entry is invalid (never retried); "failed": the
+ * document cannot be written there (a corrupt record), so the entry is
+ * dropped like a rejected one and the document left to anti-entropy.
+ */
+export const pushStatuses = ["persisted", "buffered", "rejected", "failed"] as const;
 export type PushStatus = (typeof pushStatuses)[number];
 
 export type DocState =

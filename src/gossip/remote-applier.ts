@@ -4,9 +4,15 @@
  * region's delta it builds on) waits here, outside the engine and never
  * persisted, bounded in bytes, and is retried whenever its document changes.
  * What overflows is dropped: anti-entropy repairs it.
+ *
+ * One document that cannot be written here (a corrupt record, say) fails its
+ * own entries ("failed") and nobody else's: it must not stall every other
+ * document behind it. Only a failure of the whole replica (closed, or a
+ * store that stopped writing) is thrown, so the sender tries again later.
  */
 import type { DocKind } from "../doc/engine.ts";
 import { isConcordError } from "../errors.ts";
+import { isDocFailure } from "./doc-failure.ts";
 import type { Replica } from "../replica/replica.ts";
 import type { PushEntry, PushStatus } from "./messages.ts";
 
@@ -20,21 +26,21 @@ export interface RemoteApplier {
   apply(entry: PushEntry): Promise<PushStatus>;
   /** Retries the deltas waiting on `id` after it changed. */
   retry(id: string): Promise<void>;
-  readonly stats: { pendingDeltas: number; pendingBytes: number; droppedPending: number; rejected: number };
+  readonly stats: { pendingDeltas: number; pendingBytes: number; droppedPending: number; rejected: number; failed: number };
 }
 
 export function createRemoteApplier(replica: Replica, pendingMaxBytes: number): RemoteApplier {
   const waiting = new Map<string, Waiting[]>();
-  // Insertion order of waiting deltas, oldest first, for dropping under pressure.
-  const order: Waiting[] = [];
-  const stats = { pendingDeltas: 0, pendingBytes: 0, droppedPending: 0, rejected: 0 };
+  // Every waiting delta, oldest first (a Set iterates in insertion order), for dropping under pressure.
+  // Holds exactly what `waiting` holds: a delta leaves both at once, so nothing applied stays reachable.
+  const order = new Set<Waiting>();
+  const stats = { pendingDeltas: 0, pendingBytes: 0, droppedPending: 0, rejected: 0, failed: 0 };
 
   const forget = (item: Waiting) => {
-    const list = waiting.get(item.id);
-    const at = list?.indexOf(item) ?? -1;
-    if (at < 0) return;
-    list!.splice(at, 1);
-    if (list!.length === 0) waiting.delete(item.id);
+    if (!order.delete(item)) return;
+    const list = waiting.get(item.id)!;
+    list.splice(list.indexOf(item), 1);
+    if (list.length === 0) waiting.delete(item.id);
     stats.pendingDeltas--;
     stats.pendingBytes -= item.delta.length;
   };
@@ -43,15 +49,13 @@ export function createRemoteApplier(replica: Replica, pendingMaxBytes: number): 
     let list = waiting.get(item.id);
     if (!list) waiting.set(item.id, (list = []));
     list.push(item);
-    order.push(item);
+    order.add(item);
     stats.pendingDeltas++;
     stats.pendingBytes += item.delta.length;
-    while (stats.pendingBytes > pendingMaxBytes && order.length > 0) {
-      const oldest = order.shift()!;
-      if (waiting.get(oldest.id)?.includes(oldest)) {
-        forget(oldest);
-        stats.droppedPending++;
-      }
+    for (const oldest of order) {
+      if (stats.pendingBytes <= pendingMaxBytes) break;
+      forget(oldest);
+      stats.droppedPending++;
     }
   };
 
@@ -89,26 +93,32 @@ export function createRemoteApplier(replica: Replica, pendingMaxBytes: number): 
     stats,
     retry,
     async apply(entry) {
-      if ("deleted" in entry) {
-        await replica.deleteRemote(entry.id);
-        for (const item of [...(waiting.get(entry.id) ?? [])]) forget(item);
-        return "persisted";
-      }
-      const item = { id: entry.id, kind: entry.kind, delta: entry.delta };
       try {
-        if (!(await attempt(item))) {
-          park(item);
-          return "buffered";
+        if ("deleted" in entry) {
+          await replica.deleteRemote(entry.id);
+          for (const item of [...(waiting.get(entry.id) ?? [])]) forget(item);
+          return "persisted";
         }
+        const item = { id: entry.id, kind: entry.kind, delta: entry.delta };
+        try {
+          if (!(await attempt(item))) {
+            park(item);
+            return "buffered";
+          }
+        } catch (error) {
+          if (isConcordError(error, "invalid_update") || isConcordError(error, "too_large")) {
+            stats.rejected++;
+            return "rejected";
+          }
+          throw error;
+        }
+        if (waiting.has(entry.id)) await retry(entry.id);
+        return "persisted";
       } catch (error) {
-        if (isConcordError(error, "invalid_update") || isConcordError(error, "too_large")) {
-          stats.rejected++;
-          return "rejected";
-        }
-        throw error;
+        if (!isDocFailure(error)) throw error;
+        stats.failed++;
+        return "failed";
       }
-      if (waiting.has(entry.id)) await retry(entry.id);
-      return "persisted";
     },
   };
 }

@@ -3,8 +3,12 @@
  * per-pair counters, replay windows, version checks, and a count of every
  * rejected frame by peer and reason. No state changes on a rejected frame.
  *
- * Counters are `epoch · 2^32 + n`: the epoch is a boot counter the replica
- * persists, so a restarted region's frames are newer than all it sent before.
+ * Counters are `epoch · 2^32 + n`, one sequence per peer: the epoch is a boot
+ * epoch the replica persists (at least the boot's wall-clock second), so a
+ * restarted or rebuilt region's frames are newer than all it sent before. Per
+ * peer, because the receiver's replay window is 1,024 counters wide: with one
+ * sequence shared by all peers, traffic to the others would push two frames to
+ * one peer that arrive reordered out of each other's window.
  */
 import type { Random } from "../runtime/random.ts";
 import { derivePairKey, type RegionKeyPair } from "./region-keys.ts";
@@ -33,8 +37,13 @@ export interface OpenedFrame {
 
 export interface SecureChannel {
   seal(peer: string, kind: FrameKind, payload: Uint8Array, replyTo?: bigint): { frame: Uint8Array; counter: bigint };
-  /** Opens a frame addressed to this region. Throws ConcordError "bad_frame"/"unknown_peer" (counted). */
-  open(frame: Uint8Array): OpenedFrame;
+  /**
+   * Opens a frame addressed to this region. Throws ConcordError
+   * "bad_frame"/"unknown_peer" (counted); with `expect`, a frame of another
+   * kind is refused too ("unexpected"), after authentication and without
+   * marking its counter seen.
+   */
+  open(frame: Uint8Array, expect?: readonly FrameKind[]): OpenedFrame;
   /** Rejected frames: peer (or "?" when unknown) → reason → count. */
   rejected(): Record<string, Partial<Record<FrameRejection, number>>>;
   readonly maxFrameBytes: number;
@@ -46,7 +55,8 @@ export function createSecureChannel(options: ChannelOptions): SecureChannel {
   for (const [peer, publicKey] of options.peers) keys.set(peer, derivePairKey(options.keyPair, publicKey));
   const windows = new Map<string, ReplayWindow>();
   const rejections: Record<string, Partial<Record<FrameRejection, number>>> = {};
-  let next = BigInt(options.epoch) << 32n;
+  const first = BigInt(options.epoch) << 32n;
+  const sent = new Map<string, bigint>();
 
   const reject = (peer: string, reason: FrameRejection, message: string) => {
     const counts = (rejections[peer] ??= {});
@@ -59,11 +69,12 @@ export function createSecureChannel(options: ChannelOptions): SecureChannel {
     seal(peer, kind, payload, replyTo = 0n) {
       const key = keys.get(peer);
       if (!key) throw frameError("unknown_sender", `region "${peer}" is not in the topology`);
-      const counter = ++next;
+      const counter = (sent.get(peer) ?? first) + 1n;
+      sent.set(peer, counter);
       const header: FrameHeader = { version: currentVersion, kind, sender: options.self, receiver: peer, counter, replyTo };
       return { frame: sealFrame(header, payload, key, options.random), counter };
     },
-    open(frame) {
+    open(frame, expect) {
       let parsed: ReturnType<typeof readHeader>;
       try {
         parsed = readHeader(frame, maxFrameBytes);
@@ -89,6 +100,9 @@ export function createSecureChannel(options: ChannelOptions): SecureChannel {
         payload = openFrame(frame, headerBytes, key);
       } catch (error) {
         throw reject(header.sender, "bad_mac", (error as Error).message);
+      }
+      if (expect && !expect.includes(header.kind)) {
+        throw reject(header.sender, "unexpected", `a ${header.kind} frame from "${header.sender}" where a ${expect.join(" or ")} belongs`);
       }
       window.accept(header.counter);
       return { header, payload };

@@ -17,28 +17,24 @@ import { systemRandom } from "../runtime/random.ts";
 import { createDocStore, type DocStore } from "../storage/doc-store.ts";
 import type { Store } from "../storage/store.ts";
 import { ChangeFeed } from "./change-feed.ts";
-import { createDocCache, type DocCache } from "./doc-cache.ts";
 import { checkDocId } from "./doc-id.ts";
-import { docFromStore, freshDoc, type LoadedDoc } from "./loaded-doc.ts";
+import { createDocSlots, type DocSlots } from "./doc-slots.ts";
+import { createDocWriter, type DocWriter, type Persisted } from "./doc-writer.ts";
+import type { LoadedDoc } from "./loaded-doc.ts";
+import { applyRemote } from "./remote-apply.ts";
 import type {
   ChangeListener, DocStatus, DocView, InjectedBugs, ListOptions, ReadOptions, ReplicaEvent, ReplicaOptions,
   ReplicaStats, Replication, WriteAck, WriteOptions,
 } from "./types.ts";
-import { decodeVersion, deletedVersionHash, encodeVersion, versionHash } from "./version-token.ts";
+import { decodeVersion, deletedVersionHash, encodeVersion, unknownVersionHash, versionHash } from "./version-token.ts";
 
 export { decodeVersion, encodeVersion } from "./version-token.ts";
-
-/** A write made durable: its place in this replica's change order and the version after it. */
-interface Persisted {
-  localSeq: number;
-  version: string;
-}
 
 /** Opens a replica over `options.store`, creating the keyring on an empty store. */
 export async function openReplica(options: ReplicaOptions): Promise<Replica> {
   const random = options.random ?? systemRandom;
   const keyring = await openKeyring(options.store, options.masterKey, random);
-  const docs = createDocStore(options.store, keyring, random);
+  const docs = createDocStore(options.store, keyring, random, { clock: options.clock ?? systemClock });
   return new Replica(options, docs, await docs.nextEpoch());
 }
 
@@ -50,17 +46,12 @@ export class Replica {
   private readonly store: Store;
   private readonly docs: DocStore;
   private readonly engines: Record<DocKind, DocEngine<unknown>>;
-  private readonly cache: DocCache<LoadedDoc>;
-  private readonly loading = new Map<string, Promise<LoadedDoc>>();
+  private readonly slots: DocSlots;
+  private readonly writer: DocWriter;
   private readonly feed = new ChangeFeed();
-  private readonly compactMinLogBytes: number;
-  private readonly compactMaxLogRecords: number;
   private replication: Replication | undefined;
   private readonly bugs: InjectedBugs;
-  private localSeq = 0;
-  private lastVersion: { doc: LoadedDoc; bytes: Uint8Array; text: string } | undefined;
   private closed = false;
-  private readonly counters = { compactions: 0, rejectedDeltas: 0 };
 
   /** Use openReplica(); the constructor assumes an opened keyring. */
   constructor(options: ReplicaOptions, docs: DocStore, epoch: number) {
@@ -71,33 +62,26 @@ export class Replica {
     this.docs = docs;
     const deps = { clock: this.clock, random: options.random ?? systemRandom, limits: options.limits ?? {} };
     this.engines = { yjs: createEngine("yjs", deps), automerge: createEngine("automerge", deps) };
-    this.cache = createDocCache<LoadedDoc>(options.cacheMaxBytes ?? 256 * 1024 * 1024);
-    this.compactMinLogBytes = options.compactMinLogBytes ?? 64 * 1024;
-    this.compactMaxLogRecords = options.compactMaxLogRecords ?? 4096;
+    this.slots = createDocSlots({
+      docs, engines: this.engines, cacheMaxBytes: options.cacheMaxBytes ?? 256 * 1024 * 1024, checkOpen: () => this.checkOpen(),
+    });
     this.bugs = options.bugs ?? {};
+    this.writer = createDocWriter({
+      docs, slots: this.slots, feed: this.feed, bugs: this.bugs,
+      compactMinLogBytes: options.compactMinLogBytes ?? 64 * 1024,
+      compactMaxLogRecords: options.compactMaxLogRecords ?? 4096,
+    });
   }
 
   /** Creates an empty document. ConcordError "exists" if it is there, "deleted" if it was shredded. */
   async create(id: string, kind: DocKind): Promise<DocView> {
-    return this.createDoc(id, kind, "local");
-  }
-
-  private async createDoc(id: string, kind: DocKind, origin: "local" | "remote"): Promise<DocView> {
     this.checkOpen();
     checkDocId(id);
     if (!docKinds.includes(kind)) {
       throw new ConcordError("invalid_argument", `a document kind is one of ${docKinds.join(", ")} (got ${String(kind)})`);
     }
-    const engine = this.engines[kind];
-    const empty = engine.create();
-    const doc = freshDoc(await this.docs.create(id, kind, versionHash(engine.version(empty))), engine, empty);
-    this.cache.set(id, doc);
     // Announced as a change carrying the empty state, so other regions learn of the document before its first write.
-    const versionBytes = doc.engine.version(doc.state);
-    this.feed.emit({
-      type: "change", id, kind, delta: doc.engine.snapshot(doc.state), version: encodeVersion(versionBytes), versionBytes,
-      origin, localSeq: ++this.localSeq,
-    });
+    const doc = await this.slots.create(id, kind, (created) => this.writer.announceCreated(created, "local"));
     return this.view(doc);
   }
 
@@ -109,9 +93,10 @@ export class Replica {
    */
   async update(id: string, delta: Uint8Array, options: WriteOptions = {}): Promise<WriteAck> {
     if (!(delta instanceof Uint8Array)) throw new ConcordError("invalid_update", "a delta is a Uint8Array");
-    const doc = await this.loaded(id);
-    const changed = this.applyDelta(doc, delta);
-    return this.acknowledge(doc, changed ? await this.persist(doc, delta, "local") : undefined, options);
+    const { doc, persisted } = await this.writeTo(id, (doc) => ({
+      doc, persisted: this.writer.apply(doc, delta) ? this.writer.persist(doc, delta, "local") : undefined,
+    }));
+    return this.acknowledge(doc, await persisted, options);
   }
 
   /**
@@ -119,20 +104,20 @@ export class Replica {
    * Y.Doc for Yjs documents and a mutable draft for Automerge documents.
    */
   async change<D = any>(id: string, edit: (doc: D) => void, options: WriteOptions = {}): Promise<WriteAck> {
-    const doc = await this.loaded(id);
-    let result: { state: unknown; delta: Uint8Array };
-    try {
-      result = doc.engine.change(doc.state, edit);
-    } catch (error) {
-      // A rejected edit may already be in the live document: drop it, the store holds the truth.
-      if (isConcordError(error) && error.details.damaged === true) this.cache.delete(id);
-      throw error;
-    }
-    const { state, delta } = result;
-    doc.state = state;
-    return this.acknowledge(doc, delta.length > 0 ? await this.persist(doc, delta, "local") : undefined, options);
+    const { doc, persisted } = await this.writeTo(id, (doc) => {
+      let result: { state: unknown; delta: Uint8Array };
+      try {
+        result = doc.engine.change(doc.state, edit);
+      } catch (error) {
+        // A rejected edit may already be in the live document: drop it, the store holds the truth.
+        if (isConcordError(error) && error.details.damaged === true) this.slots.retire(doc);
+        throw error;
+      }
+      doc.state = result.state;
+      return { doc, persisted: result.delta.length > 0 ? this.writer.persist(doc, result.delta, "local") : undefined };
+    });
+    return this.acknowledge(doc, await persisted, options);
   }
-
   /**
    * The document's canonical JSON value and version. With `after` (a token
    * from a WriteAck), waits until this replica holds that write, or fails
@@ -198,14 +183,15 @@ export class Replica {
   }
 
   stats(): ReplicaStats {
+    const cache = this.slots.cache;
     return {
       region: this.region,
-      cachedDocs: this.cache.count,
-      cacheBytes: this.cache.bytes,
-      cacheEvictions: this.cache.evictions,
+      cachedDocs: cache.count,
+      cacheBytes: cache.bytes,
+      cacheEvictions: cache.evictions,
       storeBatches: this.docs.stats.batches,
       storeEntries: this.docs.stats.entries,
-      ...this.counters,
+      ...this.writer.counters,
       listenerErrors: this.feed.listenerErrors,
       ...(this.replication ? { replication: this.replication.stats() } : {}),
     };
@@ -233,29 +219,14 @@ export class Replica {
 
   /**
    * Applies a delta from another region, creating the document if it is new
-   * here. Validated like a client delta (a broken region must not poison this
-   * one); resolves once durable. False when the document was shredded here.
+   * here. Validated like a client delta before anything changes (a broken
+   * region must not poison this one); resolves once durable. False when the
+   * document was shredded here. For two kinds under one id, see remote-apply.ts.
    */
   async applyRemote(id: string, kind: DocKind, delta: Uint8Array): Promise<boolean> {
     this.checkOpen();
-    let doc: LoadedDoc;
-    try {
-      doc = await this.loaded(id);
-    } catch (error) {
-      if (isConcordError(error, "deleted")) return false;
-      if (!isConcordError(error, "not_found")) throw error;
-      await this.createDoc(id, kind, "remote").catch((e: unknown) => {
-        if (!isConcordError(e, "exists") && !isConcordError(e, "deleted")) throw e;
-      });
-      return this.applyRemote(id, kind, delta);
-    }
-    if (doc.handle.kind !== kind) {
-      throw new ConcordError("invalid_update", `document "${id}" is ${doc.handle.kind} here, not ${kind}`);
-    }
-    if (!this.applyDelta(doc, delta, "region")) await doc.lastWrite;
-    else if (this.bugs.skipRemotePersist) this.announceUnpersisted(doc, delta);
-    else await this.persist(doc, delta, "remote");
-    return true;
+    checkDocId(id);
+    return applyRemote({ slots: this.slots, writer: this.writer, engines: this.engines, bugs: this.bugs }, id, kind, delta);
   }
 
   /** Applies a deletion from another region. */
@@ -277,78 +248,36 @@ export class Replica {
 
   /**
    * Every document's and tombstone's version hash, for building the
-   * anti-entropy tree: read from the version records, loading no document.
+   * anti-entropy tree: read from the version records, loading no document
+   * unless its record says the version is not known (a crash in the middle of
+   * a backlog): that one is loaded, and its record rewritten with the next batch.
    */
   async *inventory(): AsyncIterable<{ id: string; versionHash: Uint8Array }> {
-    yield* this.docs.versions();
+    for await (const { id, versionHash: hash } of this.docs.versions()) yield { id, versionHash: hash ?? await this.reconcileVersion(id) };
     for await (const id of this.docs.tombstones()) yield { id, versionHash: deletedVersionHash() };
   }
 
   // ---- internals ----
 
-  /**
-   * Applies a validated delta to the live document. Returns whether it changed
-   * anything. Deltas from other regions may be whole states (anti-entropy
-   * diffs), so they are bounded by the snapshot limit, not the client one.
-   */
-  private applyDelta(doc: LoadedDoc, delta: Uint8Array, from: "client" | "region" = "client"): boolean {
+  /** The version hash of `id` as stored; a hash no version has when it does not load. */
+  private async reconcileVersion(id: string): Promise<Uint8Array> {
+    let doc: LoadedDoc;
     try {
-      const result = doc.engine.apply(doc.state, delta, { sizeLimit: from === "region" ? "snapshot" : "delta" });
-      doc.state = result.state;
-      return result.changed;
+      doc = await this.loaded(id);
     } catch (error) {
-      this.counters.rejectedDeltas++;
-      if (isConcordError(error) && error.details.damaged === true) this.cache.delete(doc.handle.id);
-      throw error;
+      if (isConcordError(error, "closed")) throw error;
+      return unknownVersionHash(); // differs from every peer's: anti-entropy looks at it, and skips it while it fails
     }
-  }
-
-  /**
-   * Appends the delta and resolves once it is durable. The version reported is
-   * taken then, not at apply time: it includes this write (and perhaps others
-   * of the same group commit), and one computation serves the whole batch.
-   */
-  private async persist(doc: LoadedDoc, delta: Uint8Array, origin: "local" | "remote"): Promise<Persisted> {
-    const seq = ++doc.seq;
-    const write = this.docs.append(doc.handle, seq, delta);
-    this.docs.markChanged(doc.handle, () => versionHash(doc.engine.version(doc.state)));
-    doc.lastWrite = write;
-    doc.logBytes += delta.length;
-    doc.size = doc.engine.sizeEstimate(doc.state);
-    this.cache.resized(doc.handle.id);
-    this.maybeCompact(doc);
-    if (this.bugs.ackBeforeDurable) write.catch(() => undefined);
-    else await write;
-    const localSeq = ++this.localSeq;
-    const { id, kind } = doc.handle;
-    const { versionBytes, version } = this.currentVersion(doc);
-    this.feed.emit({ type: "change", id, kind, delta, version, versionBytes, origin, localSeq });
-    return { localSeq, version };
-  }
-
-  /** Injected bug skipRemotePersist: observers hear of a change the store never got. */
-  private announceUnpersisted(doc: LoadedDoc, delta: Uint8Array): void {
-    const { versionBytes, version } = this.currentVersion(doc);
-    const { id, kind } = doc.handle;
-    this.feed.emit({ type: "change", id, kind, delta, version, versionBytes, origin: "remote", localSeq: ++this.localSeq });
-  }
-
-  /** The document's version, encoded once per state: the engine caches the bytes, this the string. */
-  private currentVersion(doc: LoadedDoc): { versionBytes: Uint8Array; version: string } {
-    const versionBytes = doc.engine.version(doc.state);
-    const last = this.lastVersion;
-    if (last && last.doc === doc && last.bytes.length === versionBytes.length && last.bytes.every((b, i) => b === versionBytes[i])) {
-      return { versionBytes, version: last.text };
-    }
-    const version = encodeVersion(versionBytes);
-    this.lastVersion = { doc, bytes: versionBytes, text: version };
-    return { versionBytes, version };
+    const hash = () => versionHash(doc.engine.version(doc.state));
+    // Recorded with the next batch; until then a crash just means reconciling again at the next open.
+    this.docs.markChanged(doc.handle, hash);
+    return hash();
   }
 
   private async acknowledge(doc: LoadedDoc, persisted: Persisted | undefined, options: WriteOptions): Promise<WriteAck> {
     if (persisted === undefined) await doc.lastWrite; // nothing new, but it may still be on its way to disk
     const localSeq = persisted?.localSeq;
-    const version = persisted?.version ?? this.currentVersion(doc).version;
+    const version = persisted?.version ?? this.writer.currentVersion(doc).version;
     const ack = { id: doc.handle.id, version, token: version, changed: localSeq !== undefined, replicatedTo: 1 };
     const durability = options.durability ?? "local";
     if (durability === "local" || !this.replication || localSeq === undefined) return ack;
@@ -361,30 +290,12 @@ export class Replica {
   private async shred(id: string, origin: "local" | "remote"): Promise<boolean> {
     this.checkOpen();
     checkDocId(id);
-    const cached = this.cache.peek(id);
-    this.cache.delete(id);
-    if (cached) await cached.lastWrite.catch(() => undefined);
-    const deleted = await this.docs.delete(id, this.clock.now(), origin === "remote");
-    if (deleted || origin === "remote") {
-      this.feed.emit({ type: "delete", id, origin, localSeq: ++this.localSeq });
-    }
-    return deleted;
-  }
-
-  /** Folds the log into a snapshot, queued behind the appends it covers, so the swap is atomic and ordered. */
-  private maybeCompact(doc: LoadedDoc): void {
-    const records = doc.seq - doc.snapshotSeq;
-    const bigLog = doc.logBytes >= this.compactMinLogBytes && doc.logBytes > doc.snapshotBytes;
-    if (!bigLog && records < this.compactMaxLogRecords) return;
-    const snapshot = doc.engine.snapshot(doc.state);
-    const fromSeq = doc.snapshotSeq;
-    doc.snapshotSeq = doc.seq;
-    doc.snapshotBytes = snapshot.length;
-    doc.logBytes = 0;
-    this.counters.compactions++;
-    doc.lastWrite = this.docs.compact(doc.handle, doc.seq, snapshot, fromSeq);
-    // A failed compaction fails the group commit, which every later write reports; nothing to do here.
-    doc.lastWrite.catch(() => undefined);
+    // Under the document's gate: no load can cache it again while (or after) the store deletes it.
+    return this.slots.shred(id, async () => {
+      const deleted = await this.docs.delete(id, this.clock.now(), origin === "remote");
+      if (deleted || origin === "remote") this.feed.emit({ type: "delete", id, origin, localSeq: this.writer.nextLocalSeq() });
+      return deleted;
+    });
   }
 
   private view(doc: LoadedDoc): DocView {
@@ -396,34 +307,17 @@ export class Replica {
     if (this.closed) throw new ConcordError("closed", `replica ${this.region} is closed`);
   }
 
-  /**
-   * The loaded document, from the cache or the store. ConcordError "not_found" / "deleted".
-   * The result is the cached instance at the moment this resolves: callers use it
-   * synchronously, so two instances of one document never assign sequence numbers.
-   */
+  /** The loaded document, from the cache or the store. ConcordError "not_found" / "deleted". */
   private async loaded(id: string): Promise<LoadedDoc> {
     this.checkOpen();
     checkDocId(id);
-    for (;;) {
-      const cached = this.cache.get(id);
-      if (cached) return cached;
-      let loading = this.loading.get(id);
-      if (!loading) {
-        loading = this.load(id).finally(() => this.loading.delete(id));
-        this.loading.set(id, loading);
-      }
-      const doc = await loading;
-      // Evicted (or deleted) while this caller waited: go round and use the current instance.
-      if (this.cache.peek(id) === doc) return doc;
-      this.checkOpen();
-    }
+    return this.slots.get(id);
   }
 
-  private async load(id: string): Promise<LoadedDoc> {
-    const stored = await this.docs.load(id);
-    if (!stored) throw new ConcordError("not_found", `document "${id}" does not exist`);
-    const doc = docFromStore(stored, this.engines[stored.kind]);
-    this.cache.set(id, doc);
-    return doc;
+  /** Runs `write` on the cached instance of `id` (see DocSlots.write). */
+  private async writeTo<T>(id: string, write: (doc: LoadedDoc) => T): Promise<T> {
+    this.checkOpen();
+    checkDocId(id);
+    return this.slots.write(id, write);
   }
 }

@@ -28,3 +28,8 @@ export function versionHash(version: Uint8Array): Uint8Array {
 export function deletedVersionHash(): Uint8Array {
   return keyedHash(null, "concord/deleted", 16);
 }
+
+/** A digest no version has: stands for a document whose version cannot be read here. */
+export function unknownVersionHash(): Uint8Array {
+  return keyedHash(null, "concord/unknown", 16);
+}

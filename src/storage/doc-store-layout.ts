@@ -5,13 +5,15 @@
  *
  *   K keyId(8)              region keyring: the index secret, sealed by the master key
  *   D docHash(16)           the document's data key, wrapped by the master key
- *   M docHash(16)           sealed metadata: id, kind
+ *   M docHash(16)           sealed metadata: id, kind, and the seq the snapshot covers (rewritten with each
+ *                           compaction, so an older snapshot written back is refused)
  *   S docHash(16)           snapshot: seq (u64, authenticated) + sealed compressed engine snapshot
  *   L docHash(16) seq(8)    one sealed delta of the log after the snapshot
  *   T docHash(16)           tombstone of a shredded document, sealed by the region key
  *   E                       boot epoch of this region (sealed by the region key): grows on every open
  *   V docHash(16)           the document's id and version hash, sealed by the region key, rewritten in
- *                           the same atomic batch as its appends (anti-entropy starts from these alone)
+ *                           the same atomic batch as its appends (anti-entropy starts from these alone);
+ *                           sixteen zero bytes for "not known, recompute at open" (see version-records.ts)
  */
 
 import { concatBytes, encodeU64 } from "./bytes.ts";

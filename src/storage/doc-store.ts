@@ -9,13 +9,26 @@ import { recordAad } from "../crypto/aad.ts";
 import type { Keyring } from "../crypto/keyring.ts";
 import { open, seal } from "../crypto/seal.ts";
 import type { DocKind } from "../doc/engine.ts";
-import { ConcordError } from "../errors.ts";
+import { assert, ConcordError } from "../errors.ts";
+import { systemClock, type Clock } from "../runtime/clock.ts";
 import type { Random } from "../runtime/random.ts";
 import { decodePayload, encodePayload } from "./doc-codec.ts";
-import { concatBytes, decodeU64, encodeU64, toHex } from "./bytes.ts";
+import { decodeU64, encodeU64 } from "./bytes.ts";
+import { openMeta, sealMeta } from "./doc-meta.ts";
 import { layout } from "./doc-store-layout.ts";
-import { createGroupCommit, type GroupCommitOptions } from "./group-commit.ts";
+import { createGroupCommit } from "./group-commit.ts";
 import type { Store, StoreWrite } from "./store.ts";
+import { createVersionRecords, openVersion } from "./version-records.ts";
+
+export interface DocStoreOptions {
+  /** Upper bound on one store write, in bytes. Default 16 MiB (see group-commit.ts). */
+  maxBatchBytes?: number;
+  /** Read by nextEpoch() only. Default: the system clock. */
+  clock?: Clock;
+}
+
+/** Epochs are the high 32 bits of a u64 frame counter (src/gossip/secure-channel.ts). */
+const maxEpoch = 2 ** 32 - 1;
 
 /** What the store needs to address and seal one document's records. */
 export interface DocHandle {
@@ -39,13 +52,26 @@ export interface DocStore {
   /** Creates an empty document whose version hash is `versionHash`. Throws "exists" or "deleted". */
   create(id: string, kind: DocKind, versionHash: Uint8Array): Promise<DocHandle>;
   /**
+   * Atomically swaps whatever is stored for `id` for an empty document of
+   * `kind` under a new data key: the old data key is destroyed (its records
+   * are crypto-shredded), no tombstone is left. Throws "deleted".
+   */
+  replace(id: string, kind: DocKind, versionHash: Uint8Array): Promise<DocHandle>;
+  /**
    * Notes that `doc` changed: its version record is rewritten, from
    * `versionHash()` taken as the batch is cut, in the same atomic write as the
-   * appends it covers (deferred while a backlog splits them over several batches).
+   * appends it covers. While a backlog splits the appends over several
+   * batches, those before the last one record the version as "not known"
+   * (it would already include later batches' deltas); the last one records it.
+   * A `versionHash()` that throws also records "not known".
    */
   markChanged(doc: DocHandle, versionHash: () => Uint8Array): void;
-  /** Every live document's id and version hash, from the version records alone (no document is loaded). */
-  versions(): AsyncIterable<{ id: string; versionHash: Uint8Array }>;
+  /**
+   * Every live document's id and version hash, from the version records alone
+   * (no document is loaded). The hash is undefined when it is not known (a
+   * crash in the middle of a backlog; see markChanged): the caller recomputes it.
+   */
+  versions(): AsyncIterable<{ id: string; versionHash: Uint8Array | undefined }>;
   /** Everything stored for `id`; undefined if it was never created. Throws "deleted", "corrupt_record". */
   load(id: string): Promise<StoredDoc | undefined>;
   /** Appends one delta at `seq`; resolves when durable. */
@@ -64,7 +90,13 @@ export interface DocStore {
   list(): AsyncIterable<{ id: string; kind: DocKind }>;
   /** Every shredded document's id. */
   tombstones(): AsyncIterable<string>;
-  /** Increments and returns this store's boot epoch (durable on resolve). */
+  /**
+   * Returns this store's next boot epoch, durable on resolve: the larger of
+   * the previous one + 1 and the clock's seconds since 1970. The clock term
+   * keeps a region rebuilt on an empty disk, or restored from an older
+   * backup, above every epoch it used before (peers reject frames whose
+   * counters fall behind what they saw), without any record surviving.
+   */
   nextEpoch(): Promise<number>;
   /** Resolves once every queued write is durable. */
   drain(): Promise<void>;
@@ -74,38 +106,25 @@ export interface DocStore {
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-export function createDocStore(
-  store: Store,
-  keyring: Keyring,
-  random: Random,
-  options: GroupCommitOptions = {},
-): DocStore {
-  const dirty = new Map<string, { doc: DocHandle; versionHash: () => Uint8Array }>();
-  const versionRecord = (doc: DocHandle, versionHash: Uint8Array): StoreWrite => ({
-    key: layout.version(doc.hash),
-    value: seal(keyring.regionKey, concatBytes(versionHash, encoder.encode(doc.id)), recordAad("version", doc.hash), random),
-  });
+export function createDocStore(store: Store, keyring: Keyring, random: Random, options: DocStoreOptions = {}): DocStore {
+  const clock = options.clock ?? systemClock;
+  const versions = createVersionRecords(keyring.regionKey, random);
   const commits = createGroupCommit(store, {
-    ...options,
-    beforeBatch(drainsQueue) {
-      // Only once every applied delta is in this batch or an earlier one may the version be recorded.
-      if (!drainsQueue || dirty.size === 0) return [];
-      const writes = [...dirty.values()].map(({ doc, versionHash }) => versionRecord(doc, versionHash()));
-      dirty.clear();
-      return writes;
-    },
+    ...(options.maxBatchBytes === undefined ? {} : { maxBatchBytes: options.maxBatchBytes }),
+    beforeBatch: (drainsQueue, batch) => versions.forBatch(drainsQueue, batch),
   });
 
-  const sealMeta = (doc: DocHandle) =>
-    seal(doc.dataKey, encoder.encode(JSON.stringify({ id: doc.id, kind: doc.kind })), recordAad("meta", doc.hash), random);
+  const metaRecord = (doc: DocHandle, snapshotSeq: number): StoreWrite => ({
+    key: layout.meta(doc.hash),
+    value: sealMeta(doc.dataKey, doc.hash, { id: doc.id, kind: doc.kind, snapshotSeq }, random),
+  });
 
-  const openMeta = (hash: Uint8Array, dataKey: Uint8Array, sealed: Uint8Array): { id: string; kind: DocKind } => {
-    const meta = JSON.parse(decoder.decode(open(dataKey, sealed, recordAad("meta", hash), "document metadata")));
-    if (typeof meta?.id !== "string" || (meta.kind !== "yjs" && meta.kind !== "automerge")) {
-      throw new ConcordError("corrupt_record", "document metadata is malformed");
-    }
-    return meta;
-  };
+  /** The writes that make `doc` a new, empty document (over whatever was there). */
+  const newDocRecords = (doc: DocHandle, versionHash: Uint8Array): StoreWrite[] => [
+    { key: layout.dataKey(doc.hash), value: keyring.wrapDataKey(doc.hash, doc.dataKey) },
+    metaRecord(doc, 0),
+    versions.record(doc, versionHash),
+  ];
 
   const readDataKey = async (hash: Uint8Array): Promise<Uint8Array | undefined> => {
     const wrapped = await store.get(layout.dataKey(hash));
@@ -126,13 +145,8 @@ export function createDocStore(
         const hash = keyring.docHash(id);
         if (await isDeletedHash(hash)) throw new ConcordError("deleted", `document "${id}" was deleted and cannot be recreated`);
         if (await store.get(layout.dataKey(hash))) throw new ConcordError("exists", `document "${id}" already exists`);
-        const dataKey = keyring.newDataKey();
-        const doc: DocHandle = { id, kind, hash, dataKey };
-        await commits.commit([
-          { key: layout.dataKey(hash), value: keyring.wrapDataKey(hash, dataKey) },
-          { key: layout.meta(hash), value: sealMeta(doc) },
-          versionRecord(doc, versionHash),
-        ]);
+        const doc: DocHandle = { id, kind, hash, dataKey: keyring.newDataKey() };
+        await commits.commit(newDocRecords(doc, versionHash));
         return doc;
       })();
       creating.set(id, work);
@@ -141,6 +155,21 @@ export function createDocStore(
       } finally {
         creating.delete(id);
       }
+    },
+
+    async replace(id, kind, versionHash) {
+      const hash = keyring.docHash(id);
+      // Every append to the old document is on disk first, so the scan below finds all its log records.
+      await commits.drain();
+      if (await isDeletedHash(hash)) throw new ConcordError("deleted", `document "${id}" was deleted`);
+      const doc: DocHandle = { id, kind, hash, dataKey: keyring.newDataKey() };
+      // Overwriting the wrapped data key shreds the old records; deleting them frees their space.
+      const writes: StoreWrite[] = [{ key: layout.snapshot(hash) }];
+      for await (const [key] of store.scan(layout.logPrefix(hash))) writes.push({ key });
+      writes.push(...newDocRecords(doc, versionHash));
+      versions.forget(hash);
+      await commits.commit(writes);
+      return doc;
     },
 
     async load(id) {
@@ -154,7 +183,7 @@ export function createDocStore(
       }
       const sealedMeta = await store.get(layout.meta(hash));
       if (!sealedMeta) throw new ConcordError("corrupt_record", `document "${id}" has a data key but no metadata`);
-      const meta = openMeta(hash, dataKey, sealedMeta);
+      const meta = openMeta(dataKey, hash, sealedMeta);
       if (meta.id !== id) throw new ConcordError("corrupt_record", `document "${id}" holds the metadata of another document`);
 
       let storedBytes = 0;
@@ -167,6 +196,10 @@ export function createDocStore(
         const what = `the snapshot of "${id}"`;
         snapshot = decodePayload(open(dataKey, snapshotRecord.subarray(8), recordAad("snapshot", hash, snapshotSeq), what), what);
         storedBytes += snapshotRecord.length;
+      }
+      if (meta.snapshotSeq !== undefined && meta.snapshotSeq !== snapshotSeq) {
+        // An older (or newer) snapshot written over the current one: it opens, but loading it would roll back.
+        throw new ConcordError("corrupt_record", `the snapshot of "${id}" covers ${snapshotSeq}, its metadata says ${meta.snapshotSeq}`);
       }
       const log: StoredDoc["log"] = [];
       let expected = snapshotSeq + 1;
@@ -192,7 +225,7 @@ export function createDocStore(
       const value = new Uint8Array(8 + sealed.length);
       value.set(encodeU64(seq), 0);
       value.set(sealed, 8);
-      const writes: StoreWrite[] = [{ key: layout.snapshot(doc.hash), value }];
+      const writes: StoreWrite[] = [{ key: layout.snapshot(doc.hash), value }, metaRecord(doc, seq)];
       for (let s = fromSeq + 1; s <= seq; s++) writes.push({ key: layout.log(doc.hash, s) });
       return commits.commit(writes);
     },
@@ -216,7 +249,7 @@ export function createDocStore(
         { key: layout.version(hash) },
         { key: layout.tombstone(hash), value: tombstone },
       ];
-      dirty.delete(toHex(hash));
+      versions.forget(hash);
       for await (const [key] of store.scan(layout.logPrefix(hash))) writes.push({ key });
       await commits.commit(writes);
       return present;
@@ -229,19 +262,15 @@ export function createDocStore(
         const hash = key.subarray(1);
         const sealedMeta = await store.get(layout.meta(hash));
         if (!sealedMeta) continue; // deleted between the scan and this read
-        yield openMeta(hash, keyring.unwrapDataKey(hash, wrapped), sealedMeta);
+        const { id, kind } = openMeta(keyring.unwrapDataKey(hash, wrapped), hash, sealedMeta);
+        yield { id, kind };
       }
     },
 
-    markChanged(doc, versionHash) {
-      dirty.set(toHex(doc.hash), { doc, versionHash });
-    },
+    markChanged: (doc, versionHash) => versions.markChanged(doc, versionHash),
 
     async *versions() {
-      for await (const [key, sealed] of store.scan(layout.versionPrefix())) {
-        const plain = open(keyring.regionKey, sealed, recordAad("version", key.subarray(1)), "a version record");
-        yield { id: decoder.decode(plain.subarray(16)), versionHash: plain.slice(0, 16) };
-      }
+      for await (const [key, sealed] of store.scan(layout.versionPrefix())) yield openVersion(keyring.regionKey, key.subarray(1), sealed);
     },
 
     async *tombstones() {
@@ -254,7 +283,9 @@ export function createDocStore(
     async nextEpoch() {
       const sealed = await store.get(layout.epoch());
       const previous = sealed ? decodeU64(open(keyring.regionKey, sealed, recordAad("epoch", null), "the boot epoch")) : 0;
-      const epoch = previous + 1;
+      const seconds = Math.floor(clock.now() / 1000);
+      const epoch = Math.max(previous + 1, Number.isSafeInteger(seconds) ? seconds : 0);
+      assert(epoch <= maxEpoch, `boot epoch ${epoch} does not fit in 32 bits`);
       await commits.commit([{ key: layout.epoch(), value: seal(keyring.regionKey, encodeU64(epoch), recordAad("epoch", null), random) }]);
       return epoch;
     },

@@ -7,6 +7,10 @@
  * A failed store write is fatal to the queue: later entries may depend on the
  * lost ones (a delta on the delta before it), so nothing more is written and
  * every caller gets ConcordError("unavailable") until the store is reopened.
+ * A `beforeBatch` hook that throws is not: nothing of that batch reached the
+ * store, so only its callers fail (with what the hook threw) and the queue
+ * goes on. A hook whose failure would leave later entries dangling must not
+ * throw (the document store's does not).
  */
 import { ConcordError } from "../errors.ts";
 import type { Store, StoreWrite } from "./store.ts";
@@ -15,11 +19,14 @@ export interface GroupCommitOptions {
   /** Upper bound on one store write, in bytes of keys plus values. Default 16 MiB. */
   maxBatchBytes?: number;
   /**
-   * Called as each batch is cut, with whether it empties the queue; its writes
-   * join the batch. Lets per-document summaries be written once per batch, in
-   * the same atomic write as the appends they summarise.
+   * Called as each batch is cut, with whether it empties the queue and the
+   * writes it holds; what it returns joins the batch (after those writes, so
+   * it wins for a key written twice). Lets per-document summaries be written
+   * once per batch, in the same atomic write as the appends they summarise.
+   * If it throws, that batch's callers get the error and nothing of the batch
+   * is written; later batches go on.
    */
-  beforeBatch?: (drainsQueue: boolean) => StoreWrite[];
+  beforeBatch?: (drainsQueue: boolean, batch: readonly StoreWrite[]) => StoreWrite[];
 }
 
 interface Pending {
@@ -57,8 +64,14 @@ export function createGroupCommit(store: Store, options: GroupCommitOptions = {}
         bytes += next.bytes;
       }
       let writes = batch.length === 1 ? batch[0]!.writes : batch.flatMap((p) => p.writes);
-      const extra = options.beforeBatch?.(queue.length === 0) ?? [];
-      if (extra.length > 0) writes = [...writes, ...extra];
+      try {
+        const extra = options.beforeBatch?.(queue.length === 0, writes) ?? [];
+        if (extra.length > 0) writes = [...writes, ...extra];
+      } catch (error) {
+        // Nothing of this batch was written: fail its callers only, and keep the queue alive for later ones.
+        for (const p of batch) p.reject(error);
+        continue;
+      }
       try {
         await store.write(writes);
         stats.batches++;

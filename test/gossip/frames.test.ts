@@ -117,6 +117,28 @@ describe("secure channel", () => {
     const after = createSecureChannel({ self: "east", keyPair: a, peers: new Map([["west", b.publicKey]]), epoch: 2, random });
     expect(west.open(after.seal("west", "request", payload).frame).header.sender).toBe("east");
   });
+
+  it("accepts a frame reordered behind more than a window's worth of frames to other peers", () => {
+    const random = createSeededRandom(4);
+    const [a, b, c] = [generateRegionKeyPair(random), generateRegionKeyPair(random), generateRegionKeyPair(random)];
+    const east = createSecureChannel({ self: "east", keyPair: a, peers: new Map([["west", b.publicKey], ["north", c.publicKey]]), epoch: 1, random });
+    const west = createSecureChannel({ self: "west", keyPair: b, peers: new Map([["east", a.publicKey]]), epoch: 1, random });
+    const slow = east.seal("west", "request", payload); // say, a push that takes its time
+    for (let i = 0; i < 1100; i++) east.seal("north", "request", payload); // ordinary traffic to another peer
+    const fast = east.seal("west", "request", payload); // a heartbeat that overtakes it
+    west.open(fast.frame);
+    expect(west.open(slow.frame).header.counter).toBe(slow.counter);
+    expect(west.rejected()).toEqual({});
+    expect(fast.counter - slow.counter).toBe(1n); // because each peer has a sequence of its own
+  });
+
+  it("refuses a frame of a kind the caller does not expect, counted, without burning its counter", () => {
+    const { east, west } = pair();
+    const { frame } = east.seal("west", "response", payload, 7n);
+    expect(() => west.open(frame, ["request"])).toThrow(expect.objectContaining({ code: "bad_frame", details: { reason: "unexpected" } }));
+    expect(west.rejected()).toEqual({ east: { unexpected: 1 } });
+    expect(west.open(frame, ["response", "refusal"]).header.kind).toBe("response");
+  });
 });
 
 describe("messages", () => {

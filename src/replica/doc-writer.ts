@@ -1,0 +1,138 @@
+/**
+ * The replica's write path for one live document instance: validate and apply
+ * a delta, append it through group commit, announce it once durable, and fold
+ * the log into a snapshot when it has grown. Also hands out the local change
+ * sequence every announcement carries. Callers reach the instance through
+ * DocSlots.write, which guarantees it is the one cached.
+ */
+import { isConcordError } from "../errors.ts";
+import type { DocStore } from "../storage/doc-store.ts";
+import type { ChangeFeed } from "./change-feed.ts";
+import type { DocSlots } from "./doc-slots.ts";
+import type { LoadedDoc } from "./loaded-doc.ts";
+import type { InjectedBugs } from "./types.ts";
+import { encodeVersion, versionHash } from "./version-token.ts";
+
+/** A write made durable: its place in this replica's change order and the version after it. */
+export interface Persisted {
+  localSeq: number;
+  version: string;
+}
+
+export interface DocWriterDeps {
+  docs: DocStore;
+  slots: DocSlots;
+  feed: ChangeFeed;
+  bugs: InjectedBugs;
+  compactMinLogBytes: number;
+  compactMaxLogRecords: number;
+}
+
+export interface DocWriter {
+  /**
+   * Applies a validated delta to the live document; whether it changed
+   * anything. Deltas from other regions may be whole states (anti-entropy
+   * diffs), so they are bounded by the snapshot limit, not the client one.
+   * A rejection is counted; a damaged instance is retired.
+   */
+  apply(doc: LoadedDoc, delta: Uint8Array, from?: "client" | "region"): boolean;
+  /**
+   * Appends the delta (synchronously, before this returns its promise) and
+   * resolves once it is durable, then announces it. The version reported is
+   * taken then, not at apply time: it includes this write (and perhaps others
+   * of the same group commit), and one computation serves the whole batch.
+   */
+  persist(doc: LoadedDoc, delta: Uint8Array, origin: "local" | "remote"): Promise<Persisted>;
+  /** Injected bug skipRemotePersist: observers hear of a change the store never got. */
+  announceUnpersisted(doc: LoadedDoc, delta: Uint8Array): void;
+  /** Announces a new (empty) document as a change carrying its empty state. */
+  announceCreated(doc: LoadedDoc, origin: "local" | "remote"): void;
+  /** The document's version, encoded once per state. */
+  currentVersion(doc: LoadedDoc): { versionBytes: Uint8Array; version: string };
+  /** The next local change sequence (deletions take one too). */
+  nextLocalSeq(): number;
+  readonly counters: { compactions: number; rejectedDeltas: number };
+}
+
+export function createDocWriter(deps: DocWriterDeps): DocWriter {
+  const { docs, slots, feed, bugs } = deps;
+  const counters = { compactions: 0, rejectedDeltas: 0 };
+  let localSeq = 0;
+  let lastVersion: { doc: LoadedDoc; bytes: Uint8Array; text: string } | undefined;
+
+  // The engine caches the version bytes; this caches their string, for the last document asked about.
+  const currentVersion = (doc: LoadedDoc) => {
+    const versionBytes = doc.engine.version(doc.state);
+    const last = lastVersion;
+    if (last && last.doc === doc && last.bytes.length === versionBytes.length && last.bytes.every((b, i) => b === versionBytes[i])) {
+      return { versionBytes, version: last.text };
+    }
+    const version = encodeVersion(versionBytes);
+    lastVersion = { doc, bytes: versionBytes, text: version };
+    return { versionBytes, version };
+  };
+
+  const announce = (doc: LoadedDoc, delta: Uint8Array, origin: "local" | "remote"): Persisted => {
+    const { versionBytes, version } = currentVersion(doc);
+    const { id, kind } = doc.handle;
+    const seq = ++localSeq;
+    feed.emit({ type: "change", id, kind, delta, version, versionBytes, origin, localSeq: seq });
+    return { localSeq: seq, version };
+  };
+
+  /** Folds the log into a snapshot, queued behind the appends it covers, so the swap is atomic and ordered. */
+  const maybeCompact = (doc: LoadedDoc) => {
+    const records = doc.seq - doc.snapshotSeq;
+    const bigLog = doc.logBytes >= deps.compactMinLogBytes && doc.logBytes > doc.snapshotBytes;
+    if (!bigLog && records < deps.compactMaxLogRecords) return;
+    const snapshot = doc.engine.snapshot(doc.state);
+    const fromSeq = doc.snapshotSeq;
+    doc.snapshotSeq = doc.seq;
+    doc.snapshotBytes = snapshot.length;
+    doc.logBytes = 0;
+    counters.compactions++;
+    doc.lastWrite = docs.compact(doc.handle, doc.seq, snapshot, fromSeq);
+    // A failed compaction fails the group commit, which every later write reports; nothing to do here.
+    doc.lastWrite.catch(() => undefined);
+  };
+
+  return {
+    counters,
+    currentVersion,
+    nextLocalSeq: () => ++localSeq,
+
+    apply(doc, delta, from = "client") {
+      try {
+        const result = doc.engine.apply(doc.state, delta, { sizeLimit: from === "region" ? "snapshot" : "delta" });
+        doc.state = result.state;
+        return result.changed;
+      } catch (error) {
+        counters.rejectedDeltas++;
+        if (isConcordError(error) && error.details.damaged === true) slots.retire(doc);
+        throw error;
+      }
+    },
+
+    async persist(doc, delta, origin) {
+      const seq = ++doc.seq;
+      const write = docs.append(doc.handle, seq, delta);
+      docs.markChanged(doc.handle, () => versionHash(doc.engine.version(doc.state)));
+      doc.lastWrite = write;
+      doc.logBytes += delta.length;
+      doc.size = doc.engine.sizeEstimate(doc.state);
+      slots.cache.resized(doc.handle.id);
+      maybeCompact(doc);
+      if (bugs.ackBeforeDurable) write.catch(() => undefined);
+      else await write;
+      return announce(doc, delta, origin);
+    },
+
+    announceUnpersisted(doc, delta) {
+      announce(doc, delta, "remote");
+    },
+
+    announceCreated(doc, origin) {
+      announce(doc, doc.engine.snapshot(doc.state), origin);
+    },
+  };
+}
