@@ -37,7 +37,7 @@ export function createServerMetrics(replica: Replica, region: string): ServerMet
   });
   void replicaGauge;
 
-  const replication = () => replica.stats().replication as { peers?: Record<string, PeerStats>; framesRejectedUnknown?: Record<string, number>; documents?: number; pending?: Record<string, number> } | undefined;
+  const replication = () => replica.stats().replication as { peers?: Record<string, PeerStats>; framesRejectedUnknown?: Record<string, number>; documents?: number; pending?: Record<string, number>; docsSkipped?: number } | undefined;
 
   const documents = new Gauge({
     name: "concord_documents", help: "Documents known to this region (including tombstones), from the replication digest tree", registers: [registry],
@@ -47,6 +47,14 @@ export function createServerMetrics(replica: Replica, region: string): ServerMet
     },
   });
   void documents;
+  const skipped = new Gauge({
+    name: "concord_antientropy_docs_skipped_total", help: "Documents anti-entropy left out because they failed to load here (e.g. a corrupt record): look at the logs", registers: [registry],
+    collect() {
+      const r = replication();
+      if (r?.docsSkipped !== undefined) this.set(r.docsSkipped);
+    },
+  });
+  void skipped;
 
   // Every per-peer replication stat: numbers become gauges, booleans 0/1.
   const peerFields = {

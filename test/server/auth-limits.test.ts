@@ -175,6 +175,9 @@ describe("gossip endpoint", () => {
       tamper = false;
       await there.antiEntropy("a");
       expect((await replica.status("doc")).state).toBe("present");
+      const after = await (await app.request("/metrics")).text();
+      expect(after).toMatch(/concord_antientropy_docs_skipped_total\{region="test"\} 0/);
+      expect(after).toMatch(/concord_peer\{peer="b",stat="antiEntropyRounds",region="test"\} \d/);
     } finally {
       here.stop();
       there.stop();
