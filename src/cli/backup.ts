@@ -4,15 +4,17 @@
  * archive is checked as it is written (structure and checksum; the mac too
  * when the master key is at hand) and lands under its name only when whole.
  */
-import { open, rename, rm, stat } from "node:fs/promises";
-import { basename, join, resolve } from "node:path";
-import { ConcordError } from "../errors.ts";
+import { link, open, rm, stat } from "node:fs/promises";
+import { basename, dirname, join, resolve } from "node:path";
+import { loadSodium } from "../crypto/sodium.ts";
+import { ConcordError, isConcordError } from "../errors.ts";
 import { storePath } from "../node.ts";
 import { resolveMasterKey } from "../runtime/master-key.ts";
 import { systemRandom } from "../runtime/random.ts";
 import { wallNowMs } from "../runtime/wall-time.ts";
 import { createBackup, readBackup, type BackupHeader } from "../storage/backup-archive.ts";
 import { openLmdbStore } from "../storage/lmdb-store.ts";
+import { syncDirectory } from "../server/region-backup.ts";
 import { readRegionKeyFile, regionKeyFile } from "../server/region-key-file.ts";
 import { readTopologyFile } from "../server/topology-file.ts";
 import type { Command } from "./command.ts";
@@ -40,8 +42,9 @@ From a data directory (--data): reads DIR/store directly with the master key
 (--key-file, $CONCORD_MASTER_KEY or DIR/keys/master.key). It works while the
 region runs too (LMDB readers never block its writer).
 
-The archive is written to FILE.partial and renamed to FILE once it is whole
-and checked; FILE must not exist. Restore it with "concord restore".
+The archive is written to FILE.partial, checked as it streams, fsynced, and
+only then put in place as FILE; FILE must not exist. A damaged or cut stream
+(the region stopped, the network broke) leaves no FILE. Restore it with "concord restore".
 
 Options:
   --out FILE         where to write the archive (required)
@@ -116,7 +119,12 @@ async function fromDataDir(dataDir: string, region: string | undefined, keyFile:
   const path = storePath(dataDir);
   if (!(await stat(path).then((s) => s.isDirectory(), () => false))) throw new ConcordError("not_found", `${path} does not exist: is ${dataDir} a region's data directory?`);
   const masterKey = await resolveMasterKey({ keyFile, dataDir });
-  const regionKey = await readRegionKeyFile(regionKeyFile(dataDir)).catch(() => undefined);
+  await loadSodium();
+  // A data directory made by "keys init --data" alone has no region key; any other failure is real.
+  const regionKey = await readRegionKeyFile(regionKeyFile(dataDir)).catch((error: unknown) => {
+    if (isConcordError(error, "key_missing")) return undefined;
+    throw error;
+  });
   const store = await openLmdbStore({ path });
   try {
     const { chunks } = await createBackup({
@@ -166,12 +174,17 @@ async function writeChecked(chunks: AsyncIterable<Uint8Array>, out: string, mast
     await file.sync();
     await file.close();
     progress.finish();
-    await rename(partial, out);
+    // link, not rename: it refuses to replace a FILE that appeared meanwhile.
+    await link(partial, out).catch((cause: NodeJS.ErrnoException) => {
+      throw cause.code === "EEXIST" ? new ConcordError("exists", `${out} appeared while the backup ran; the archive is left at ${partial}`) : cause;
+    });
+    await rm(partial, { force: true });
+    await syncDirectory(dirname(out));
     return header!;
   } catch (error) {
     await file.close().catch(() => {});
     progress.finish();
-    await rm(partial, { force: true });
+    if (!isConcordError(error, "exists")) await rm(partial, { force: true });
     throw error;
   }
 }

@@ -90,7 +90,7 @@ export function createServer(replica: Replica, options: ServerOptions = {}): Con
   if (options.rateLimit) app.use("/v1/*", limitRate(clock, options.rateLimit));
   app.use("/v1/*", limitBody(options.maxBodyBytes ?? (8 << 20) + (64 << 10)));
   app.route("/v1/docs", eventsRoute(replica, { clock, keepAliveMs: options.keepAliveMs ?? 15_000, shutdown: options.shutdown ?? new AbortController().signal }));
-  app.route("/v1/admin", adminRoutes(options.backup));
+  app.route("/v1/admin", adminRoutes({ backup: options.backup, clock }));
   app.route("/v1/docs", docsRoutes(replica, { maxWaitMs: options.maxWaitMs ?? 30_000, maxListLimit: 1000 }));
   return app;
 }

@@ -13,7 +13,7 @@
  * so its peers do not take them for replays; and anti-entropy brings back
  * every write its peers hold, deletes included (tombstones win).
  */
-import { mkdir, readdir, rename, rm } from "node:fs/promises";
+import { mkdir, open, readdir, rename, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { openKeyring } from "../crypto/keyring.ts";
 import { ConcordError } from "../errors.ts";
@@ -24,7 +24,8 @@ import { storePath } from "../node.ts";
 import { openLmdbStore } from "../storage/lmdb-store.ts";
 import type { Store } from "../storage/store.ts";
 import type { BackupProvider } from "./admin-routes.ts";
-import { regionKeyFile, writeRegionKeyFile } from "./region-key-file.ts";
+import { bytesEqual } from "../storage/bytes.ts";
+import { readRegionKeyFile, regionKeyFile, writeRegionKeyFile } from "./region-key-file.ts";
 
 export interface BackupProviderOptions {
   store: Store;
@@ -38,7 +39,7 @@ export interface BackupProviderOptions {
 /** Backups of a live store: each call takes a fresh snapshot. */
 export function backupProvider(options: BackupProviderOptions): BackupProvider {
   return async () => {
-    const { header, chunks } = await createBackup({
+    const { header, chunks, release } = await createBackup({
       snapshot: await options.store.snapshot(),
       masterKey: options.masterKey,
       region: options.region,
@@ -46,7 +47,7 @@ export function backupProvider(options: BackupProviderOptions): BackupProvider {
       random: options.random,
       ...(options.regionSecretKey ? { regionSecretKey: options.regionSecretKey } : {}),
     });
-    return { region: header.region, entries: header.entries, createdAt: header.createdAt, chunks };
+    return { region: header.region, entries: header.entries, createdAt: header.createdAt, chunks, release };
   };
 }
 
@@ -60,7 +61,8 @@ async function checkEmptyDataDir(dataDir: string): Promise<void> {
     throw new ConcordError("unavailable", `cannot read ${dataDir}: ${cause.message}`, { cause });
   });
   const extra = names.filter((n) => !allowedInEmpty.has(n));
-  const keys = names.includes("keys") ? (await readdir(join(dataDir, "keys"))).filter((n) => n !== "master.key") : [];
+  // region.key may be left by an interrupted restore of the same archive; it is compared with the archive's later.
+  const keys = names.includes("keys") ? (await readdir(join(dataDir, "keys"))).filter((n) => n !== "master.key" && n !== "region.key") : [];
   if (extra.length > 0 || keys.length > 0) {
     const found = [...extra, ...keys.map((k) => join("keys", k))].join(", ");
     throw new ConcordError("exists", `${dataDir} is not empty (it holds ${found}); restore only into an empty data directory (keys/master.key may be there)`);
@@ -106,7 +108,10 @@ export async function restoreRegion(options: RestoreOptions): Promise<RestoreRes
     let done = 0;
     for await (const event of readBackup(options.archive, { masterKey: options.masterKey })) {
       if (event.type === "header") header = event.header;
-      else if (event.type === "region-key") regionSecretKey = event.secretKey;
+      else if (event.type === "region-key") {
+        regionSecretKey = event.secretKey;
+        await checkExistingRegionKey(dataDir, regionSecretKey);
+      }
       else if (event.type === "entries") {
         await store.write(event.entries.map(([key, value]) => ({ key, value })));
         done += event.entries.length;
@@ -122,7 +127,37 @@ export async function restoreRegion(options: RestoreOptions): Promise<RestoreRes
     await rm(partial, { recursive: true, force: true });
     throw error;
   }
-  if (regionSecretKey) await writeRegionKeyFile(regionKeyFile(dataDir), regionSecretKey);
-  await rename(partial, storePath(dataDir));
+  // Key first, store last: the store's arrival is what makes the directory a region. A crash
+  // in between leaves the same key and the partial store, and running the restore again finishes.
+  if (regionSecretKey && !(await fileExists(regionKeyFile(dataDir)))) await writeRegionKeyFile(regionKeyFile(dataDir), regionSecretKey);
+  try {
+    await rename(partial, storePath(dataDir));
+    await syncDirectory(dataDir);
+  } catch (cause) {
+    throw new ConcordError("unavailable", `cannot move the restored store into ${storePath(dataDir)}: ${(cause as Error).message}; run the restore again`, { cause });
+  }
   return { header, regionKeyRestored: regionSecretKey !== undefined };
+}
+
+const fileExists = (path: string) => stat(path).then(() => true, () => false);
+
+/** A region key already in DIR (from an interrupted restore) must be the archive's own. */
+async function checkExistingRegionKey(dataDir: string, secretKey: Uint8Array): Promise<void> {
+  const path = regionKeyFile(dataDir);
+  if (!(await fileExists(path))) return;
+  const existing = await readRegionKeyFile(path);
+  if (!bytesEqual(existing.secretKey, secretKey)) {
+    throw new ConcordError("exists", `${path} holds another region key than the archive's; restore only into an empty data directory`);
+  }
+}
+
+/** Makes a rename in `dir` durable (Linux and macOS; a no-op where directories cannot be opened). */
+export async function syncDirectory(dir: string): Promise<void> {
+  const handle = await open(dir, "r").catch(() => undefined);
+  if (!handle) return;
+  try {
+    await handle.sync().catch(() => {});
+  } finally {
+    await handle.close();
+  }
 }

@@ -96,6 +96,12 @@ export interface Backup {
    * when the chunks end, fail or are abandoned (return()).
    */
   chunks: AsyncGenerator<Uint8Array>;
+  /**
+   * Releases the snapshot now (idempotent). For a caller that gives up on
+   * `chunks` before reading it: a generator never started does not run its
+   * cleanup on return().
+   */
+  release(): void;
 }
 
 /** Starts a backup of `source.snapshot`, which it now owns. */
@@ -104,7 +110,7 @@ export async function createBackup(source: BackupSource): Promise<Backup> {
     await loadSodium();
     const keyId = masterKeyId(source.masterKey);
     const header: BackupHeader = { region: source.region, createdAt: source.createdAt, masterKeyId: toHex(keyId), entries: await source.snapshot.count() };
-    return { header, chunks: archiveChunks(source, header, keyId) };
+    return { header, chunks: archiveChunks(source, header, keyId), release: () => source.snapshot.release() };
   } catch (error) {
     source.snapshot.release();
     throw error;
@@ -197,8 +203,13 @@ function createByteReader(chunks: AsyncIterable<Uint8Array>, hash: (bytes: Uint8
     get offset() {
       return offset;
     },
+    /**
+     * The next `n` bytes. Memory grows with the bytes that actually arrive,
+     * not with `n`: a damaged length field in a short file fails as truncated
+     * instead of allocating what it claims.
+     */
     async take(n: number, hashed = true): Promise<Uint8Array> {
-      const out = new Uint8Array(n);
+      const parts: Uint8Array[] = [];
       let filled = 0;
       while (filled < n) {
         if (at === buffer.length) {
@@ -209,10 +220,12 @@ function createByteReader(chunks: AsyncIterable<Uint8Array>, hash: (bytes: Uint8
           continue;
         }
         const step = Math.min(n - filled, buffer.length - at);
-        out.set(buffer.subarray(at, at + step), filled);
+        // A copy (Buffer#slice would be a view into a pooled buffer).
+        parts.push(new Uint8Array(buffer.subarray(at, at + step)));
         filled += step;
         at += step;
       }
+      const out = parts.length === 1 ? parts[0]! : concat(parts, n);
       offset += n;
       if (hashed) hash(out);
       return out;
@@ -234,6 +247,16 @@ function createByteReader(chunks: AsyncIterable<Uint8Array>, hash: (bytes: Uint8
       await iterator.return?.();
     },
   };
+}
+
+function concat(parts: Uint8Array[], length: number): Uint8Array {
+  const out = new Uint8Array(length);
+  let at = 0;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.length;
+  }
+  return out;
 }
 
 function parseHeader(bytes: Uint8Array): BackupHeader {

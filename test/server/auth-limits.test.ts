@@ -81,6 +81,47 @@ describe("admin: backup", () => {
     expect((await createServer(backupReplica, { tokens }).request("/v1/admin/backup", as("admin-token"))).status).toBe(404);
     await backupReplica.close();
   });
+
+  it("holds no snapshot for HEAD, runs at most two backups at once, and drops a stream nobody reads", async () => {
+    const store = createMemoryStore();
+    let held = 0;
+    const counting = {
+      ...unclosable(store),
+      async snapshot() {
+        const snapshot = await store.snapshot();
+        held++;
+        let released = false;
+        const release = () => {
+          if (!released) held--;
+          released = true;
+          snapshot.release();
+        };
+        return { entries: () => snapshot.entries(), count: () => snapshot.count(), release };
+      },
+    };
+    const backupReplica = await openReplica({ store: unclosable(store), masterKey: testKey(), region: "test" });
+    const clock = createManualClock(1_700_000_000_000);
+    const backup = backupProvider({ store: counting, masterKey: testKey(), region: "test", clock, random: createSeededRandom(5) });
+    const app = createServer(backupReplica, { tokens, backup, clock });
+    expect((await app.request("/v1/admin/backup", as("admin-token", { method: "HEAD" }))).status).toBe(200);
+    expect(held).toBe(0);
+
+    const first = await app.request("/v1/admin/backup", as("admin-token"));
+    const second = await app.request("/v1/admin/backup", as("admin-token"));
+    expect(held).toBe(2);
+    const third = await app.request("/v1/admin/backup", as("admin-token"));
+    expect(third.status).toBe(503);
+    expect(held).toBe(2);
+    // The first is read to its end; the second is never read and times out.
+    await first.arrayBuffer();
+    expect(held).toBe(1);
+    clock.advance(60_000);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(held).toBe(0);
+    await expect(second.arrayBuffer()).rejects.toThrow();
+    expect((await app.request("/v1/admin/backup", as("admin-token"))).status).toBe(200);
+    await backupReplica.close();
+  });
 });
 
 describe("limits", () => {

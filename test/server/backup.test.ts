@@ -119,5 +119,20 @@ describe("concord backup and restore", () => {
     expect(bad.stderr).toMatch(/\[corrupt_record\]/);
     // Nothing was left behind by the refused restores.
     expect(await readdir(target).catch(() => [])).toEqual([]);
+
+    // An interrupted restore (its region key written, its store still partial) finishes when run again…
+    const r2Key = join(dataDir("r2"), "keys", "master.key");
+    await mkdir(join(target, "keys"), { recursive: true });
+    await copyFile(join(dataDir("r2"), "keys", "region.key"), join(target, "keys", "region.key"));
+    await mkdir(join(target, ".restore-partial"));
+    await writeFile(join(target, ".restore-partial", "junk"), "x");
+    const again = concord("restore", "--in", archive, "--data", target, "--key-file", r2Key);
+    expect(again.status, again.stderr).toBe(0);
+    expect((await readdir(target)).sort()).toEqual(["keys", "store"]);
+    // …but a region key from elsewhere is refused.
+    const other = join(cluster.path, "other-target");
+    await mkdir(join(other, "keys"), { recursive: true });
+    await copyFile(join(dataDir("r3"), "keys", "region.key"), join(other, "keys", "region.key"));
+    expect(concord("restore", "--in", archive, "--data", other, "--key-file", r2Key).stderr).toMatch(/another region key .*\[exists\]/);
   }, 60_000);
 });
