@@ -79,7 +79,13 @@ export const backupCommand: Command = defineCommand({
     if (await stat(out).then(() => true, () => false)) throw new ConcordError("exists", `${out} already exists; choose another --out`);
     const started = wallNowMs();
     const source = values.data !== undefined ? await fromDataDir(values.data, values.region, values["key-file"]) : await fromServer(values);
-    const header = await writeChecked(source.chunks, out, source.masterKey);
+    const header = await writeChecked(source.chunks, out, source.masterKey).catch((error: unknown) => {
+      // A stream cut by the server (it stopped, or dropped an idle stream) reads as a truncated archive.
+      if (values.data === undefined && isConcordError(error, "corrupt_record") && /truncated/.test(error.message)) {
+        throw new ConcordError("unavailable", `${error.message}: the region stopped or the connection broke mid-backup; nothing was written to ${out}`, { cause: error });
+      }
+      throw error;
+    });
     const size = (await stat(out)).size;
     process.stdout.write(
       `wrote ${out}: region ${header.region}, ${header.entries} entries, ${formatBytes(size)}, ` +
