@@ -186,7 +186,7 @@ async function syncDoc(
   }
   const now = await ctx.replica.status(id);
   if (now.state !== "present") return undefined;
-  // Absent there, or of the other kind (whose conflict rule may pick this one: see src/replica/remote-apply.ts): the whole state.
+  // Absent there, or of the other kind: the whole state, which wins there or goes to the conflict document (src/replica/remote-apply.ts).
   if (theirs.state === "absent" || theirs.kind !== now.kind) {
     return { id, kind: now.kind, delta: await ctx.replica.encodeState(id) };
   }

@@ -27,6 +27,15 @@ export type PushEntry =
 export const pushStatuses = ["persisted", "buffered", "rejected", "failed"] as const;
 export type PushStatus = (typeof pushStatuses)[number];
 
+/**
+ * Statuses on the wire: protocol 1 speaks only the first three. A sender
+ * treats "failed" exactly like "rejected" (drops the entry, leaves the
+ * document to anti-entropy), so "failed" stays a local statistic and travels
+ * as "rejected": regions on older code keep decoding every reply.
+ */
+const wireStatuses = ["persisted", "buffered", "rejected"] as const;
+const toWire = (status: PushStatus): number => wireStatuses.indexOf(status === "failed" ? "rejected" : status);
+
 export type DocState =
   | { state: "absent" }
   | { state: "deleted" }
@@ -149,7 +158,7 @@ export function encodeResponse(r: Response): Uint8Array {
     encoding.writeVarUint(e, responseTypes.indexOf(r.type));
     switch (r.type) {
       case "pushAck":
-        return list(e, r.statuses, (s) => encoding.writeVarUint(e, pushStatuses.indexOf(s)));
+        return list(e, r.statuses, (s) => encoding.writeVarUint(e, toWire(s)));
       case "heartbeatAck":
         return;
       case "treeAnswer":
@@ -183,7 +192,7 @@ export function decodeResponse(bytes: Uint8Array): Response {
     const type = pick(responseTypes, decoding.readVarUint(d), "response type");
     switch (type) {
       case "pushAck":
-        return { type, statuses: readList(d, () => pick(pushStatuses, decoding.readVarUint(d), "push status")) };
+        return { type, statuses: readList(d, () => pick(wireStatuses, decoding.readVarUint(d), "push status")) };
       case "heartbeatAck":
         return { type };
       case "treeAnswer":

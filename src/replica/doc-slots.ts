@@ -5,19 +5,20 @@
  * Two instances of one document would both hand out log sequence numbers, and
  * the second append at a number silently overwrites the first, acknowledged
  * one. So:
- * - loading, creating, replacing and shredding a document each run under a
- *   per-id gate, one at a time per id; a load drains the queued appends before
- *   it reads, and nothing else can install an instance while it runs;
+ * - loading, creating, moving aside (kind conflicts) and shredding a
+ *   document each run under a per-id gate, one at a time per id; a load
+ *   drains the queued appends before it reads, and nothing else can install
+ *   an instance while it runs;
  * - an instance is installed only where the cache has none;
  * - a write takes the instance the cache holds and appends, synchronously
- *   after checking it still does: one evicted, replaced or shredded while the
+ *   after checking it still does: one evicted, moved or shredded while the
  *   caller waited is never written to (the write retries on the current one);
  * - shredding retires the cached instance and waits for its writes before the
  *   store deletes anything, and a load queued behind it then finds the
  *   tombstone, so a deleted document is never cached again.
  */
 import type { DocEngine, DocKind } from "../doc/engine.ts";
-import { assert, ConcordError } from "../errors.ts";
+import { assert, ConcordError, isConcordError } from "../errors.ts";
 import type { DocHandle, DocStore } from "../storage/doc-store.ts";
 import { createDocCache, type DocCache } from "./doc-cache.ts";
 import { docFromStore, freshDoc, type LoadedDoc } from "./loaded-doc.ts";
@@ -47,10 +48,21 @@ export interface DocSlots {
    */
   create(id: string, kind: DocKind, created: (doc: LoadedDoc) => void): Promise<LoadedDoc>;
   /**
-   * Swaps the stored document for an empty one of `kind` (DocStore.replace)
-   * once the current instance's writes are durable, and installs it.
+   * Resolves a kind conflict (see remote-apply.ts) under the gates of `id`
+   * and then `conflictId`: once the current instances' writes are durable,
+   * moves the whole content of `id` into `conflictId` (merged into it when it
+   * exists; dropped only when it was shredded here) and swaps `id` for an
+   * empty document of `winning`, in one store write (DocStore.replace with
+   * `keep`). `moved` runs synchronously after both are installed, with the
+   * conflict document and the delta appended to it (none when shredded).
+   * Does nothing unless `id` still holds `losing` once inside the gate: a
+   * concurrent call may have swapped it already, and the document of the
+   * winning kind may hold acknowledged writes since.
    */
-  replace(id: string, kind: DocKind, created: (doc: LoadedDoc) => void): Promise<LoadedDoc>;
+  moveAside(
+    id: string, losing: DocKind, winning: DocKind, conflictId: string,
+    moved: (doc: LoadedDoc, kept: { doc: LoadedDoc; delta: Uint8Array } | undefined) => void,
+  ): Promise<void>;
   /** Retires the cached instance, waits for its writes, then runs `remove` (which shreds) under the gate. */
   shred<T>(id: string, remove: () => Promise<T>): Promise<T>;
   /** Drops `doc` if it is the cached instance (it may hold a rejected edit): the next use reloads it. */
@@ -144,14 +156,59 @@ export function createDocSlots(deps: DocSlotsDeps): DocSlots {
         return doc;
       });
     },
-    replace(id, kind, created) {
-      return gated(id, async () => {
+    moveAside(id, losing, winning, conflictId, moved) {
+      assert(id !== conflictId && losing !== winning, "a kind conflict moves one kind's content to another id");
+      // Gates are taken in this order only (a conflict id never has a conflict of its own), so no cycle.
+      return gated(id, () => gated(conflictId, async () => {
+        const current = cache.peek(id);
+        if (current && current.handle.kind !== losing) return;
+        // From the store, after the live instance's writes: what was acknowledged is exactly what moves.
         await retireCached(id);
-        const doc = await fresh(kind, (hash) => docs.replace(id, kind, hash));
+        const stored = await docs.load(id);
+        if (!stored || stored.kind !== losing) return; // the next get() loads whatever is there
+        const loser = docFromStore(stored, engines[losing]);
+        await retireCached(conflictId);
+        let target: LoadedDoc | undefined;
+        let shredded = false;
+        try {
+          const storedTarget = await docs.load(conflictId);
+          target = storedTarget && docFromStore(storedTarget, engines[storedTarget.kind]);
+        } catch (error) {
+          if (!isConcordError(error, "deleted")) throw error;
+          shredded = true; // deleted here on purpose: deletions win, as for any write racing one
+        }
+        if (target && target.handle.kind !== losing) {
+          throw new ConcordError("corrupt_record", `conflict document "${conflictId}" holds ${target.handle.kind}, not ${losing}`);
+        }
+        const engine = engines[losing];
+        let keep: { delta: Uint8Array; state: unknown } | undefined;
+        if (!shredded) {
+          const base = target?.state ?? engine.create();
+          // What the conflict document lacks of the loser, validated like any delta before anything is written.
+          const delta = engine.diff(loser.state, engine.version(base));
+          keep = { delta, state: engine.apply(base, delta, { sizeLimit: "snapshot" }).state };
+        }
+        const winner = engines[winning];
+        const empty = winner.create();
+        const { doc: handle, kept } = await docs.replace(id, winning, versionHash(winner.version(empty)), keep && {
+          doc: target?.handle ?? { id: conflictId, kind: losing },
+          seq: (target?.seq ?? 0) + 1,
+          delta: keep.delta,
+          versionHash: versionHash(engine.version(keep.state)),
+        });
+        const doc = freshDoc(handle, winner, empty);
         install(doc);
-        created(doc);
-        return doc;
-      });
+        let keptDoc: LoadedDoc | undefined;
+        if (keep && kept) {
+          keptDoc = target ?? freshDoc(kept, engine);
+          keptDoc.state = keep.state;
+          keptDoc.seq++;
+          keptDoc.logBytes += keep.delta.length;
+          keptDoc.size = engine.sizeEstimate(keep.state);
+          install(keptDoc);
+        }
+        moved(doc, keptDoc && keep && { doc: keptDoc, delta: keep.delta });
+      }));
     },
     shred(id, remove) {
       return gated(id, async () => {

@@ -5,6 +5,7 @@
  * sequence every announcement carries. Callers reach the instance through
  * DocSlots.write, which guarantees it is the one cached.
  */
+import type { DocEngine } from "../doc/engine.ts";
 import { isConcordError } from "../errors.ts";
 import type { DocStore } from "../storage/doc-store.ts";
 import type { ChangeFeed } from "./change-feed.ts";
@@ -37,6 +38,15 @@ export interface DocWriter {
    */
   apply(doc: LoadedDoc, delta: Uint8Array, from?: "client" | "region"): boolean;
   /**
+   * apply() for a delta from another region, which may also be a whole state
+   * the engine loads but does not apply (an Automerge save: anti-entropy sends
+   * one when this region lacked the document, or held the other kind, as it
+   * asked). That state is converted to the changes this document lacks, which
+   * are then validated and applied like any delta. Returns whether anything
+   * changed and the delta to persist (the changes, for a converted state).
+   */
+  applyFromRegion(doc: LoadedDoc, delta: Uint8Array): { changed: boolean; delta: Uint8Array };
+  /**
    * Appends the delta (synchronously, before this returns its promise) and
    * resolves once it is durable, then announces it. The version reported is
    * taken then, not at apply time: it includes this write (and perhaps others
@@ -47,16 +57,33 @@ export interface DocWriter {
   announceUnpersisted(doc: LoadedDoc, delta: Uint8Array): void;
   /** Announces a new (empty) document as a change carrying its empty state. */
   announceCreated(doc: LoadedDoc, origin: "local" | "remote"): void;
+  /** Announces `delta`, already durable in `doc` by other means (a kind conflict's move: see remote-apply.ts). */
+  announceDurable(doc: LoadedDoc, delta: Uint8Array, origin: "local" | "remote"): void;
   /** The document's version, encoded once per state. */
   currentVersion(doc: LoadedDoc): { versionBytes: Uint8Array; version: string };
   /** The next local change sequence (deletions take one too). */
   nextLocalSeq(): number;
-  readonly counters: { compactions: number; rejectedDeltas: number };
+  /** kindConflicts: documents whose losing kind's copy this replica moved aside (see remote-apply.ts). */
+  readonly counters: { compactions: number; rejectedDeltas: number; kindConflicts: number };
+}
+
+/**
+ * What a document at `since` lacks of the whole state `bytes`, as a delta;
+ * undefined when the engine does not load `bytes` (it is no whole state).
+ */
+export function wholeStateChanges(engine: DocEngine<unknown>, bytes: Uint8Array, since: Uint8Array): Uint8Array | undefined {
+  let state: unknown;
+  try {
+    state = engine.load(bytes);
+  } catch {
+    return undefined;
+  }
+  return engine.diff(state, since);
 }
 
 export function createDocWriter(deps: DocWriterDeps): DocWriter {
   const { docs, slots, feed, bugs } = deps;
-  const counters = { compactions: 0, rejectedDeltas: 0 };
+  const counters = { compactions: 0, rejectedDeltas: 0, kindConflicts: 0 };
   let localSeq = 0;
   let lastVersion: { doc: LoadedDoc; bytes: Uint8Array; text: string } | undefined;
 
@@ -78,6 +105,19 @@ export function createDocWriter(deps: DocWriterDeps): DocWriter {
     const seq = ++localSeq;
     feed.emit({ type: "change", id, kind, delta, version, versionBytes, origin, localSeq: seq });
     return { localSeq: seq, version };
+  };
+
+  const applyUncounted = (doc: LoadedDoc, delta: Uint8Array, from: "client" | "region") => {
+    const result = doc.engine.apply(doc.state, delta, { sizeLimit: from === "region" ? "snapshot" : "delta" });
+    doc.state = result.state;
+    return result.changed;
+  };
+
+  /** Counts a rejection, retires a damaged instance, and rethrows. */
+  const rejected = (doc: LoadedDoc, error: unknown): never => {
+    counters.rejectedDeltas++;
+    if (isConcordError(error) && error.details.damaged === true) slots.retire(doc);
+    throw error;
   };
 
   /** Folds the log into a snapshot, queued behind the appends it covers, so the swap is atomic and ordered. */
@@ -103,13 +143,25 @@ export function createDocWriter(deps: DocWriterDeps): DocWriter {
 
     apply(doc, delta, from = "client") {
       try {
-        const result = doc.engine.apply(doc.state, delta, { sizeLimit: from === "region" ? "snapshot" : "delta" });
-        doc.state = result.state;
-        return result.changed;
+        return applyUncounted(doc, delta, from);
       } catch (error) {
-        counters.rejectedDeltas++;
-        if (isConcordError(error) && error.details.damaged === true) slots.retire(doc);
-        throw error;
+        return rejected(doc, error);
+      }
+    },
+
+    applyFromRegion(doc, delta) {
+      try {
+        return { changed: applyUncounted(doc, delta, "region"), delta };
+      } catch (rejection) {
+        const convertible = isConcordError(rejection, "invalid_update") && rejection.details.damaged !== true &&
+          rejection.details.reason !== "missing_dependencies";
+        const changes = convertible ? wholeStateChanges(doc.engine, delta, doc.engine.version(doc.state)) : undefined;
+        if (changes === undefined) return rejected(doc, rejection);
+        try {
+          return { changed: applyUncounted(doc, changes, "region"), delta: changes };
+        } catch (error) {
+          return rejected(doc, error);
+        }
       }
     },
 
@@ -133,6 +185,10 @@ export function createDocWriter(deps: DocWriterDeps): DocWriter {
 
     announceCreated(doc, origin) {
       announce(doc, doc.engine.snapshot(doc.state), origin);
+    },
+
+    announceDurable(doc, delta, origin) {
+      announce(doc, delta, origin);
     },
   };
 }

@@ -3,21 +3,33 @@
  * a client's before anything changes here, the document created if it is new.
  *
  * Kind conflicts. Two regions can create the same id with different kinds
- * before they hear of each other; the documents cannot merge. Every region
- * applies one rule: the kind whose name sorts first wins ("automerge" before
- * "yjs"). It needs no clock and no coordination, and gives the same answer
- * wherever and in whatever order the two sides meet. The losing kind's
- * document is replaced (its data key destroyed, as in a delete, but without a
- * tombstone) by an empty one of the winning kind, which the winner's state
- * then fills — from its eager push, or from anti-entropy, which sends a whole
- * state whenever the kinds differ. A delta of the losing kind is rejected
- * ("invalid_update", reason "conflicting_kind"). Writes made to the losing
- * document are lost: there is nothing they could merge into.
+ * before they hear of each other (or one region creates an id it has not yet
+ * heard of: partitioned, rebuilt, restored from an older backup); the two
+ * documents cannot merge. Every region applies one rule for the id: the kind
+ * whose name sorts first wins ("automerge" before "yjs"). It needs no clock
+ * and no coordination, and gives the same answer wherever and in whatever
+ * order the two sides meet.
+ *
+ * Nothing of the losing copy is lost. A region holding it moves its whole
+ * content into the conflict document `${id}~${losingKind}-conflict` (see
+ * doc-id.ts; merged into it when it is there already) and swaps the id for an
+ * empty document of the winning kind, which the winner's state then fills,
+ * all in one store write (DocSlots.moveAside). The conflict document's id
+ * and kind depend on nothing else, so every region's copies of it merge by
+ * ordinary replication: this region pushes the move as its own change, and a
+ * later delta of the losing kind for the id (from a region that has not
+ * heard of the winner yet, or anti-entropy's whole state) is applied to the
+ * conflict document instead. Writes acknowledged to the losing copy anywhere
+ * end up there; the application decides what to do with them.
+ *
+ * A conflict document holds only the kind its name says: a delta of another
+ * kind for it is rejected ("invalid_update", reason "conflicting_kind").
  */
 import type { DocEngine, DocKind } from "../doc/engine.ts";
 import { ConcordError, isConcordError } from "../errors.ts";
+import { conflictDocId, conflictKind } from "./doc-id.ts";
 import type { DocSlots } from "./doc-slots.ts";
-import type { DocWriter } from "./doc-writer.ts";
+import { wholeStateChanges, type DocWriter } from "./doc-writer.ts";
 import type { LoadedDoc } from "./loaded-doc.ts";
 import type { InjectedBugs } from "./types.ts";
 
@@ -37,25 +49,34 @@ type Outcome = { done: Promise<unknown> } | { kindHere: DocKind };
 
 /**
  * Applies `delta` of a `kind` document from another region; resolves once
- * durable. False when the document was shredded here. Throws the engine's
- * rejection (nothing changed), or "invalid_update" with reason
- * "conflicting_kind" when this region's kind wins.
+ * durable. False when the document (or, for a delta of a losing kind, its
+ * conflict document) was shredded here. Throws the engine's rejection
+ * (nothing changed), or "invalid_update" with reason "conflicting_kind" for a
+ * conflict document of the other kind.
  */
 export async function applyRemote(deps: RemoteApplyDeps, id: string, kind: DocKind, delta: Uint8Array): Promise<boolean> {
   const { slots, writer } = deps;
   const announce = (doc: LoadedDoc) => writer.announceCreated(doc, "remote");
+  const fixedKind = conflictKind(id);
+  if (fixedKind !== undefined && fixedKind !== kind) {
+    writer.counters.rejectedDeltas++;
+    throw new ConcordError("invalid_update", `conflict document "${id}" holds ${fixedKind}, not ${kind}`, {
+      details: { reason: "conflicting_kind" },
+    });
+  }
   try {
     for (;;) {
       let outcome: Outcome;
       try {
         outcome = await slots.write(id, (doc): Outcome => {
           if (doc.handle.kind !== kind) return { kindHere: doc.handle.kind };
-          if (!writer.apply(doc, delta, "region")) return { done: doc.lastWrite };
+          const applied = writer.applyFromRegion(doc, delta);
+          if (!applied.changed) return { done: doc.lastWrite };
           if (deps.bugs.skipRemotePersist) {
-            writer.announceUnpersisted(doc, delta);
+            writer.announceUnpersisted(doc, applied.delta);
             return { done: Promise.resolve() };
           }
-          return { done: writer.persist(doc, delta, "remote") };
+          return { done: writer.persist(doc, applied.delta, "remote") };
         });
       } catch (error) {
         if (!isConcordError(error, "not_found")) throw error;
@@ -70,13 +91,15 @@ export async function applyRemote(deps: RemoteApplyDeps, id: string, kind: DocKi
         await outcome.done;
         return true;
       }
-      if (winningKind(outcome.kindHere, kind) !== kind) {
-        throw new ConcordError("invalid_update", `document "${id}" is ${outcome.kindHere} here, which wins over ${kind}`, {
-          details: { reason: "conflicting_kind" },
-        });
-      }
-      delta = firstDelta(deps, kind, delta);
-      await slots.replace(id, kind, announce);
+      const losing = kind === winningKind(outcome.kindHere, kind) ? outcome.kindHere : kind;
+      // A delta of the losing kind belongs to the conflict document, like the rest of that kind's content.
+      if (losing === kind) return await applyRemote(deps, conflictDocId(id, kind), kind, delta);
+      await slots.moveAside(id, losing, kind, conflictDocId(id, losing), (doc, kept) => {
+        writer.counters.kindConflicts++;
+        announce(doc);
+        // This region's own change: pushed to every peer, so the conflict document reaches them even from here alone.
+        if (kept) writer.announceDurable(kept.doc, kept.delta, "local");
+      });
     }
   } catch (error) {
     if (isConcordError(error, "deleted")) return false;
@@ -97,13 +120,11 @@ function firstDelta(deps: RemoteApplyDeps, kind: DocKind, delta: Uint8Array): Ui
     engine.apply(engine.create(), delta, { sizeLimit: "snapshot" });
     return delta;
   } catch (rejection) {
-    let state: unknown;
-    try {
-      state = engine.load(delta);
-    } catch {
+    const changes = wholeStateChanges(engine, delta, engine.version(engine.create()));
+    if (changes === undefined) {
       deps.writer.counters.rejectedDeltas++;
       throw rejection;
     }
-    return engine.diff(state, engine.version(engine.create()));
+    return changes;
   }
 }

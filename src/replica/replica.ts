@@ -17,7 +17,7 @@ import { systemRandom } from "../runtime/random.ts";
 import { createDocStore, type DocStore } from "../storage/doc-store.ts";
 import type { Store } from "../storage/store.ts";
 import { ChangeFeed } from "./change-feed.ts";
-import { checkDocId } from "./doc-id.ts";
+import { checkDocId, checkNewDocId } from "./doc-id.ts";
 import { createDocSlots, type DocSlots } from "./doc-slots.ts";
 import { createDocWriter, type DocWriter, type Persisted } from "./doc-writer.ts";
 import type { LoadedDoc } from "./loaded-doc.ts";
@@ -73,10 +73,13 @@ export class Replica {
     });
   }
 
-  /** Creates an empty document. ConcordError "exists" if it is there, "deleted" if it was shredded. */
+  /**
+   * Creates an empty document. ConcordError "exists" if it is there, "deleted" if it was shredded,
+   * "invalid_argument" for an id reserved for kind conflicts (see doc-id.ts).
+   */
   async create(id: string, kind: DocKind): Promise<DocView> {
     this.checkOpen();
-    checkDocId(id);
+    checkNewDocId(id);
     if (!docKinds.includes(kind)) {
       throw new ConcordError("invalid_argument", `a document kind is one of ${docKinds.join(", ")} (got ${String(kind)})`);
     }
@@ -221,7 +224,8 @@ export class Replica {
    * Applies a delta from another region, creating the document if it is new
    * here. Validated like a client delta before anything changes (a broken
    * region must not poison this one); resolves once durable. False when the
-   * document was shredded here. For two kinds under one id, see remote-apply.ts.
+   * document was shredded here. For two kinds under one id (the losing kind's
+   * content is kept in a conflict document), see remote-apply.ts.
    */
   async applyRemote(id: string, kind: DocKind, delta: Uint8Array): Promise<boolean> {
     this.checkOpen();

@@ -129,6 +129,8 @@ export interface ReplicaStats {
   storeEntries: number;
   compactions: number;
   rejectedDeltas: number;
+  /** Documents whose losing kind's copy this replica moved to a conflict document (see src/replica/remote-apply.ts). */
+  kindConflicts: number;
   listenerErrors: number;
   /** Per-peer replication figures, when replication is attached. */
   replication?: Record<string, unknown>;

@@ -48,15 +48,31 @@ export interface StoredDoc extends DocHandle {
   storedBytes: number;
 }
 
+/** Content that DocStore.replace moves into another document in the same atomic write. */
+export interface KeptContent {
+  /** The document it goes to: its handle when it exists here, or the id and kind to create it with. */
+  doc: DocHandle | { id: string; kind: DocKind };
+  /** Its log sequence for `delta`: the document's next one (1 for a new document). */
+  seq: number;
+  delta: Uint8Array;
+  /** The document's version hash once `delta` is applied. */
+  versionHash: Uint8Array;
+}
+
 export interface DocStore {
   /** Creates an empty document whose version hash is `versionHash`. Throws "exists" or "deleted". */
   create(id: string, kind: DocKind, versionHash: Uint8Array): Promise<DocHandle>;
   /**
    * Atomically swaps whatever is stored for `id` for an empty document of
    * `kind` under a new data key: the old data key is destroyed (its records
-   * are crypto-shredded), no tombstone is left. Throws "deleted".
+   * are crypto-shredded), no tombstone is left. With `keep`, the same atomic
+   * write appends `keep.delta` to another document (creating it if asked):
+   * after a crash either the old document is there or both new ones are,
+   * never neither (a kind conflict moves the losing content aside this way:
+   * see src/replica/remote-apply.ts). Throws "deleted" (for `id`, or for a
+   * `keep` document to create), "exists" (a `keep` document to create is there).
    */
-  replace(id: string, kind: DocKind, versionHash: Uint8Array): Promise<DocHandle>;
+  replace(id: string, kind: DocKind, versionHash: Uint8Array, keep?: KeptContent): Promise<{ doc: DocHandle; kept: DocHandle | undefined }>;
   /**
    * Notes that `doc` changed: its version record is rewritten, from
    * `versionHash()` taken as the batch is cut, in the same atomic write as the
@@ -119,6 +135,11 @@ export function createDocStore(store: Store, keyring: Keyring, random: Random, o
     value: sealMeta(doc.dataKey, doc.hash, { id: doc.id, kind: doc.kind, snapshotSeq }, random),
   });
 
+  const logRecord = (doc: DocHandle, seq: number, delta: Uint8Array): StoreWrite => ({
+    key: layout.log(doc.hash, seq),
+    value: seal(doc.dataKey, encodePayload(delta), recordAad("log", doc.hash, seq), random),
+  });
+
   /** The writes that make `doc` a new, empty document (over whatever was there). */
   const newDocRecords = (doc: DocHandle, versionHash: Uint8Array): StoreWrite[] => [
     { key: layout.dataKey(doc.hash), value: keyring.wrapDataKey(doc.hash, doc.dataKey) },
@@ -132,6 +153,26 @@ export function createDocStore(store: Store, keyring: Keyring, random: Random, o
   };
 
   const isDeletedHash = async (hash: Uint8Array) => (await store.get(layout.tombstone(hash))) !== undefined;
+
+  /** Adds to `writes` what puts `keep` in its document (created first, when it is new); that document's handle. */
+  const keptRecords = async (keep: KeptContent, writes: StoreWrite[]): Promise<DocHandle> => {
+    let doc: DocHandle;
+    if ("dataKey" in keep.doc) {
+      doc = keep.doc;
+      writes.push(versions.record(doc, keep.versionHash));
+    } else {
+      const { id, kind } = keep.doc;
+      const hash = keyring.docHash(id);
+      if (await isDeletedHash(hash)) throw new ConcordError("deleted", `document "${id}" was deleted and cannot be recreated`);
+      if (await store.get(layout.dataKey(hash))) throw new ConcordError("exists", `document "${id}" already exists`);
+      doc = { id, kind, hash, dataKey: keyring.newDataKey() };
+      writes.push(...newDocRecords(doc, keep.versionHash)); // its version record included
+    }
+    writes.push(logRecord(doc, keep.seq, keep.delta));
+    // Its version is written here, with the append it covers: a pending record must not follow with an older one.
+    versions.forget(doc.hash);
+    return doc;
+  };
 
   // Creation is check-then-write; serialise it per document so two creates cannot both pass the check.
   const creating = new Map<string, Promise<unknown>>();
@@ -157,7 +198,7 @@ export function createDocStore(store: Store, keyring: Keyring, random: Random, o
       }
     },
 
-    async replace(id, kind, versionHash) {
+    async replace(id, kind, versionHash, keep) {
       const hash = keyring.docHash(id);
       // Every append to the old document is on disk first, so the scan below finds all its log records.
       await commits.drain();
@@ -167,9 +208,10 @@ export function createDocStore(store: Store, keyring: Keyring, random: Random, o
       const writes: StoreWrite[] = [{ key: layout.snapshot(hash) }];
       for await (const [key] of store.scan(layout.logPrefix(hash))) writes.push({ key });
       writes.push(...newDocRecords(doc, versionHash));
+      const kept = keep && await keptRecords(keep, writes);
       versions.forget(hash);
       await commits.commit(writes);
-      return doc;
+      return { doc, kept };
     },
 
     async load(id) {
@@ -216,8 +258,7 @@ export function createDocStore(store: Store, keyring: Keyring, random: Random, o
     },
 
     append(doc, seq, delta) {
-      const sealed = seal(doc.dataKey, encodePayload(delta), recordAad("log", doc.hash, seq), random);
-      return commits.commit([{ key: layout.log(doc.hash, seq), value: sealed }]);
+      return commits.commit([logRecord(doc, seq, delta)]);
     },
 
     compact(doc, seq, snapshot, fromSeq) {

@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { loadSodium } from "../../src/crypto/sodium.ts";
 import { openFrame, readHeader, sealFrame } from "../../src/gossip/frame.ts";
-import { decodeRequest, decodeResponse, encodeRequest } from "../../src/gossip/messages.ts";
+import { decodeRequest, decodeResponse, encodeRequest, encodeResponse } from "../../src/gossip/messages.ts";
 import { derivePairKey, generateRegionKeyPair } from "../../src/gossip/region-keys.ts";
 import { createSecureChannel } from "../../src/gossip/secure-channel.ts";
 import { createSeededRandom } from "../../src/runtime/random.ts";
@@ -142,6 +142,13 @@ describe("secure channel", () => {
 });
 
 describe("messages", () => {
+  it("sends a local 'failed' push status as 'rejected', so protocol-1 peers on older code decode every reply", () => {
+    const bytes = encodeResponse({ type: "pushAck", statuses: ["persisted", "failed", "buffered", "rejected"] });
+    expect(decodeResponse(bytes)).toEqual({ type: "pushAck", statuses: ["persisted", "rejected", "buffered", "rejected"] });
+    // Older code knows statuses 0..2 only: type, count, then one varint each.
+    expect([...bytes.subarray(2)].every((status) => status <= 2)).toBe(true);
+  });
+
   it("decodes hostile payloads to bad_frame, never anything else", () => {
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 64 }), (bytes) => {

@@ -1,10 +1,11 @@
 import { describe, expect, it } from "vitest";
 import type * as Y from "yjs";
+import type { DocChange } from "../../src/replica/types.ts";
 import { contents, createCluster } from "../helpers/cluster.ts";
 
 describe("one id created with different kinds in different regions", () => {
   for (const repair of ["eager push", "anti-entropy"] as const) {
-    it(`converges every region to the same kind and value (${repair})`, async () => {
+    it(`converges every region to the same kind and value, the losing copy kept aside (${repair})`, async () => {
       const cluster = await createCluster({ names: ["a", "b", "c"], gossip: repair === "anti-entropy" ? { queueMaxBytes: 1 } : {} });
       for (const name of ["a", "b", "c"]) cluster.network.isolate(name);
       const a = cluster.get("a").replica;
@@ -21,11 +22,14 @@ describe("one id created with different kinds in different regions", () => {
 
       const all = await contents(cluster);
       expect(new Set(all.values()).size).toBe(1);
-      // The rule (src/replica/remote-apply.ts): the kind whose name sorts first wins.
+      // The rule (src/replica/remote-apply.ts): the kind whose name sorts first wins; the loser's content is kept.
       for (const name of ["a", "b", "c"]) {
-        const view = await cluster.get(name).replica.read("x");
-        expect(view).toMatchObject({ kind: "automerge", value: { note: "from b" } });
+        const replica = cluster.get(name).replica;
+        expect(await replica.read("x")).toMatchObject({ kind: "automerge", value: { note: "from b" } });
+        expect(await replica.read("x~yjs-conflict")).toMatchObject({ kind: "yjs", value: { t: "from a" } });
       }
+      expect(a.stats().kindConflicts).toBe(1);
+      expect(b.stats().kindConflicts).toBe(0);
       // And it stays settled: later writes to the winner replicate as usual.
       await a.change("x", (doc: { note?: string }) => {
         doc.note = "then a";
@@ -35,4 +39,48 @@ describe("one id created with different kinds in different regions", () => {
       await cluster.stop();
     });
   }
+
+  it("a region that never saw the yjs doc creates it as automerge; after heal every acknowledged yjs write is in the conflict doc in every region, and all regions converge", async () => {
+    const cluster = await createCluster({ names: ["a", "b", "c"] });
+    cluster.network.isolate("c");
+    const a = cluster.get("a").replica;
+    const b = cluster.get("b").replica;
+    const c = cluster.get("c").replica;
+    await a.create("x", "yjs");
+    const acked: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      await a.change("x", (doc: Y.Doc) => doc.getText("t").insert(doc.getText("t").length, `a${i} `), { durability: "majority" });
+      acked.push(`a${i} `);
+    }
+    await cluster.settle(500);
+    // b writes too, cut off from everyone: its delta reaches the others late, as yjs, after they know x as automerge.
+    cluster.network.isolate("b");
+    await b.change("x", (doc: Y.Doc) => doc.getText("t").insert(doc.getText("t").length, "late-b "));
+    acked.push("late-b ");
+    await c.create("x", "automerge"); // c has not heard of x
+    await c.change("x", (doc: { n?: number }) => {
+      doc.n = 1;
+    });
+    const seen: Record<string, DocChange[]> = { a: [], b: [], c: [] };
+    for (const name of ["a", "b", "c"]) cluster.get(name).replica.subscribe("x~yjs-conflict", (change) => seen[name]!.push(change));
+
+    cluster.network.heal();
+    await cluster.settle(8000);
+
+    const all = await contents(cluster);
+    expect(new Set(all.values()).size).toBe(1);
+    for (const name of ["a", "b", "c"]) {
+      const replica = cluster.get(name).replica;
+      expect(await replica.read("x")).toMatchObject({ kind: "automerge", value: { n: 1 } });
+      const kept = await replica.read("x~yjs-conflict");
+      expect(kept.kind).toBe("yjs");
+      const text = (kept.value as { t: string }).t;
+      for (const write of acked) expect(text).toContain(write);
+      expect(seen[name]!.length).toBeGreaterThan(0); // subscribers hear of the conflict document
+    }
+    expect(a.stats().kindConflicts).toBe(1);
+    expect(b.stats().kindConflicts).toBe(1);
+    expect(c.stats().kindConflicts).toBe(0);
+    await cluster.stop();
+  });
 });

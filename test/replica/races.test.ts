@@ -1,11 +1,12 @@
 import { describe, expect, it } from "vitest";
+import type * as Y from "yjs";
 import { openReplica } from "../../src/replica/replica.ts";
 import { createSeededRandom } from "../../src/runtime/random.ts";
-import { layout } from "../../src/storage/doc-store-layout.ts";
+import { layout, recordPrefix } from "../../src/storage/doc-store-layout.ts";
 import { createMemoryStore } from "../../src/storage/memory-store.ts";
 import type { Store } from "../../src/storage/store.ts";
 import { gated, ticks } from "../helpers/gated-store.ts";
-import { testKey, unclosable, yjsClient } from "../helpers/replicas.ts";
+import { memoryReplica, testKey, unclosable, yjsClient } from "../helpers/replicas.ts";
 
 async function count(store: Store, prefix: Uint8Array): Promise<number> {
   let n = 0;
@@ -78,5 +79,75 @@ describe("Replica under racing operations on one document", () => {
     expect(await count(mem, layout.logPrefix(new Uint8Array(0)))).toBe(0);
     expect(await count(mem, layout.versionPrefix())).toBe(1); // "other"
     expect(await count(mem, layout.tombstonePrefix())).toBe(1);
+  });
+
+  describe("two automerge arrivals for a document that is yjs here", () => {
+    /** Two whole Automerge states of "x" from two regions, one setting fromB, one fromC. */
+    const states = async () => {
+      const out: Uint8Array[] = [];
+      for (const [seed, key] of [[2, "fromB"], [3, "fromC"]] as const) {
+        const other = await memoryReplica({ masterKey: testKey(seed), random: createSeededRandom(seed) });
+        await other.create("x", "automerge");
+        await other.change("x", (doc: Record<string, string>) => {
+          doc[key] = key;
+        });
+        out.push(await other.encodeState("x"));
+        await other.close();
+      }
+      return out as [Uint8Array, Uint8Array];
+    };
+
+    it("swap it once: the second finds the winning kind already there and applies to it", async () => {
+      const [stateB, stateC] = await states();
+      const mem = createMemoryStore();
+      let swaps = 0;
+      const store: Store = {
+        ...unclosable(mem),
+        write(batch) {
+          if (batch.some((w) => w.key[0] === recordPrefix.dataKey && w.value)) swaps++;
+          return mem.write(batch);
+        },
+      };
+      const r = await openReplica({ store, masterKey: testKey(), random: createSeededRandom(1) });
+      await r.create("x", "yjs");
+      await r.change("x", (doc: Y.Doc) => doc.getText("t").insert(0, "yjs here"));
+      swaps = 0;
+      const both = await Promise.all([r.applyRemote("x", "automerge", stateB), r.applyRemote("x", "automerge", stateC)]);
+      expect(both).toEqual([true, true]);
+      expect(swaps).toBe(1);
+      expect(r.stats().kindConflicts).toBe(1);
+      expect((await r.read("x")).value).toEqual({ fromB: "fromB", fromC: "fromC" });
+      expect((await r.read("x~yjs-conflict")).value).toEqual({ t: "yjs here" });
+      await r.close();
+    });
+
+    it("lose no acknowledged write, whatever the interleaving with a local write", async () => {
+      const [stateB, stateC] = await states();
+      const micro = async (n: number) => {
+        for (let i = 0; i < n; i++) await Promise.resolve();
+      };
+      const lost: string[] = [];
+      const kept = new Set<string>();
+      for (let m = 0; m < 40; m++) {
+        const r = await memoryReplica();
+        await r.create("x", "yjs");
+        await r.change("x", (doc: Y.Doc) => doc.getText("t").insert(0, "yjs here"));
+        const p1 = r.applyRemote("x", "automerge", stateB);
+        const p2 = r.applyRemote("x", "automerge", stateC);
+        await micro(m);
+        const local = r.change("x", (doc: { local?: string }) => {
+          doc.local = "L";
+        }).then((ack) => ack.changed, () => false);
+        const [b, c, l] = await Promise.all([p1, p2, local]);
+        const value = (await r.read("x")).value as Record<string, string>;
+        if ((b && value.fromB !== "fromB") || (c && value.fromC !== "fromC") || (l && value.local !== "L")) {
+          lost.push(`m=${m}: ${JSON.stringify(value)}`);
+        }
+        kept.add(JSON.stringify(await r.read("x~yjs-conflict").then((view) => view.value, (e: { code?: string }) => e.code)));
+        await r.close();
+      }
+      expect(lost).toEqual([]);
+      expect([...kept]).toEqual([JSON.stringify({ t: "yjs here" })]);
+    });
   });
 });

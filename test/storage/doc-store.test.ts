@@ -99,4 +99,31 @@ describe("document store", () => {
     expect((await r2.read("d")).value).toEqual({ text: "one;two;three;" });
     await r2.close();
   });
+
+  it("replace with keep: the old document's swap and the kept content's document in one store write, or neither", async () => {
+    const store = createMemoryStore();
+    const docs = await docStore(store, 1_700_000_000_000);
+    const hash = new Uint8Array(16);
+    const old = await docs.create("x", "yjs", hash);
+    await docs.append(old, 1, Uint8Array.of(1));
+    const before = docs.stats.batches;
+    const { doc, kept } = await docs.replace("x", "automerge", hash, {
+      doc: { id: "x~yjs-conflict", kind: "yjs" }, seq: 1, delta: Uint8Array.of(7, 7), versionHash: hash,
+    });
+    expect(docs.stats.batches).toBe(before + 1);
+    expect(doc.kind).toBe("automerge");
+    expect((await docs.load("x"))?.log).toEqual([]);
+    expect(kept?.id).toBe("x~yjs-conflict");
+    expect((await docs.load("x~yjs-conflict"))?.log).toEqual([{ seq: 1, delta: Uint8Array.of(7, 7) }]);
+    // Into an existing document it appends at the given sequence.
+    const again = await docs.replace("x", "automerge", hash, { doc: kept!, seq: 2, delta: Uint8Array.of(8), versionHash: hash });
+    expect((await docs.load("x~yjs-conflict"))?.log.map((r) => r.seq)).toEqual([1, 2]);
+    // A kept document shredded here cannot be recreated: nothing is written, the old document stays.
+    await docs.append(again.doc, 1, Uint8Array.of(5));
+    await docs.delete("gone", 1, true);
+    await expect(docs.replace("x", "yjs", hash, {
+      doc: { id: "gone", kind: "automerge" }, seq: 1, delta: Uint8Array.of(1), versionHash: hash,
+    })).rejects.toMatchObject({ code: "deleted" });
+    expect(await docs.load("x")).toMatchObject({ kind: "automerge", log: [{ seq: 1, delta: Uint8Array.of(5) }] });
+  });
 });
