@@ -4,7 +4,7 @@ import { stat } from "node:fs/promises";
 import { ConcordError } from "../errors.ts";
 import { readKeyFile, resolveMasterKey } from "../runtime/master-key.ts";
 import { systemRandom } from "../runtime/random.ts";
-import { readBackup } from "../storage/backup-archive.ts";
+import { readBackup } from "../storage/backup-reader.ts";
 import { restoreRegion } from "../server/region-backup.ts";
 import { formatBytes } from "./backup.ts";
 import type { Command } from "./command.ts";

@@ -17,7 +17,7 @@ import { createServer } from "../../src/server/app.ts";
 import { hashToken, type TokenRecord } from "../../src/server/auth.ts";
 import { openReplica } from "../../src/replica/replica.ts";
 import { backupProvider } from "../../src/server/region-backup.ts";
-import { readBackup } from "../../src/storage/backup-archive.ts";
+import { readBackup } from "../../src/storage/backup-reader.ts";
 import { createMemoryStore } from "../../src/storage/memory-store.ts";
 import { memoryReplica, testKey, unclosable } from "../helpers/replicas.ts";
 
