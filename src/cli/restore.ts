@@ -26,6 +26,8 @@ DIR as it was.
 Then start the region as before ("concord serve --data DIR ..."), with its
 tokens.json copied back. It rejoins its peers and converges: anti-entropy
 brings back every write they hold that the backup lacks, deletes included.
+It reports ready (/readyz) only after its first anti-entropy round with a
+peer, so it never serves a document deleted after the backup was made.
 Writes acknowledged only by this region after the backup, and never
 replicated, are lost.
 

@@ -13,7 +13,7 @@
  * so its peers do not take them for replays; and anti-entropy brings back
  * every write its peers hold, deletes included (tombstones win).
  */
-import { mkdir, open, readdir, rename, rm, stat } from "node:fs/promises";
+import { mkdir, open, readdir, rename, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { openKeyring } from "../crypto/keyring.ts";
 import { ConcordError } from "../errors.ts";
@@ -55,7 +55,7 @@ export function backupProvider(options: BackupProviderOptions): BackupProvider {
 
 /** Files a data directory may hold and still count as empty for a restore. */
 const partialRestore = ".restore-partial";
-const allowedInEmpty = new Set(["keys", partialRestore]);
+const allowedInEmpty = new Set(["keys", partialRestore, "RESTORED"]);
 
 async function checkEmptyDataDir(dataDir: string): Promise<void> {
   const names = await readdir(dataDir).catch((cause: NodeJS.ErrnoException) => {
@@ -133,6 +133,8 @@ export async function restoreRegion(options: RestoreOptions): Promise<RestoreRes
   // in between leaves the same key and the partial store, and running the restore again finishes.
   if (regionSecretKey && !(await fileExists(regionKeyFile(dataDir)))) await writeRegionKeyFile(regionKeyFile(dataDir), regionSecretKey);
   try {
+    // The marker first: a store in place without it would serve what its peers have deleted since.
+    await writeFile(restoredMarker(dataDir), JSON.stringify({ region: header.region, createdAt: header.createdAt }) + "\n");
     await rename(partial, storePath(dataDir));
     await syncDirectory(dataDir);
   } catch (cause) {
@@ -142,6 +144,24 @@ export async function restoreRegion(options: RestoreOptions): Promise<RestoreRes
 }
 
 const fileExists = (path: string) => stat(path).then(() => true, () => false);
+
+/**
+ * Present in a data directory restored from a backup until the region has
+ * completed one anti-entropy round with a peer. Until then the region is not
+ * ready: the archive may hold documents deleted since it was made, and that
+ * round is what brings their tombstones (deletes win).
+ */
+export function restoredMarker(dataDir: string): string {
+  return join(dataDir, "RESTORED");
+}
+
+/** Whether `dataDir` was restored and has not caught up with a peer since. */
+export const needsCatchUp = (dataDir: string): Promise<boolean> => fileExists(restoredMarker(dataDir));
+
+/** Marks a restored region as caught up. */
+export async function markCaughtUp(dataDir: string): Promise<void> {
+  await rm(restoredMarker(dataDir), { force: true });
+}
 
 /** A region key already in DIR (from an interrupted restore) must be the archive's own. */
 async function checkExistingRegionKey(dataDir: string, secretKey: Uint8Array): Promise<void> {

@@ -22,7 +22,7 @@ import { systemClock } from "../runtime/clock.ts";
 import { systemRandom } from "../runtime/random.ts";
 import { createServer, type ConcordApp, type ServerOptions } from "./app.ts";
 import { createHttpTransport } from "./http-transport.ts";
-import { backupProvider } from "./region-backup.ts";
+import { backupProvider, markCaughtUp, needsCatchUp } from "./region-backup.ts";
 import { readRegionKeyFile, regionKeyFile } from "./region-key-file.ts";
 import { readTokensFile, tokensFile } from "./tokens-file.ts";
 
@@ -98,6 +98,11 @@ export async function startRegion(options: RegionOptions): Promise<RunningRegion
   const gossip = createGossip({ replica, transport, clock: systemClock, random: systemRandom, self: self.id, keyPair, peers }, options.gossip);
   const shutdown = new AbortController();
   let closing = false;
+  let catchingUp = await needsCatchUp(dataDir);
+  if (catchingUp && peers.size === 0) {
+    await markCaughtUp(dataDir); // a lone region has nobody to catch up with
+    catchingUp = false;
+  }
   const app = createServer(replica, {
     ...options.server,
     ...(tokens ? { tokens } : {}),
@@ -105,7 +110,10 @@ export async function startRegion(options: RegionOptions): Promise<RunningRegion
     gossip: transport,
     backup: backupProvider({ store, masterKey, region: self.id, regionSecretKey: keyPair.secretKey, clock: systemClock, random: systemRandom }),
     shutdown: shutdown.signal,
-    readiness: () => (closing ? { ready: false, reason: "shutting down" } : { ready: true }),
+    readiness: () =>
+      closing ? { ready: false, reason: "shutting down" }
+      : catchingUp ? { ready: false, reason: "restored from a backup: catching up with a peer (anti-entropy) before serving" }
+      : { ready: true },
   });
 
   let server: ServerType;
@@ -122,6 +130,29 @@ export async function startRegion(options: RegionOptions): Promise<RunningRegion
     throw error;
   }
   options.logger?.info({ region: self.id, port, peers: [...peers.keys()] }, "region started");
+  if (catchingUp) {
+    void catchUp().then(
+      () => options.logger?.info({ region: self.id }, "caught up after the restore: ready"),
+      (error: unknown) => options.logger?.error({ err: error }, "catching up after the restore failed"),
+    );
+  }
+
+  /** Runs anti-entropy with each peer in turn until one round completes, then marks the region ready. */
+  async function catchUp(): Promise<void> {
+    for (let attempt = 0; catchingUp && !closing; attempt++) {
+      for (const peer of peers.keys()) {
+        try {
+          await gossip.antiEntropy(peer);
+          await markCaughtUp(dataDir);
+          catchingUp = false;
+          return;
+        } catch {
+          // That peer is down or cut off: try the next one.
+        }
+      }
+      await new Promise<void>((resolve) => systemClock.timer(Math.min(1000 * 2 ** attempt, 10_000), resolve));
+    }
+  }
 
   let stopping: Promise<void> | undefined;
   return {

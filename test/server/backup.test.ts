@@ -82,7 +82,11 @@ describe("concord backup and restore", () => {
     expect(restore.stderr).toMatch(/restored \d+ entries .* of region r1/);
     expect(restore.stderr).toMatch(/region key is in keys\/region\.key/);
 
+    expect((await readdir(dataDir("r1"))).sort()).toEqual(["RESTORED", "keys", "store"]);
     await cluster.serve("r1");
+    // Ready only once it has caught up with a peer: by then the document deleted after the backup is shredded again.
+    expect((await api("r1", "/v1/docs/doomed")).status).toBe(410);
+    expect(await readdir(dataDir("r1"))).not.toContain("RESTORED");
     // The restored region catches up on what it missed, the delete included…
     await poll("r1 has r2's later write", async () => ((await value("r1", "journal")) as { entries?: string[] } | undefined)?.entries?.includes("AFTER-BACKUP-r2") || undefined, 20_000);
     await poll("r1 shreds the deleted document", async () => ((await api("r1", "/v1/docs/doomed")).status === 410 ? true : undefined), 20_000);
@@ -128,7 +132,7 @@ describe("concord backup and restore", () => {
     await writeFile(join(target, ".restore-partial", "junk"), "x");
     const again = concord("restore", "--in", archive, "--data", target, "--key-file", r2Key);
     expect(again.status, again.stderr).toBe(0);
-    expect((await readdir(target)).sort()).toEqual(["keys", "store"]);
+    expect((await readdir(target)).sort()).toEqual(["RESTORED", "keys", "store"]);
     // …but a region key from elsewhere is refused.
     const other = join(cluster.path, "other-target");
     await mkdir(join(other, "keys"), { recursive: true });
