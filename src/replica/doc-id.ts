@@ -24,6 +24,12 @@ export function conflictDocId(id: string, kind: DocKind): string {
   return id + conflictSuffix(kind);
 }
 
+/** The id whose conflict document `id` is; undefined for an ordinary id. */
+export function conflictBaseId(id: string): string | undefined {
+  const kind = conflictKind(id);
+  return kind === undefined ? undefined : id.slice(0, id.length - conflictSuffix(kind).length);
+}
+
 /** The kind a conflict id holds; undefined for an ordinary id. */
 export function conflictKind(id: string): DocKind | undefined {
   return docKinds.find((kind) => id.endsWith(conflictSuffix(kind)) && id.length > conflictSuffix(kind).length);

@@ -24,10 +24,15 @@
  *
  * A conflict document holds only the kind its name says: a delta of another
  * kind for it is rejected ("invalid_update", reason "conflicting_kind").
+ *
+ * Deletes win over conflicts too: deleting the id shreds its conflict
+ * documents (Replica.shred), and content for a conflict document whose id is
+ * deleted here is dropped, as for any deleted document. Only a valid delta
+ * of the winning kind moves a document aside: a rejected one changes nothing.
  */
 import type { DocEngine, DocKind } from "../doc/engine.ts";
 import { ConcordError, isConcordError } from "../errors.ts";
-import { conflictDocId, conflictKind } from "./doc-id.ts";
+import { conflictBaseId, conflictDocId, conflictKind } from "./doc-id.ts";
 import type { DocSlots } from "./doc-slots.ts";
 import { wholeStateChanges, type DocWriter } from "./doc-writer.ts";
 import type { LoadedDoc } from "./loaded-doc.ts";
@@ -65,6 +70,8 @@ export async function applyRemote(deps: RemoteApplyDeps, id: string, kind: DocKi
     });
   }
   try {
+    const base = conflictBaseId(id);
+    if (base !== undefined && (await isDeletedHere(slots, base))) return false;
     for (;;) {
       let outcome: Outcome;
       try {
@@ -94,6 +101,8 @@ export async function applyRemote(deps: RemoteApplyDeps, id: string, kind: DocKi
       const losing = kind === winningKind(outcome.kindHere, kind) ? outcome.kindHere : kind;
       // A delta of the losing kind belongs to the conflict document, like the rest of that kind's content.
       if (losing === kind) return await applyRemote(deps, conflictDocId(id, kind), kind, delta);
+      // Only a delta that applies moves the document aside: a rejected one must change nothing (and spread nowhere).
+      delta = firstDelta(deps, kind, delta);
       await slots.moveAside(id, losing, kind, conflictDocId(id, losing), (doc, kept) => {
         writer.counters.kindConflicts++;
         announce(doc);
@@ -103,6 +112,17 @@ export async function applyRemote(deps: RemoteApplyDeps, id: string, kind: DocKi
     }
   } catch (error) {
     if (isConcordError(error, "deleted")) return false;
+    throw error;
+  }
+}
+
+async function isDeletedHere(slots: DocSlots, id: string): Promise<boolean> {
+  try {
+    await slots.get(id);
+    return false;
+  } catch (error) {
+    if (isConcordError(error, "deleted")) return true;
+    if (isConcordError(error, "not_found")) return false;
     throw error;
   }
 }

@@ -17,7 +17,7 @@ import { systemRandom } from "../runtime/random.ts";
 import { createDocStore, type DocStore } from "../storage/doc-store.ts";
 import type { Store } from "../storage/store.ts";
 import { ChangeFeed } from "./change-feed.ts";
-import { checkDocId, checkNewDocId } from "./doc-id.ts";
+import { checkDocId, checkNewDocId, conflictDocId, conflictKind } from "./doc-id.ts";
 import { createDocSlots, type DocSlots } from "./doc-slots.ts";
 import { createDocWriter, type DocWriter, type Persisted } from "./doc-writer.ts";
 import type { LoadedDoc } from "./loaded-doc.ts";
@@ -295,11 +295,21 @@ export class Replica {
     this.checkOpen();
     checkDocId(id);
     // Under the document's gate: no load can cache it again while (or after) the store deletes it.
-    return this.slots.shred(id, async () => {
+    const deleted = await this.slots.shred(id, async () => {
       const deleted = await this.docs.delete(id, this.clock.now(), origin === "remote");
       if (deleted || origin === "remote") this.feed.emit({ type: "delete", id, origin, localSeq: this.writer.nextLocalSeq() });
       return deleted;
     });
+    // Deleting an id deletes what a kind conflict kept of it (see remote-apply.ts): deleted content stays deleted.
+    if (conflictKind(id) === undefined) {
+      for (const kind of docKinds) {
+        const conflictId = conflictDocId(id, kind);
+        await this.slots.shred(conflictId, async () => {
+          if (await this.docs.delete(conflictId, this.clock.now(), false)) this.feed.emit({ type: "delete", id: conflictId, origin, localSeq: this.writer.nextLocalSeq() });
+        });
+      }
+    }
+    return deleted;
   }
 
   private view(doc: LoadedDoc): DocView {

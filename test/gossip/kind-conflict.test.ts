@@ -83,4 +83,43 @@ describe("one id created with different kinds in different regions", () => {
     expect(c.stats().kindConflicts).toBe(0);
     await cluster.stop();
   });
+  it("deletes what a conflict kept when the id is deleted: deleted content never survives under the conflict id", async () => {
+    const cluster = await createCluster({ names: ["a", "b", "c"] });
+    for (const name of ["a", "b", "c"]) cluster.network.isolate(name);
+    const a = cluster.get("a").replica;
+    const b = cluster.get("b").replica;
+    await a.create("x", "yjs");
+    await a.change("x", (doc: Y.Doc) => doc.getText("t").insert(0, "secret"));
+    await b.create("x", "automerge");
+    await b.change("x", (doc: { n?: number }) => {
+      doc.n = 1;
+    });
+    // a's yjs copy reached b before the cut; b keeps it aside. Then a's user deletes x.
+    expect(await b.applyRemote("x", "yjs", await a.encodeState("x"))).toBe(true);
+    expect((await b.read("x~yjs-conflict")).value).toEqual({ t: "secret" });
+    expect(await a.delete("x")).toBe(true);
+    cluster.network.heal();
+    await cluster.settle(8000);
+    for (const name of ["a", "b", "c"]) {
+      const replica = cluster.get(name).replica;
+      expect((await replica.status("x")).state, name).toBe("deleted");
+      expect((await replica.status("x~yjs-conflict")).state, name).not.toBe("present");
+    }
+    expect(new Set((await contents(cluster)).values()).size).toBe(1);
+    await cluster.stop();
+  });
+
+  it("moves nothing for a delta of the winning kind that is rejected", async () => {
+    const cluster = await createCluster({ names: ["a", "b"] });
+    const a = cluster.get("a").replica;
+    await a.create("x", "yjs");
+    await a.change("x", (doc: Y.Doc) => doc.getText("t").insert(0, "hello"));
+    await expect(a.applyRemote("x", "automerge", Uint8Array.of(0x85, 0x6f, 0x4a, 0x83, 1, 2))).rejects.toMatchObject({ code: "invalid_update" });
+    expect(await a.read("x")).toMatchObject({ kind: "yjs", value: { t: "hello" } });
+    expect((await a.status("x~yjs-conflict")).state).toBe("absent");
+    expect(a.stats().kindConflicts).toBe(0);
+    await cluster.settle(3000);
+    expect(await cluster.get("b").replica.read("x")).toMatchObject({ kind: "yjs", value: { t: "hello" } });
+    await cluster.stop();
+  });
 });
