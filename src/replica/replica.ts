@@ -17,11 +17,13 @@ import { systemRandom } from "../runtime/random.ts";
 import { createDocStore, type DocStore } from "../storage/doc-store.ts";
 import type { Store } from "../storage/store.ts";
 import { ChangeFeed } from "./change-feed.ts";
-import { checkDocId, checkNewDocId, conflictDocId, conflictKind } from "./doc-id.ts";
+import { checkDocId, checkNewDocId } from "./doc-id.ts";
 import { createDocSlots, type DocSlots } from "./doc-slots.ts";
 import { createDocWriter, type DocWriter, type Persisted } from "./doc-writer.ts";
 import type { LoadedDoc } from "./loaded-doc.ts";
 import { applyRemote } from "./remote-apply.ts";
+import { readAfter } from "./read-after.ts";
+import { shredDoc } from "./shred.ts";
 import type {
   ChangeListener, DocStatus, DocView, InjectedBugs, ListOptions, ReadOptions, ReplicaEvent, ReplicaOptions,
   ReplicaStats, Replication, WriteAck, WriteOptions,
@@ -128,18 +130,8 @@ export class Replica {
    */
   async read(id: string, options: ReadOptions = {}): Promise<DocView> {
     if (options.after === undefined) return this.view(await this.loaded(id));
-    const version = decodeVersion(options.after);
-    const caughtUp = async () => {
-      const doc = await this.loaded(id).catch((error: unknown) => {
-        if (isConcordError(error, "not_found")) return undefined; // it may still be on its way here
-        throw error;
-      });
-      return doc && doc.engine.includes(doc.state, version) ? this.view(doc) : undefined;
-    };
-    return this.feed.waitFor(this.clock, id, caughtUp, options.timeoutMs ?? 5000, () =>
-      new ConcordError("not_caught_up", `region ${this.region} has not caught up with that write of "${id}" yet`, {
-        details: { retryAfterMs: 1000 },
-      }));
+    const deps = { region: this.region, clock: this.clock, feed: this.feed, loaded: (i: string) => this.loaded(i), view: (d: LoadedDoc) => this.view(d) };
+    return readAfter(deps, id, options.after, options.timeoutMs ?? 5000);
   }
 
   /** The full state as one binary delta (Yjs update / Automerge save). */
@@ -294,22 +286,7 @@ export class Replica {
   private async shred(id: string, origin: "local" | "remote"): Promise<boolean> {
     this.checkOpen();
     checkDocId(id);
-    // Under the document's gate: no load can cache it again while (or after) the store deletes it.
-    const deleted = await this.slots.shred(id, async () => {
-      const deleted = await this.docs.delete(id, this.clock.now(), origin === "remote");
-      if (deleted || origin === "remote") this.feed.emit({ type: "delete", id, origin, localSeq: this.writer.nextLocalSeq() });
-      return deleted;
-    });
-    // Deleting an id deletes what a kind conflict kept of it (see remote-apply.ts): deleted content stays deleted.
-    if (conflictKind(id) === undefined) {
-      for (const kind of docKinds) {
-        const conflictId = conflictDocId(id, kind);
-        await this.slots.shred(conflictId, async () => {
-          if (await this.docs.delete(conflictId, this.clock.now(), false)) this.feed.emit({ type: "delete", id: conflictId, origin, localSeq: this.writer.nextLocalSeq() });
-        });
-      }
-    }
-    return deleted;
+    return shredDoc({ slots: this.slots, docs: this.docs, feed: this.feed, writer: this.writer, clock: this.clock }, id, origin);
   }
 
   private view(doc: LoadedDoc): DocView {
