@@ -164,34 +164,8 @@ function wrapDatabase(db: RootDatabase<Uint8Array, Uint8Array>, path: string, re
       const end = prefixEnd(prefix);
       // `start` is always passed: without it lmdb-js starts at its default
       // beginning key, which is meant to skip its own metadata keys.
-      let start = copyBytes(prefix);
-      let exclusiveStart = false;
-      for (;;) {
-        ensureOpen();
-        const page: Array<[Uint8Array, Uint8Array]> = [];
-        let pageBytes = 0;
-        try {
-          // Read a page and close the cursor before yielding: no read
-          // transaction stays open while the consumer awaits.
-          const range = db.getRange({ start, exclusiveStart, limit: scanPageEntries, ...(end ? { end } : {}) });
-          for (const { key, value } of range) {
-            page.push([copyBytes(key), copyBytes(value)]);
-            pageBytes += key.length + value.length;
-            if (pageBytes >= scanPageBytes) break; // break closes the lmdb-js cursor (its iterator's return())
-          }
-        } catch (cause) {
-          throw failed("a scan of", cause);
-        }
-        const last = page[page.length - 1];
-        // Our own copy of the last key: the consumer may mutate the one it is given.
-        if (last) start = copyBytes(last[0]);
-        for (const entry of page) {
-          ensureOpen();
-          yield entry;
-        }
-        if (page.length < scanPageEntries && pageBytes < scanPageBytes) return;
-        exclusiveStart = true;
-      }
+      const range = { start: copyBytes(prefix), ...(end ? { end } : {}) };
+      yield* pagedRange(db, range, ensureOpen, (cause) => failed("a scan of", cause));
     },
 
     async snapshot() {
@@ -248,27 +222,7 @@ function readTransactionSnapshot(
       }
     },
     async *entries() {
-      let start: Uint8Array = new Uint8Array(0);
-      let exclusiveStart = false;
-      for (;;) {
-        check();
-        const page: Array<[Uint8Array, Uint8Array]> = [];
-        try {
-          for (const { key, value } of db.getRange({ transaction: txn, start, exclusiveStart, limit: scanPageEntries })) {
-            page.push([copyBytes(key), copyBytes(value)]);
-          }
-        } catch (cause) {
-          throw failed("reading a snapshot of", cause);
-        }
-        const last = page[page.length - 1];
-        if (last) start = copyBytes(last[0]);
-        for (const entry of page) {
-          check();
-          yield entry;
-        }
-        if (page.length < scanPageEntries) return;
-        exclusiveStart = true;
-      }
+      yield* pagedRange(db, { start: new Uint8Array(0), transaction: txn }, check, (cause) => failed("reading a snapshot of", cause));
     },
     release() {
       if (released) return;
@@ -278,6 +232,47 @@ function readTransactionSnapshot(
     },
   };
   return snapshot;
+}
+
+/**
+ * The entries from `range.start` (inclusive) to `range.end` (exclusive; no
+ * end: the last key), read in pages of at most scanPageEntries entries or
+ * scanPageBytes bytes. Each page's cursor is closed before its entries are
+ * yielded, so no cursor stays open while the consumer awaits; with a
+ * `transaction`, every page reads the same snapshot. `check` runs before
+ * every page and every entry, and throws once the reader must stop.
+ */
+async function* pagedRange(
+  db: RootDatabase<Uint8Array, Uint8Array>,
+  range: { start: Uint8Array; end?: Uint8Array; transaction?: ReturnType<RootDatabase["useReadTransaction"]> },
+  check: () => void,
+  fail: (cause: unknown) => ConcordError,
+): AsyncGenerator<[Uint8Array, Uint8Array]> {
+  let start = range.start;
+  let exclusiveStart = false;
+  for (;;) {
+    check();
+    const page: Array<[Uint8Array, Uint8Array]> = [];
+    let pageBytes = 0;
+    try {
+      for (const { key, value } of db.getRange({ ...range, start, exclusiveStart, limit: scanPageEntries })) {
+        page.push([copyBytes(key), copyBytes(value)]);
+        pageBytes += key.length + value.length;
+        if (pageBytes >= scanPageBytes) break; // break closes the lmdb-js cursor (its iterator's return())
+      }
+    } catch (cause) {
+      throw fail(cause);
+    }
+    const last = page[page.length - 1];
+    // Our own copy of the last key: the consumer may mutate the one it is given.
+    if (last) start = copyBytes(last[0]);
+    for (const entry of page) {
+      check();
+      yield entry;
+    }
+    if (page.length < scanPageEntries && pageBytes < scanPageBytes) return;
+    exclusiveStart = true;
+  }
 }
 
 function errorText(error: unknown): string {
