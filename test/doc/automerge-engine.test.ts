@@ -2,7 +2,7 @@ import * as Automerge from "@automerge/automerge";
 import { describe, expect, it } from "vitest";
 import { createAutomergeEngine } from "../../src/doc/automerge-engine.ts";
 import { canonicalStringify } from "../../src/doc/canonical-json.ts";
-import { ConcordError } from "../../src/errors.ts";
+import { thrown } from "./rejection-checks.ts";
 import { createManualClock } from "../../src/runtime/clock.ts";
 import { createSeededRandom } from "../../src/runtime/random.ts";
 
@@ -17,16 +17,6 @@ type Engine = ReturnType<typeof setup>["engine"];
 type Doc = Automerge.Doc<any>;
 
 const json = (engine: Engine, doc: Doc): string => canonicalStringify(engine.toJSON(doc));
-
-function thrown(fn: () => unknown): ConcordError {
-  try {
-    fn();
-  } catch (error) {
-    expect(error).toBeInstanceOf(ConcordError);
-    return error as ConcordError;
-  }
-  throw new Error("expected a ConcordError");
-}
 
 describe("Automerge engine", () => {
   it("produces a delta from a local edit that another replica applies", () => {

@@ -5,7 +5,7 @@ import { createAutomergeEngine } from "../../src/doc/automerge-engine.ts";
 import { ConcordError } from "../../src/errors.ts";
 import { createManualClock } from "../../src/runtime/clock.ts";
 import { createSeededRandom } from "../../src/runtime/random.ts";
-import { expectAcceptedOrRejected, expectRejected, expectStillAccepts } from "./rejection-checks.ts";
+import { expectAcceptedOrRejected, expectRejected, expectStillAccepts, thrown } from "./rejection-checks.ts";
 
 type Doc = Automerge.Doc<any>;
 
@@ -280,14 +280,7 @@ describe("Automerge engine with hostile input", () => {
 
   it("rejects a snapshot nested deeper than the limit", () => {
     const engine = setup();
-    let caught: unknown;
-    try {
-      engine.load(nestedMaps(65));
-    } catch (error) {
-      caught = error;
-    }
-    expect(caught).toBeInstanceOf(ConcordError);
-    expect((caught as ConcordError).details["reason"]).toBe("too_deep");
+    expect(thrown(() => engine.load(nestedMaps(65))).details["reason"]).toBe("too_deep");
     expect(engine.toJSON(engine.load(nestedMaps(64)))).toBeTruthy();
   });
 

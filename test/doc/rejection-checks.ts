@@ -13,10 +13,34 @@ export interface Expected {
   reason?: string;
 }
 
+/** The ConcordError `fn` throws; fails the test if it throws nothing or anything else. */
+export function thrown(fn: () => unknown): ConcordError {
+  try {
+    fn();
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConcordError);
+    return error as ConcordError;
+  }
+  throw new Error("expected a ConcordError");
+}
+
+/** What a rejection must leave exactly as it was. */
+function observe<S>(engine: DocEngine<S>, state: S) {
+  return { version: engine.version(state), json: canonicalStringify(engine.toJSON(state)) };
+}
+
+/** A rejection's code and reason are as expected, it is not marked damaged, and `state` is as `before`. */
+function checkRejection<S>(engine: DocEngine<S>, state: S, before: ReturnType<typeof observe>, error: ConcordError, expected: Expected): void {
+  if (expected.code !== undefined) expect(error.code).toBe(expected.code);
+  else expect(["invalid_update", "too_large"]).toContain(error.code);
+  if (expected.reason !== undefined) expect(error.details["reason"]).toBe(expected.reason);
+  expect(error.details["damaged"]).toBeUndefined();
+  expect(observe(engine, state)).toEqual(before);
+}
+
 /** Applies `delta`, expecting a rejection that leaves `state` untouched; returns the error. */
 export function expectRejected<S>(engine: DocEngine<S>, state: S, delta: Uint8Array, expected: Expected = {}): ConcordError {
-  const version = engine.version(state);
-  const json = canonicalStringify(engine.toJSON(state));
+  const before = observe(engine, state);
   let caught: unknown;
   try {
     engine.apply(state, delta);
@@ -24,14 +48,8 @@ export function expectRejected<S>(engine: DocEngine<S>, state: S, delta: Uint8Ar
     caught = error;
   }
   expect(caught, "the delta was accepted").toBeInstanceOf(ConcordError);
-  const error = caught as ConcordError;
-  if (expected.code !== undefined) expect(error.code).toBe(expected.code);
-  else expect(["invalid_update", "too_large"]).toContain(error.code);
-  if (expected.reason !== undefined) expect(error.details["reason"]).toBe(expected.reason);
-  expect(error.details["damaged"]).toBeUndefined();
-  expect(engine.version(state)).toEqual(version);
-  expect(canonicalStringify(engine.toJSON(state))).toBe(json);
-  return error;
+  checkRejection(engine, state, before, caught as ConcordError, expected);
+  return caught as ConcordError;
 }
 
 /**
@@ -40,20 +58,14 @@ export function expectRejected<S>(engine: DocEngine<S>, state: S, delta: Uint8Ar
  * or it is rejected as by expectRejected. Returns the state to carry on with.
  */
 export function expectAcceptedOrRejected<S>(engine: DocEngine<S>, state: S, delta: Uint8Array): S {
-  const version = engine.version(state);
-  const json = canonicalStringify(engine.toJSON(state));
+  const before = observe(engine, state);
   try {
     const { state: next } = engine.apply(state, delta);
-    const reloaded = engine.load(engine.snapshot(next));
-    expect(canonicalStringify(engine.toJSON(reloaded))).toBe(canonicalStringify(engine.toJSON(next)));
-    expect(engine.version(reloaded)).toEqual(engine.version(next));
+    expect(observe(engine, engine.load(engine.snapshot(next)))).toEqual(observe(engine, next));
     return next;
   } catch (error) {
     if (!isConcordError(error)) throw error;
-    expect(["invalid_update", "too_large"]).toContain(error.code);
-    expect(error.details["damaged"]).toBeUndefined();
-    expect(engine.version(state)).toEqual(version);
-    expect(canonicalStringify(engine.toJSON(state))).toBe(json);
+    checkRejection(engine, state, before, error, {});
     return state;
   }
 }

@@ -3,7 +3,7 @@ import * as Y from "yjs";
 import { createYjsEngine } from "../../src/doc/yjs-engine.ts";
 import { computeYjsVersion } from "../../src/doc/yjs-version.ts";
 import { canonicalStringify } from "../../src/doc/canonical-json.ts";
-import { ConcordError } from "../../src/errors.ts";
+import { thrown } from "./rejection-checks.ts";
 import { createManualClock } from "../../src/runtime/clock.ts";
 import { createSeededRandom } from "../../src/runtime/random.ts";
 
@@ -12,16 +12,6 @@ function setup(seed = 1, limits?: { maxDeltaBytes?: number; maxDepth?: number })
 }
 
 const json = (engine: ReturnType<typeof setup>, doc: Y.Doc): string => canonicalStringify(engine.toJSON(doc));
-
-function thrown(fn: () => unknown): ConcordError {
-  try {
-    fn();
-  } catch (error) {
-    expect(error).toBeInstanceOf(ConcordError);
-    return error as ConcordError;
-  }
-  throw new Error("expected a ConcordError");
-}
 
 describe("Yjs engine", () => {
   it("produces a delta from a local edit that another replica applies", () => {

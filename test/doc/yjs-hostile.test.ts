@@ -5,7 +5,7 @@ import { createYjsEngine } from "../../src/doc/yjs-engine.ts";
 import { ConcordError } from "../../src/errors.ts";
 import { createManualClock } from "../../src/runtime/clock.ts";
 import { createSeededRandom } from "../../src/runtime/random.ts";
-import { expectAcceptedOrRejected, expectRejected, expectStillAccepts } from "./rejection-checks.ts";
+import { expectAcceptedOrRejected, expectRejected, expectStillAccepts, thrown } from "./rejection-checks.ts";
 import { Wire, deleteUpdate, stringUpdate } from "./yjs-wire.ts";
 
 function setup(limits?: { maxDeltaBytes?: number; maxDepth?: number }) {
@@ -340,14 +340,7 @@ describe("Yjs engine with hostile input", () => {
 
   it("rejects a snapshot nested deeper than the limit", () => {
     const engine = setup();
-    let caught: unknown;
-    try {
-      engine.load(nestedMaps(65));
-    } catch (error) {
-      caught = error;
-    }
-    expect(caught).toBeInstanceOf(ConcordError);
-    expect((caught as ConcordError).details["reason"]).toBe("too_deep");
+    expect(thrown(() => engine.load(nestedMaps(65))).details["reason"]).toBe("too_deep");
     expect(engine.toJSON(engine.load(nestedMaps(64)))).toBeTruthy();
   });
 
