@@ -39,22 +39,22 @@ export function createServerMetrics(replica: Replica, region: string): ServerMet
 
   const replication = () => replica.stats().replication as { peers?: Record<string, PeerStats>; framesRejectedUnknown?: Record<string, number>; documents?: number; pending?: Record<string, number>; docsSkipped?: number } | undefined;
 
-  const documents = new Gauge({
-    name: "concord_documents", help: "Documents known to this region (including tombstones), from the replication digest tree", registers: [registry],
-    collect() {
-      const r = replication();
-      if (r?.documents !== undefined) this.set(r.documents);
-    },
-  });
-  void documents;
-  const skipped = new Gauge({
-    name: "concord_antientropy_docs_skipped_total", help: "Documents anti-entropy left out because they failed to load here (e.g. a corrupt record): look at the logs", registers: [registry],
-    collect() {
-      const r = replication();
-      if (r?.docsSkipped !== undefined) this.set(r.docsSkipped);
-    },
-  });
-  void skipped;
+  type ReplicationStats = NonNullable<ReturnType<typeof replication>>;
+  /** A gauge of one replication-wide figure, read at scrape time (absent without replication). */
+  const replicationFigure = (name: string, help: string, pick: (r: ReplicationStats) => number | undefined) =>
+    new Gauge({
+      name, help, registers: [registry],
+      collect() {
+        const r = replication();
+        const value = r && pick(r);
+        if (value !== undefined) this.set(value);
+      },
+    });
+  replicationFigure("concord_documents", "Documents known to this region (including tombstones), from the replication digest tree", (r) => r.documents);
+  replicationFigure(
+    "concord_antientropy_docs_skipped_total", "Documents anti-entropy left out because they failed to load here (e.g. a corrupt record): look at the logs",
+    (r) => r.docsSkipped,
+  );
 
   // Every per-peer replication stat: numbers become gauges, booleans 0/1.
   const peerFields = {

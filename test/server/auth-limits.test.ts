@@ -218,6 +218,7 @@ describe("gossip endpoint", () => {
       expect((await replica.status("doc")).state).toBe("present");
       const after = await (await app.request("/metrics")).text();
       expect(after).toMatch(/concord_antientropy_docs_skipped_total\{region="test"\} 0/);
+      expect(after).toMatch(/concord_documents\{region="test"\} 1/);
       expect(after).toMatch(/concord_peer\{peer="b",stat="antiEntropyRounds",region="test"\} \d/);
     } finally {
       here.stop();
