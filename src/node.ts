@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { openReplica as openReplicaOnStore, type Replica } from "./replica/replica.ts";
 import type { ReplicaOptions } from "./replica/types.ts";
 import { openLmdbStore } from "./storage/lmdb-store.ts";
+import type { Store } from "./storage/store.ts";
 import { resolveMasterKey } from "./runtime/master-key.ts";
 
 export * from "./index.ts";
@@ -32,11 +33,20 @@ export function storePath(dataDir: string): string {
 /** Opens a replica on a data directory (LMDB), or on any store given as `store`. */
 export async function openReplica(options: NodeReplicaOptions): Promise<Replica> {
   if ("store" in options) return openReplicaOnStore(options);
+  return (await openDataDir(options)).replica;
+}
+
+/**
+ * A replica on a data directory, with the store and master key it was opened
+ * with (a server also backs the store up, sealed under that key). The replica
+ * owns the store: closing it closes the store.
+ */
+export async function openDataDir(options: Exclude<NodeReplicaOptions, ReplicaOptions>): Promise<{ replica: Replica; store: Store; masterKey: Uint8Array }> {
   const { dir, keyFile, ...rest } = options;
   const masterKey = await resolveMasterKey({ masterKey: options.masterKey, keyFile, dataDir: dir });
   const store = await openLmdbStore({ path: storePath(dir) });
   try {
-    return await openReplicaOnStore({ ...rest, store, masterKey });
+    return { replica: await openReplicaOnStore({ ...rest, store, masterKey }), store, masterKey };
   } catch (error) {
     await store.close();
     throw error;

@@ -14,10 +14,8 @@ import type { Logger } from "pino";
 import { ConcordError } from "../errors.ts";
 import { createGossip, type Gossip, type GossipOptions } from "../gossip/index.ts";
 import type { Topology } from "../gossip/topology.ts";
-import { storePath } from "../node.ts";
-import { openReplica, type Replica } from "../replica/replica.ts";
-import { resolveMasterKey } from "../runtime/master-key.ts";
-import { openLmdbStore } from "../storage/lmdb-store.ts";
+import { openDataDir } from "../node.ts";
+import type { Replica } from "../replica/replica.ts";
 import { systemClock } from "../runtime/clock.ts";
 import { systemRandom } from "../runtime/random.ts";
 import { createServer, type ConcordApp, type ServerOptions } from "./app.ts";
@@ -85,15 +83,7 @@ export async function startRegion(options: RegionOptions): Promise<RunningRegion
   }
 
   const tokens = options.server?.tokens ?? (await readTokensFile(tokensFile(dataDir)));
-  const masterKey = await resolveMasterKey({ keyFile: options.keyFile, dataDir });
-  const store = await openLmdbStore({ path: storePath(dataDir) });
-  let replica: Replica;
-  try {
-    replica = await openReplica({ store, masterKey, region: self.id });
-  } catch (error) {
-    await store.close();
-    throw error;
-  }
+  const { replica, store, masterKey } = await openDataDir({ dir: dataDir, region: self.id, ...(options.keyFile ? { keyFile: options.keyFile } : {}) });
   const transport = createHttpTransport({ urls, timeoutMs: options.gossipTimeoutMs ?? 5000 });
   const gossip = createGossip({ replica, transport, clock: systemClock, random: systemRandom, self: self.id, keyPair, peers }, options.gossip);
   const shutdown = new AbortController();
