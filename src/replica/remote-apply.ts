@@ -33,6 +33,7 @@
 import type { DocEngine, DocKind } from "../doc/engine.ts";
 import { ConcordError, isConcordError } from "../errors.ts";
 import { conflictBaseId, conflictDocId, conflictKind } from "./doc-id.ts";
+import type { DocStore } from "../storage/doc-store.ts";
 import type { DocSlots } from "./doc-slots.ts";
 import { wholeStateChanges, type DocWriter } from "./doc-writer.ts";
 import type { LoadedDoc } from "./loaded-doc.ts";
@@ -45,6 +46,7 @@ export function winningKind(a: DocKind, b: DocKind): DocKind {
 
 export interface RemoteApplyDeps {
   slots: DocSlots;
+  docs: DocStore;
   writer: DocWriter;
   engines: Record<DocKind, DocEngine<unknown>>;
   bugs: InjectedBugs;
@@ -71,7 +73,7 @@ export async function applyRemote(deps: RemoteApplyDeps, id: string, kind: DocKi
   }
   try {
     const base = conflictBaseId(id);
-    if (base !== undefined && (await isDeletedHere(slots, base))) return false;
+    if (base !== undefined && (await deps.docs.isDeleted(base))) return false;
     for (;;) {
       let outcome: Outcome;
       try {
@@ -112,17 +114,6 @@ export async function applyRemote(deps: RemoteApplyDeps, id: string, kind: DocKi
     }
   } catch (error) {
     if (isConcordError(error, "deleted")) return false;
-    throw error;
-  }
-}
-
-async function isDeletedHere(slots: DocSlots, id: string): Promise<boolean> {
-  try {
-    await slots.get(id);
-    return false;
-  } catch (error) {
-    if (isConcordError(error, "deleted")) return true;
-    if (isConcordError(error, "not_found")) return false;
     throw error;
   }
 }

@@ -222,7 +222,7 @@ export class Replica {
   async applyRemote(id: string, kind: DocKind, delta: Uint8Array): Promise<boolean> {
     this.checkOpen();
     checkDocId(id);
-    return applyRemote({ slots: this.slots, writer: this.writer, engines: this.engines, bugs: this.bugs }, id, kind, delta);
+    return applyRemote({ slots: this.slots, docs: this.docs, writer: this.writer, engines: this.engines, bugs: this.bugs }, id, kind, delta);
   }
 
   /** Applies a deletion from another region. */
