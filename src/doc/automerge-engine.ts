@@ -20,6 +20,10 @@ import { decodeChanges, indexChange, orderNewChanges, type IncomingChange } from
 import { AutomergeOpIndex } from "./automerge-op-index.ts";
 import { decodeHeads, encodeHeads, sortedHeads } from "./automerge-heads.ts";
 import { automergeToJSON } from "./automerge-json.ts";
+import { applyAutomergeOps, type AutomergeOpsDeps } from "./automerge-json-ops.ts";
+import { rootObjectId } from "./automerge-genesis.ts";
+import { deterministicActor } from "./container-ids.ts";
+import { initialShapeOps, shapeKey } from "./initial-shape.ts";
 
 // Documents hold arbitrary JSON-like content; callers narrow it themselves.
 type Doc = Automerge.Doc<any>;
@@ -65,7 +69,33 @@ export function createAutomergeEngine(deps: EngineDeps): DocEngine<Doc> {
     return doc;
   };
 
-  return {
+  const opsDeps: AutomergeOpsDeps = {
+    apply: (doc, delta) => engine.apply(doc, delta).state,
+    change: (doc, edit, actor) => (actor === undefined ? engine.change(doc, edit) : changeAs(doc, edit, actor)),
+    creatorOf(doc, objId) {
+      if (objId === rootObjectId) return undefined;
+      const [counter, actor] = objId.split("@");
+      const hash = indexFor(doc).changeHolding(Number(counter), actor!);
+      if (hash === undefined) throw invalidUpdate("engine_error", `no change of this document made object ${objId}`);
+      return hash;
+    },
+  };
+
+  /** One change by `actor` at time 0: what every region makes alike from the same state (initial shapes). */
+  const changeAs = (doc: Doc, edit: (draft: any) => void, actor: string): { state: Doc; delta: Uint8Array } => {
+    const fork = Automerge.clone(doc, { actor });
+    try {
+      const changed = Automerge.change(fork, { time: 0 }, edit);
+      const delta = Automerge.getLastLocalChange(changed) ?? empty;
+      return { state: delta.length > 0 ? engine.apply(doc, delta).state : doc, delta };
+    } catch (cause) {
+      throw editFailed(cause, false);
+    } finally {
+      Automerge.free(fork);
+    }
+  };
+
+  const engine: DocEngine<Doc> = {
     kind: "automerge",
 
     create,
@@ -140,6 +170,13 @@ export function createAutomergeEngine(deps: EngineDeps): DocEngine<Doc> {
       return { state: next, delta };
     },
 
+    applyOps: (doc, ops, scope) => applyAutomergeOps(doc, ops, scope, opsDeps),
+
+    initialize(doc, docId, init) {
+      const ops = initialShapeOps(init, { nestedListsAndTexts: true, topLevelScalars: true });
+      return applyAutomergeOps(doc, ops, { docId, initWriter: deterministicActor("init", [docId, shapeKey(init)]) }, opsDeps);
+    },
+
     snapshot: (doc) => Automerge.save(doc),
 
     version: (doc) => encodeHeads(sortedHeads(doc)),
@@ -160,6 +197,7 @@ export function createAutomergeEngine(deps: EngineDeps): DocEngine<Doc> {
       return 1024 + stats.numOps * 64 + stats.numChanges * 128 + (index?.byteSize() ?? 0);
     },
   };
+  return engine;
 }
 
 /** Applies checked changes to the live document; an engine failure that moved its heads damages it. */

@@ -43,6 +43,8 @@ interface ActorLog {
   startOps: number[];
   opCounts: number[];
   offsets: number[];
+  /** Per change, in seq order: its hash. */
+  hashes: string[];
   ops: Uint32Array;
   used: number;
 }
@@ -85,7 +87,7 @@ export class AutomergeOpIndex {
     let id = this.actorIds.get(hex);
     if (id === undefined) {
       id = this.actors.length;
-      this.actors.push({ hex, startOps: [], opCounts: [], offsets: [], ops: new Uint32Array(16 * stride), used: 0 });
+      this.actors.push({ hex, startOps: [], opCounts: [], offsets: [], hashes: [], ops: new Uint32Array(16 * stride), used: 0 });
       this.actorIds.set(hex, id);
     }
     return id;
@@ -142,6 +144,7 @@ export class AutomergeOpIndex {
       log.startOps.length = lengths.changes;
       log.opCounts.length = lengths.changes;
       log.offsets.length = lengths.changes;
+      log.hashes.length = lengths.changes;
       log.used = lengths.used;
     }
   }
@@ -156,6 +159,7 @@ export class AutomergeOpIndex {
     log.startOps.push(startOp);
     log.opCounts.push(0);
     log.offsets.push(log.used);
+    log.hashes.push(hash);
     this.changes.set(hash, { actor, seq: log.startOps.length });
     this.current = { actor: log, index: log.startOps.length - 1 };
   }
@@ -182,31 +186,43 @@ export class AutomergeOpIndex {
   /** Reads op `counter@actor` into `out`; false when no such op is indexed. */
   find(counter: number, actor: number, out: IndexedOp): boolean {
     const log = this.actors[actor];
-    if (log === undefined) return false;
-    const starts = log.startOps;
-    let low = 0;
-    let high = starts.length - 1;
-    while (low <= high) {
-      const mid = (low + high) >>> 1;
-      if (counter < starts[mid]!) high = mid - 1;
-      else if (counter >= starts[mid]! + log.opCounts[mid]!) low = mid + 1;
-      else {
-        const at = (log.offsets[mid]! + counter - starts[mid]!) * stride;
-        out.flags = log.ops[at]!;
-        out.objCounter = log.ops[at + 1]!;
-        out.objActor = log.ops[at + 2]!;
-        out.propA = log.ops[at + 3]!;
-        out.propB = log.ops[at + 4]!;
-        return true;
-      }
-    }
-    return false;
+    const change = log === undefined ? -1 : changeIndexOf(log, counter);
+    if (change < 0) return false;
+    const at = (log!.offsets[change]! + counter - log!.startOps[change]!) * stride;
+    out.flags = log!.ops[at]!;
+    out.objCounter = log!.ops[at + 1]!;
+    out.objActor = log!.ops[at + 2]!;
+    out.propA = log!.ops[at + 3]!;
+    out.propB = log!.ops[at + 4]!;
+    return true;
+  }
+
+  /** The hash of the change holding op `counter@actorHex` (e.g. the one that made an object), if indexed. */
+  changeHolding(counter: number, actorHex: string): string | undefined {
+    const actor = this.actorIds.get(actorHex);
+    const log = actor === undefined ? undefined : this.actors[actor]!;
+    const change = log === undefined ? -1 : changeIndexOf(log, counter);
+    return change < 0 ? undefined : log!.hashes[change];
   }
 
   /** Approximate heap bytes held by the index. */
   byteSize(): number {
     let bytes = 0;
-    for (const log of this.actors) bytes += log.ops.byteLength + log.startOps.length * 24 + 96;
+    for (const log of this.actors) bytes += log.ops.byteLength + log.startOps.length * 32 + 96;
     return bytes + this.changes.size * 160 + this.keyIds.size * 64;
   }
+}
+
+/** Index (seq - 1) of the change of `log` holding op `counter`, or -1. */
+function changeIndexOf(log: ActorLog, counter: number): number {
+  const starts = log.startOps;
+  let low = 0;
+  let high = starts.length - 1;
+  while (low <= high) {
+    const mid = (low + high) >>> 1;
+    if (counter < starts[mid]!) high = mid - 1;
+    else if (counter >= starts[mid]! + log.opCounts[mid]!) low = mid + 1;
+    else return mid;
+  }
+  return -1;
 }

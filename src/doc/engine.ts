@@ -3,6 +3,8 @@
  * behind it: nothing outside src/doc branches on the engine's kind.
  */
 import type { Clock } from "../runtime/clock.ts";
+import type { JsonValue } from "./canonical-json.ts";
+import type { JsonOp } from "./json-ops.ts";
 import type { Random } from "../runtime/random.ts";
 
 export const docKinds = ["yjs", "automerge"] as const;
@@ -82,6 +84,22 @@ export interface DocEngine<S = unknown> {
    * `damaged: true`: peers would reject its delta, so reload the document.
    */
   change(state: S, edit: (doc: any) => void): { state: S; delta: Uint8Array };
+  /**
+   * Applies JSON ops (json-ops.ts) as one edit, as change() does, and first
+   * creates every container they need and the document lacks, the same way
+   * in every region (container-ids.ts), so concurrent first writes into a new
+   * list, map or counter all land in one object. An op that does not fit the
+   * document throws invalid_argument naming the op (directly, or as the cause
+   * of an "edit_threw" error); `damaged` as for change().
+   */
+  applyOps(state: S, ops: JsonOp[], scope: { docId: string }): { state: S; delta: Uint8Array };
+  /**
+   * Gives an empty document the initial shape `init` (a JSON object: maps,
+   * lists, texts and scalars) with a change every region makes
+   * byte-identically, so a document created in two regions at once with one
+   * shape merges. Throws invalid_argument for a shape the engine cannot hold.
+   */
+  initialize(state: S, docId: string, init: { [key: string]: JsonValue }): { state: S; delta: Uint8Array };
   /** Compact full state, loadable by `load`. */
   snapshot(state: S): Uint8Array;
   /**

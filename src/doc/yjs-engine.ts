@@ -16,6 +16,9 @@ import { checkYjsUpdate } from "./yjs-update-check.ts";
 import { decodeYjsVersion, encodeYjsVersion, trackYjsVersion, yjsIncludes } from "./yjs-version.ts";
 import { yjsToJSON } from "./yjs-json.ts";
 import { checkLocalNesting } from "./yjs-local-check.ts";
+import { applyYjsOps } from "./yjs-json-ops.ts";
+import { deterministicClientId } from "./container-ids.ts";
+import { initialShapeOps, shapeKey } from "./initial-shape.ts";
 
 const empty = new Uint8Array(0);
 
@@ -69,7 +72,7 @@ export function createYjsEngine(deps: EngineDeps): DocEngine<Y.Doc> {
     return addsStructs || deletes;
   };
 
-  return {
+  const engine: DocEngine<Y.Doc> = {
     kind: "yjs",
 
     create: newDoc,
@@ -125,6 +128,14 @@ export function createYjsEngine(deps: EngineDeps): DocEngine<Y.Doc> {
       return { state: doc, delta };
     },
 
+    applyOps: (doc, ops, scope) => engine.change(doc, (d: Y.Doc) => applyYjsOps(d, ops, scope)),
+
+    initialize(doc, docId, init) {
+      const ops = initialShapeOps(init, { nestedListsAndTexts: false, topLevelScalars: false });
+      const initWriter = deterministicClientId("init", [docId, shapeKey(init)]);
+      return engine.change(doc, (d: Y.Doc) => applyYjsOps(d, ops, { docId, initWriter }));
+    },
+
     snapshot: (doc) => Y.encodeStateAsUpdate(doc),
 
     version: (doc) => encodeYjsVersion(doc),
@@ -145,6 +156,7 @@ export function createYjsEngine(deps: EngineDeps): DocEngine<Y.Doc> {
       return 256 + structs * bytesPerStruct + (contentBytes.get(doc) ?? 0);
     },
   };
+  return engine;
 }
 
 /**

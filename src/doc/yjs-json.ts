@@ -10,11 +10,13 @@
  * Nested types carry their kind on the wire and are read by class: Y.Map →
  * object, Y.Array and Y.XmlFragment → array, Y.Text and Y.XmlText → string
  * (formatting and embeds dropped), Y.XmlElement → {"$element", "attributes",
- * "children"}, Y.XmlHook → {"$hook", "entries"}. Stored values go through
+ * "children"}, Y.XmlHook → {"$hook", "entries"}, a counter map
+ * (yjs-counter.ts) → the sum of its entries. Stored values go through
  * canonicalize (bytes as {"$bytes": base64}, undefined as null).
  */
 import * as Y from "yjs";
 import { canonicalize, compareKeys, putKey, type JsonValue } from "./canonical-json.ts";
+import { isYjsCounter, yjsCounterTotal } from "./yjs-counter.ts";
 
 // Yjs types are generic over their event type, which the JSON view does not care about.
 type Type = Y.AbstractType<any>;
@@ -50,6 +52,7 @@ function typedValue(type: Type): JsonValue {
   if (type instanceof Y.XmlElement) return { $element: type.nodeName, attributes: mapValue(type), children: sequenceValue(type) };
   if (type instanceof Y.XmlFragment || type instanceof Y.Array) return sequenceValue(type);
   if (type instanceof Y.XmlHook) return { $hook: type.hookName, entries: mapValue(type) };
+  if (isYjsCounter(type)) return yjsCounterTotal(type);
   if (type instanceof Y.Map) return mapValue(type);
   return untypedValue(type) ?? null;
 }

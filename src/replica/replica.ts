@@ -12,6 +12,8 @@ import { createEngine } from "../doc/index.ts";
 import type { DocEngine, DocKind } from "../doc/engine.ts";
 import { docKinds } from "../doc/engine.ts";
 import { ConcordError, isConcordError } from "../errors.ts";
+import type { JsonOp } from "../doc/json-ops.ts";
+import { parseInitialShape } from "../doc/initial-shape.ts";
 import { systemClock, type Clock } from "../runtime/clock.ts";
 import { systemRandom } from "../runtime/random.ts";
 import { createDocStore, type DocStore } from "../storage/doc-store.ts";
@@ -25,7 +27,7 @@ import { applyRemote } from "./remote-apply.ts";
 import { readAfter } from "./read-after.ts";
 import { shredDoc } from "./shred.ts";
 import type {
-  ChangeListener, DocStatus, DocView, InjectedBugs, ListOptions, ReadOptions, ReplicaEvent, ReplicaOptions,
+  ChangeListener, CreateOptions, DocStatus, DocView, InjectedBugs, ListOptions, ReadOptions, ReplicaEvent, ReplicaOptions,
   ReplicaStats, Replication, WriteAck, WriteOptions,
 } from "./types.ts";
 import { decodeVersion, deletedVersionHash, encodeVersion, unknownVersionHash, versionHash } from "./version-token.ts";
@@ -76,18 +78,28 @@ export class Replica {
   }
 
   /**
-   * Creates an empty document. ConcordError "exists" if it is there, "deleted" if it was shredded,
-   * "invalid_argument" for an id reserved for kind conflicts (see doc-id.ts).
+   * Creates a document, empty or with the initial shape `options.init` (a
+   * JSON object such as `{ items: [], meta: {} }`), which every region
+   * applies with the same change: two regions creating the document at once
+   * with one shape hold one document. ConcordError "exists" if it is there,
+   * "deleted" if it was shredded, "invalid_argument" for a bad shape or an
+   * id reserved for kind conflicts (see doc-id.ts).
    */
-  async create(id: string, kind: DocKind): Promise<DocView> {
+  async create(id: string, kind: DocKind, options: CreateOptions = {}): Promise<DocView> {
     this.checkOpen();
     checkNewDocId(id);
     if (!docKinds.includes(kind)) {
       throw new ConcordError("invalid_argument", `a document kind is one of ${docKinds.join(", ")} (got ${String(kind)})`);
     }
+    const init = options.init === undefined ? undefined : parseInitialShape(options.init);
+    // Checked before anything is stored, so a shape the engine cannot hold changes nothing.
+    if (init) this.engines[kind].initialize(this.engines[kind].create(), id, init);
     // Announced as a change carrying the empty state, so other regions learn of the document before its first write.
     const doc = await this.slots.create(id, kind, (created) => this.writer.announceCreated(created, "local"));
-    return this.view(doc);
+    if (!init || Object.keys(init).length === 0) return this.view(doc);
+    // A crash between the two writes leaves the document without its shape; containers are still created safely by patch.
+    await this.edit(id, (engine, state) => engine.initialize(state, id, init), {});
+    return this.view(await this.loaded(id));
   }
 
   /**
@@ -107,12 +119,33 @@ export class Replica {
   /**
    * Edits a document in place and persists the resulting delta. `edit` gets a
    * Y.Doc for Yjs documents and a mutable draft for Automerge documents.
+   * Containers an edit creates (`doc.items ??= []`) are new objects that a
+   * concurrent creation elsewhere competes with, and one side's content is
+   * lost: create them in the document's initial shape (`create(id, kind, { init })`)
+   * or through `patch`, which creates them the same way in every region.
    */
   async change<D = any>(id: string, edit: (doc: D) => void, options: WriteOptions = {}): Promise<WriteAck> {
+    return this.edit(id, (engine, state) => engine.change(state, edit), options);
+  }
+
+  /**
+   * Applies JSON operations (see src/doc/json-ops.ts) as one change. Containers
+   * the ops need and the document lacks (maps on a path, the list of a push,
+   * the text of insertText, the counter of increment) are created identically
+   * in every region, so concurrent first writes into them all survive.
+   * ConcordError "invalid_argument" names the first op that does not fit; nothing changes then.
+   */
+  async patch(id: string, ops: JsonOp[], options: WriteOptions = {}): Promise<WriteAck> {
+    return this.edit(id, (engine, state) => engine.applyOps(state, ops, { docId: id }), options);
+  }
+
+  private async edit(
+    id: string, run: (engine: DocEngine<unknown>, state: unknown) => { state: unknown; delta: Uint8Array }, options: WriteOptions,
+  ): Promise<WriteAck> {
     const { doc, persisted } = await this.writeTo(id, (doc) => {
       let result: { state: unknown; delta: Uint8Array };
       try {
-        result = doc.engine.change(doc.state, edit);
+        result = run(doc.engine, doc.state);
       } catch (error) {
         // A rejected edit may already be in the live document: drop it, the store holds the truth.
         if (isConcordError(error) && error.details.damaged === true) this.slots.retire(doc);
@@ -123,6 +156,7 @@ export class Replica {
     });
     return this.acknowledge(doc, await persisted, options);
   }
+
   /**
    * The document's canonical JSON value and version. With `after` (a token
    * from a WriteAck), waits until this replica holds that write, or fails

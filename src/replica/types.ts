@@ -73,6 +73,17 @@ export interface WriteOptions {
   timeoutMs?: number;
 }
 
+export interface CreateOptions {
+  /**
+   * The document's initial shape, a JSON object: `{ items: [], meta: { title: "" } }`.
+   * Every region applies it with the same change, so creating one document in
+   * two regions at once with one shape merges. Automerge holds maps, lists and
+   * texts at any depth; Yjs holds top-level maps, arrays and texts, with nested
+   * objects as nested maps and nested arrays and strings as plain values.
+   */
+  init?: unknown;
+}
+
 export interface ReadOptions {
   /** A token from a WriteAck: wait until this replica holds that write. */
   after?: string;

@@ -5,7 +5,7 @@
  */
 import { Hono, type Context } from "hono";
 import { isDocKind } from "../doc/index.ts";
-import { jsonOpsEdit, parseJsonOps } from "../doc/json-patch.ts";
+import { parseJsonOps } from "../doc/json-ops.ts";
 import type { Replica } from "../replica/replica.ts";
 import type { Durability, WriteAck, WriteOptions } from "../replica/types.ts";
 import { authorize } from "./auth.ts";
@@ -44,9 +44,9 @@ export function docsRoutes(replica: Replica, options: DocsRouteOptions): Hono<Ap
   app.put("/:id", async (c) => {
     const id = c.req.param("id");
     authorize(c.get("principal"), "write", id);
-    const body = (await c.req.json().catch(() => fail("invalid_argument", 'the body must be JSON: { "kind": "yjs" | "automerge" }'))) as { kind?: unknown };
+    const body = (await c.req.json().catch(() => fail("invalid_argument", 'the body must be JSON: { "kind": "yjs" | "automerge", "init"?: {...} }'))) as { kind?: unknown; init?: unknown };
     if (!isDocKind(body?.kind)) fail("invalid_argument", '"kind" must be "yjs" or "automerge"');
-    const view = await replica.create(id, body.kind);
+    const view = await replica.create(id, body.kind, body.init === undefined ? {} : { init: body.init });
     return c.json(view, 201);
   });
 
@@ -64,8 +64,7 @@ export function docsRoutes(replica: Replica, options: DocsRouteOptions): Hono<Ap
     authorize(c.get("principal"), "write", id);
     const write = writeOptions(c, options.maxWaitMs);
     const ops = parseJsonOps(await c.req.json().catch(() => fail("invalid_argument", "the body must be JSON")));
-    const { kind } = await replica.read(id);
-    return c.json(ackBody(await replica.change(id, jsonOpsEdit(kind, ops), write)));
+    return c.json(ackBody(await replica.patch(id, ops, write)));
   });
 
   app.get("/:id", async (c) => {
