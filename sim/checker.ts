@@ -12,7 +12,17 @@
 import { isConcordError } from "../src/errors.ts";
 import type { Gossip } from "../src/gossip/gossip.ts";
 import type { Replica } from "../src/replica/replica.ts";
-import type { WorkloadLedger } from "./workload.ts";
+import { workloadPaths, type WorkloadLedger } from "./workload.ts";
+
+/** The value at `path` inside a JSON value, or undefined. */
+function at(value: unknown, path: readonly string[]): unknown {
+  let here = value;
+  for (const key of path) {
+    if (typeof here !== "object" || here === null || !Object.hasOwn(here, key)) return undefined;
+    here = (here as Record<string, unknown>)[key];
+  }
+  return here;
+}
 
 export type ViolationKind = "divergence" | "lost-write" | "counter" | "liveness" | "memory" | "durability" | "error";
 
@@ -63,27 +73,30 @@ export function checkAckedWrites(contents: ReadonlyMap<string, Contents>, ledger
   const violations: Violation[] = [];
   let lost = 0;
   for (const [region, docs] of contents) {
-    const values = new Map<string, { m?: Record<string, unknown>; l?: unknown[]; c?: number } | undefined>();
+    const values = new Map<string, unknown>();
     const valueOf = (id: string) => {
       if (!values.has(id)) {
         const json = docs.get(id);
-        values.set(id, json === undefined ? undefined : (JSON.parse(json) as { value: never }).value);
+        values.set(id, json === undefined ? undefined : (JSON.parse(json) as { value: unknown }).value);
       }
       return values.get(id);
     };
     const missing: string[] = [];
     for (const write of ledger.acked) {
       if (write.tag === undefined) continue;
-      const value = valueOf(write.doc);
-      const present = write.kind === "map" ? value?.m?.[write.tag] !== undefined : (value?.l ?? []).includes(write.tag);
-      if (!present) missing.push(`${write.kind} ${write.tag} in ${write.doc}`);
+      const container = at(valueOf(write.doc), write.container ?? [write.kind === "map" ? "m" : "l"]);
+      const present = write.kind === "map"
+        ? typeof container === "object" && container !== null && Object.hasOwn(container, write.tag)
+        : Array.isArray(container) && container.includes(write.tag);
+      if (!present) missing.push(`${write.kind} ${write.tag} in ${write.doc} at ${(write.container ?? []).join(".")}`);
     }
     lost = Math.max(lost, missing.length);
     if (missing.length > 0) {
       violations.push({ kind: "lost-write", message: `${region} lacks ${missing.length} acknowledged write(s): ${missing.slice(0, 3).join("; ")}` });
     }
     for (const [doc, sum] of ledger.counters) {
-      const total = valueOf(doc)?.c ?? 0;
+      const found = at(valueOf(doc), [...workloadPaths.counter]);
+      const total = typeof found === "number" ? found : 0;
       if (total < sum.acked || total > sum.acked + sum.uncertain) {
         violations.push({
           kind: "counter",

@@ -11,6 +11,7 @@ export const bugNames = {
   "drop-deltas": { dropFailedPushes: true, skipAntiEntropy: true },
   "ack-before-durable": { ackBeforeDurable: true },
   "skip-remote-persist": { skipRemotePersist: true },
+  "racy-container-create": { racyContainerCreate: true },
 } as const satisfies Record<string, InjectedBugs>;
 
 export type BugName = keyof typeof bugNames;

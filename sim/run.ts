@@ -18,7 +18,7 @@ import { createSimRegion, type SimRegion } from "./region.ts";
 import { createScheduler } from "./scheduler.ts";
 import { readTopologyFile, simTopology } from "./topology-file.ts";
 import { createTrace, deriveSeed } from "./trace.ts";
-import { createDoc, createLedger, docSpecs, issueWrite } from "./workload.ts";
+import { createLedger, docSpecs, issueWrite } from "./workload.ts";
 import { drainMicrotasks } from "./drain.ts";
 
 /** Virtual time given to replicate the freshly created documents before the chaos starts. */
@@ -141,7 +141,7 @@ export async function runSimulation(partial: Partial<SimOptions>, onProgress?: (
   }
 
   for (const region of regions.values()) await drive(region.start());
-  for (const spec of specs) await drive(createDoc(regions.get(spec.home)!.process!.replica, spec));
+  // No document is created in advance: the first write to one in a region creates it (workload.ts).
   scheduler.after(0, sample);
   await runUntil(setupMs);
 

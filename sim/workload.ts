@@ -1,17 +1,20 @@
 /**
  * Simulated clients: they write to random documents of both kinds in random
- * regions — map sets, list inserts, text inserts and deletes, and (Automerge)
- * counter increments — and record every write the replica acknowledged. Each
- * map set and list insert carries a unique tag, so the checker can look for
- * every acknowledged write on every replica; counters have known totals.
+ * regions — map sets and list pushes tagged per write, text inserts and
+ * deletes, counter increments — and record every write the replica
+ * acknowledged. Each map set and list push carries a unique tag, so the
+ * checker can look for every acknowledged write on every replica; counters
+ * have known totals.
  *
- * Containers are made once, when a document is created, before anyone
- * writes concurrently: two regions initialising the same Automerge key would
- * conflict and one side's content would vanish. Yjs root types are safe.
+ * Writes go through the JSON ops real clients send (Replica.patch), and
+ * nothing is set up in advance: the first write to a document in a region
+ * creates it there (half of the documents with an initial shape), and the
+ * first write to a container creates it, at depth 1 and 2, in whichever
+ * regions get there first — concurrently, under partitions, as real
+ * clients do. That is exactly where lost writes hide.
  */
-import * as Automerge from "@automerge/automerge";
-import type * as Y from "yjs";
 import type { DocKind } from "../src/doc/engine.ts";
+import type { JsonOp } from "../src/doc/json-ops.ts";
 import { isConcordError } from "../src/errors.ts";
 import type { Random } from "../src/runtime/random.ts";
 import type { Replica } from "../src/replica/replica.ts";
@@ -26,8 +29,18 @@ export interface AckedWrite {
   kind: OpKind;
   /** The map key / list element it added (map and list ops). */
   tag?: string;
+  /** Where the map or list it wrote to sits in the document's JSON. */
+  container?: string[];
   at: number;
 }
+
+/** Where each op writes: depth 1 and depth 2 containers, none of them made in advance. */
+export const workloadPaths = {
+  map: [["m"], ["n", "sub"]],
+  list: [["l"], ["nl", "items"]],
+  text: ["t"],
+  counter: ["c", "v"],
+} as const;
 
 export interface DocSpec {
   id: string;
@@ -58,16 +71,18 @@ export function docSpecs(count: number, regions: readonly string[]): DocSpec[] {
   }));
 }
 
-/** Creates a document with all its containers, in one region. */
-export async function createDoc(replica: Replica, spec: DocSpec): Promise<void> {
-  await replica.create(spec.id, spec.kind);
-  if (spec.kind === "automerge") {
-    await replica.change(spec.id, (d: Record<string, unknown>) => {
-      d.m = {};
-      d.l = [];
-      d.t = "";
-      d.c = new Automerge.Counter(0);
-    });
+/** Shape of the documents created with one: some containers exist from the start. */
+const initialShape = { l: [], m: {} };
+
+/**
+ * Makes sure `spec` exists in this region, creating it here if this region
+ * has not heard of it yet (another region may be creating it at this moment).
+ */
+export async function ensureDoc(replica: Replica, spec: DocSpec, withShape: boolean): Promise<void> {
+  try {
+    await replica.create(spec.id, spec.kind, withShape ? { init: initialShape } : {});
+  } catch (error) {
+    if (!isConcordError(error, "exists")) throw error;
   }
 }
 
@@ -85,12 +100,14 @@ export async function issueWrite(
   replica: Replica, spec: DocSpec, region: string, n: number, random: Random, ledger: WorkloadLedger, trace: Trace,
   now: () => number, regionIndex: number,
 ): Promise<void> {
-  const kinds: OpKind[] = spec.kind === "automerge" ? ["map", "list", "text-insert", "text-delete", "counter"] : ["map", "list", "text-insert", "text-delete"];
+  const kinds: OpKind[] = ["map", "list", "text-insert", "text-delete", "counter"];
   const kind = kinds[random.int(kinds.length)]!;
   const tag = `${region}/${n}`;
   const amount = 1 + random.int(5);
   const position = random.float();
   const char = letters[random.int(letters.length)]!;
+  const depth = random.int(2);
+  const withShape = Number(spec.id.slice(-1)) % 2 === 0;
   ledger.attempted++;
   ledger.unanswered++;
   let counter: { acked: number; uncertain: number } | undefined;
@@ -101,15 +118,15 @@ export async function issueWrite(
   }
   trace.event("write", regionIndex, n, kinds.indexOf(kind));
   try {
-    const ack = spec.kind === "yjs"
-      ? await replica.change(spec.id, (doc: Y.Doc) => yjsEdit(doc, kind, tag, position, char))
-      : await replica.change(spec.id, (doc: Record<string, any>) => automergeEdit(doc, kind, tag, position, char, amount));
+    if (!(await exists(replica, spec.id))) await ensureDoc(replica, spec, withShape);
+    const { ops, container } = await opsFor(replica, spec, kind, { tag, amount, position, char, depth });
+    const ack = await replica.patch(spec.id, ops);
     ledger.unanswered--;
     if (counter) {
       counter.uncertain -= amount;
       counter.acked += amount;
     }
-    ledger.acked.push({ doc: spec.id, region, kind, ...(kind === "map" || kind === "list" ? { tag } : {}), at: now() });
+    ledger.acked.push({ doc: spec.id, region, kind, ...(kind === "map" || kind === "list" ? { tag, container } : {}), at: now() });
     trace.event("ack", regionIndex, n, ack.version.length);
     trace.text(ack.version);
   } catch (error) {
@@ -123,38 +140,42 @@ export async function issueWrite(
   }
 }
 
-function yjsEdit(doc: Y.Doc, kind: OpKind, tag: string, position: number, char: string): void {
-  const text = doc.getText("t");
-  switch (kind) {
-    case "map":
-      doc.getMap("m").set(tag, position);
-      return;
-    case "list":
-      doc.getArray("l").insert(Math.floor(position * (doc.getArray("l").length + 1)), [tag]);
-      return;
-    case "text-insert":
-      text.insert(Math.floor(position * (text.length + 1)), char);
-      return;
-    default:
-      if (text.length > 0) text.delete(Math.floor(position * text.length), 1);
+async function exists(replica: Replica, id: string): Promise<boolean> {
+  try {
+    await replica.read(id);
+    return true;
+  } catch (error) {
+    if (isConcordError(error, "not_found")) return false;
+    throw error;
   }
 }
 
-function automergeEdit(doc: Record<string, any>, kind: OpKind, tag: string, position: number, char: string, amount: number): void {
+interface Draw {
+  tag: string;
+  amount: number;
+  position: number;
+  char: string;
+  depth: number;
+}
+
+/** The JSON ops of one write; text positions come from the text as this region holds it now. */
+async function opsFor(replica: Replica, spec: DocSpec, kind: OpKind, draw: Draw): Promise<{ ops: JsonOp[]; container?: string[] }> {
+  // Yjs maps hang under a root map; Automerge maps can sit at the top.
+  const mapPath: string[] = spec.kind === "yjs" && draw.depth === 0 ? ["m"] : [...workloadPaths.map[draw.depth]!];
+  const listPath: string[] = spec.kind === "yjs" ? ["l"] : [...workloadPaths.list[draw.depth]!];
   switch (kind) {
     case "map":
-      doc.m[tag] = position;
-      return;
+      return { ops: [{ op: "set", path: [...mapPath, draw.tag], value: draw.position }], container: mapPath };
     case "list":
-      doc.l.insertAt(Math.floor(position * (doc.l.length + 1)), tag);
-      return;
-    case "text-insert":
-      Automerge.splice(doc as Automerge.Doc<unknown>, ["t"], Math.floor(position * ((doc.t as string).length + 1)), 0, char);
-      return;
-    case "text-delete":
-      if ((doc.t as string).length > 0) Automerge.splice(doc as Automerge.Doc<unknown>, ["t"], Math.floor(position * (doc.t as string).length), 1);
-      return;
+      return { ops: [{ op: "push", path: listPath, value: draw.tag }], container: listPath };
     case "counter":
-      (doc.c as Automerge.Counter).increment(amount);
+      return { ops: [{ op: "increment", path: [...workloadPaths.counter], by: draw.amount }] };
+    default: {
+      const text = ((await replica.read(spec.id)).value as { t?: string }).t ?? "";
+      const path = [...workloadPaths.text];
+      if (kind === "text-insert") return { ops: [{ op: "insertText", path, index: Math.floor(draw.position * (text.length + 1)), text: draw.char }] };
+      if (text.length === 0) return { ops: [{ op: "insertText", path, index: 0, text: draw.char }] };
+      return { ops: [{ op: "deleteText", path, index: Math.floor(draw.position * text.length), length: 1 }] };
+    }
   }
 }

@@ -30,6 +30,8 @@ export interface GenesisTarget {
   creator: string | undefined;
   key: string;
   type: ContainerType;
+  /** Empty, except for the simulator's racy-container-create bug (the writer's own actor). */
+  salt: string;
 }
 
 /** The genesis change for `target` that `doc` does not hold yet. */
@@ -37,7 +39,7 @@ export function containerGenesis(doc: Automerge.Doc<unknown>, target: GenesisTar
   const backend = Automerge.getBackend(doc);
   const heads = target.creator === undefined ? [] : [target.creator];
   for (let generation = 0; generation < maxGenerations; generation++) {
-    const actor = deterministicActor("container", [target.docId, target.parentId, target.key, target.type, String(generation)]);
+    const actor = deterministicActor("container", [target.docId, target.parentId, target.key, target.type, String(generation), target.salt]);
     const fork = backend.fork(actor, heads);
     try {
       createIn(fork, target);

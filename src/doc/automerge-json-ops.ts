@@ -11,6 +11,7 @@ import * as Automerge from "@automerge/automerge";
 import { isConcordError } from "../errors.ts";
 import { containerGenesis, rootObjectId } from "./automerge-genesis.ts";
 import { editFailed } from "./engine-errors.ts";
+import type { OpScope } from "./engine.ts";
 import { badOp as bad, type ContainerType, type JsonOp } from "./json-ops.ts";
 
 type Doc = Automerge.Doc<any>;
@@ -26,8 +27,7 @@ export interface AutomergeOpsDeps {
   creatorOf(doc: Doc, objId: string): string | undefined;
 }
 
-export interface AutomergeOpScope {
-  docId: string;
+export interface AutomergeOpScope extends OpScope {
   /** An actor for the final change too (initial shapes): every region then makes the same change. */
   initWriter?: string;
 }
@@ -38,7 +38,7 @@ export function applyAutomergeOps(doc: Doc, ops: JsonOp[], scope: AutomergeOpSco
   let state = doc;
   try {
     for (const [i, op] of ops.entries()) {
-      if (op.op !== "delete") state = ensurePath(state, op.path, leafContainer(op), i, scope.docId, deps, genesis);
+      if (op.op !== "delete") state = ensurePath(state, op.path, leafContainer(op), i, scope, deps, genesis);
     }
     const { state: next, delta } = deps.change(state, (draft) => editOps(draft, ops), scope.initWriter);
     return { state: next, delta: concat([...genesis, delta]) };
@@ -62,7 +62,7 @@ function leafContainer(op: JsonOp): ContainerType | undefined {
 
 /** Makes sure every map on `path` and the leaf container exist, applying genesis changes for those missing. */
 function ensurePath(
-  doc: Doc, path: string[], leaf: ContainerType | undefined, i: number, docId: string, deps: AutomergeOpsDeps, genesis: Uint8Array[],
+  doc: Doc, path: string[], leaf: ContainerType | undefined, i: number, scope: OpScope, deps: AutomergeOpsDeps, genesis: Uint8Array[],
 ): Doc {
   let state = doc;
   const depth = leaf === undefined ? path.length - 1 : path.length;
@@ -76,7 +76,8 @@ function ensurePath(
       continue;
     }
     const parentId = at === 0 ? rootObjectId : Automerge.getObjectId(parent)!;
-    const change = containerGenesis(state, { docId, parentId, creator: deps.creatorOf(state, parentId), key, type });
+    const salt = scope.racy ? Automerge.getActorId(state) : "";
+    const change = containerGenesis(state, { docId: scope.docId, parentId, creator: deps.creatorOf(state, parentId), key, type, salt });
     state = deps.apply(state, change);
     genesis.push(change);
   }

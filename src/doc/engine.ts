@@ -29,6 +29,13 @@ export interface EngineLimits {
 
 export const defaultEngineLimits: EngineLimits = { maxDeltaBytes: 8 * 1024 * 1024, maxSnapshotBytes: 256 * 1024 * 1024, maxDepth: 64 };
 
+/** What names the document an op edits (deterministic container ids derive from it). */
+export interface OpScope {
+  docId: string;
+  /** Simulator only (InjectedBugs.racyContainerCreate): create containers with this instance's own writer. */
+  racy?: boolean;
+}
+
 /** How `apply` bounds a delta's size: a client delta (default) or a whole state from a trusted region. */
 export interface ApplyOptions {
   sizeLimit?: "delta" | "snapshot";
@@ -92,7 +99,7 @@ export interface DocEngine<S = unknown> {
    * document throws invalid_argument naming the op (directly, or as the cause
    * of an "edit_threw" error); `damaged` as for change().
    */
-  applyOps(state: S, ops: JsonOp[], scope: { docId: string }): { state: S; delta: Uint8Array };
+  applyOps(state: S, ops: JsonOp[], scope: OpScope): { state: S; delta: Uint8Array };
   /**
    * Gives an empty document the initial shape `init` (a JSON object: maps,
    * lists, texts and scalars) with a change every region makes

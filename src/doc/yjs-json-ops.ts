@@ -12,12 +12,12 @@
  */
 import * as Y from "yjs";
 import { deterministicClientId } from "./container-ids.ts";
+import type { OpScope } from "./engine.ts";
 import { badOp as bad, type JsonOp } from "./json-ops.ts";
 import { counterMarker, incrementYjsCounter, isYjsCounter } from "./yjs-counter.ts";
 
 /** What names the document, for deterministic ids; `initWriter` makes every other struct deterministic too. */
-export interface YjsOpScope {
-  docId: string;
+export interface YjsOpScope extends OpScope {
   /** A client id for the whole edit (initial shapes): the document must be empty or in a state every region shares. */
   initWriter?: number;
 }
@@ -98,22 +98,22 @@ function runOp(doc: Y.Doc, op: JsonOp, i: number, scope: YjsOpScope): void {
     return;
   }
   const root = doc.getMap(name);
-  const map = mapAt(doc, root, op.path.slice(1, -1), op.op !== "delete", i, scope.docId);
+  const map = mapAt(doc, root, op.path.slice(1, -1), op.op !== "delete", i, scope);
   const key = op.path.at(-1)!;
   if (!map) return; // deleting under a missing map: nothing to delete
   if (op.op === "set") map.set(key, op.value);
   else if (op.op === "delete") map.delete(key);
-  else if (op.op === "increment") incrementYjsCounter(doc, counterAt(doc, map, key, i, scope.docId), op.by);
-  else if (op.op === "ensure" && op.container === "counter") counterAt(doc, map, key, i, scope.docId);
-  else if (op.op === "ensure") containerAt(doc, map, key, "map", i, scope.docId);
+  else if (op.op === "increment") incrementYjsCounter(doc, counterAt(doc, map, key, i, scope), op.by);
+  else if (op.op === "ensure" && op.container === "counter") counterAt(doc, map, key, i, scope);
+  else if (op.op === "ensure") containerAt(doc, map, key, "map", i, scope);
 }
 
-function mapAt(doc: Y.Doc, root: Y.Map<unknown>, keys: string[], create: boolean, i: number, docId: string): Y.Map<unknown> | undefined {
+function mapAt(doc: Y.Doc, root: Y.Map<unknown>, keys: string[], create: boolean, i: number, scope: OpScope): Y.Map<unknown> | undefined {
   let map = root;
   for (const key of keys) {
     const next = map.get(key);
     if (next === undefined && !create) return undefined;
-    map = next === undefined ? containerAt(doc, map, key, "map", i, docId) : asMap(next, key, i);
+    map = next === undefined ? containerAt(doc, map, key, "map", i, scope) : asMap(next, key, i);
   }
   return map;
 }
@@ -123,9 +123,9 @@ function asMap(value: unknown, key: string, i: number): Y.Map<unknown> {
   return value;
 }
 
-function counterAt(doc: Y.Doc, map: Y.Map<unknown>, key: string, i: number, docId: string): Y.Map<unknown> {
+function counterAt(doc: Y.Doc, map: Y.Map<unknown>, key: string, i: number, scope: OpScope): Y.Map<unknown> {
   const current = map.get(key);
-  if (current === undefined) return containerAt(doc, map, key, "counter", i, docId);
+  if (current === undefined) return containerAt(doc, map, key, "counter", i, scope);
   if (!isYjsCounter(current)) throw bad(`ops[${i}]: "${key}" is not a counter`);
   return current;
 }
@@ -137,13 +137,14 @@ function counterAt(doc: Y.Doc, map: Y.Map<unknown>, key: string, i: number, docI
  * same history make the same struct; regions that saw different sets of that
  * key make different ids, never one id with two contents.
  */
-function containerAt(doc: Y.Doc, parent: Y.Map<unknown>, key: string, type: "map" | "counter", i: number, docId: string): Y.Map<unknown> {
+function containerAt(doc: Y.Doc, parent: Y.Map<unknown>, key: string, type: "map" | "counter", i: number, scope: OpScope): Y.Map<unknown> {
   const existing = parent.get(key);
   if (existing !== undefined) return asMap(existing, key, i);
   const last = parent._map.get(key);
   const parentName = parent._item ? `${parent._item.id.client}.${parent._item.id.clock}` : `root:${rootName(doc, parent)}`;
   const follows = last ? `${last.lastId.client}.${last.lastId.clock}` : "-";
-  const client = deterministicClientId("container", [docId, parentName, key, type, follows]);
+  const salt = scope.racy ? String(doc.clientID) : "";
+  const client = deterministicClientId("container", [scope.docId, parentName, key, type, follows, salt]);
   if (doc.store.clients.has(client)) throw bad(`ops[${i}]: cannot create "${key}" here (its deterministic id is taken); create the document with an initial shape instead`);
   const own = doc.clientID;
   doc.clientID = client;

@@ -136,7 +136,8 @@ export class Replica {
    * ConcordError "invalid_argument" names the first op that does not fit; nothing changes then.
    */
   async patch(id: string, ops: JsonOp[], options: WriteOptions = {}): Promise<WriteAck> {
-    return this.edit(id, (engine, state) => engine.applyOps(state, ops, { docId: id }), options);
+    const scope = { docId: id, ...(this.bugs.racyContainerCreate ? { racy: true } : {}) };
+    return this.edit(id, (engine, state) => engine.applyOps(state, ops, scope), options);
   }
 
   private async edit(

@@ -17,6 +17,8 @@ export interface InjectedBugs {
   dropFailedPushes?: boolean;
   /** Never run anti-entropy (gossip). */
   skipAntiEntropy?: boolean;
+  /** Create the containers of JSON ops with this replica's own writer, so concurrent creations compete (the naive way). */
+  racyContainerCreate?: boolean;
 }
 
 export interface ReplicaOptions {

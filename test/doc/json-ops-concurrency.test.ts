@@ -142,7 +142,7 @@ describe.each(["automerge", "yjs"] as const)("JSON ops on %s documents", (kind) 
     const path = kind === "yjs" ? ["m", "v"] : ["v"];
     net.patch(0, [{ op: "set", path, value: 5 }]);
     const before = net.sync()[0];
-    expect(codeOf(() => net.patch(0, [{ op: "increment", path }]))).toBe("invalid_argument");
+    expect(codeOf(() => net.patch(0, [{ op: "increment", path, by: 1 }]))).toBe("invalid_argument");
     expect(codeOf(() => net.patch(0, [{ op: "set", path: [...path, "x"], value: 1 }]))).toBe("invalid_argument");
     expect(net.sync()[0]).toBe(before);
   });
