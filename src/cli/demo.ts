@@ -39,14 +39,13 @@ export const demoCommand: Command = defineCommand({
 
     let replica = await openReplica({ dir, region: "demo" });
     await ensure(replica, "demo/note", "yjs");
-    await ensure(replica, "demo/tasks", "automerge");
+    await ensure(replica, "demo/tasks", "automerge", { tasks: [] });
     const note = await replica.change("demo/note", (doc: Y.Doc) => {
       const text = doc.getText("body");
       text.insert(text.length, `${marker}\n`);
       doc.getMap("meta").set("lastRun", stamp);
     });
-    await replica.change("demo/tasks", (doc: { tasks?: Array<{ title: string; done: boolean }> }) => {
-      doc.tasks ??= [];
+    await replica.change("demo/tasks", (doc: { tasks: Array<{ title: string; done: boolean }> }) => {
       doc.tasks.push({ title: marker, done: false });
     });
     process.stdout.write(`wrote to demo/note and demo/tasks (durable; version ${note.version.slice(0, 16)}…)\n`);
@@ -70,8 +69,8 @@ export const demoCommand: Command = defineCommand({
   },
 });
 
-async function ensure(replica: Replica, id: string, kind: "yjs" | "automerge"): Promise<void> {
-  await replica.create(id, kind).catch((error) => {
+async function ensure(replica: Replica, id: string, kind: "yjs" | "automerge", init?: Record<string, unknown>): Promise<void> {
+  await replica.create(id, kind, init ? { init } : {}).catch((error) => {
     if (!isConcordError(error, "exists")) throw error;
   });
 }

@@ -14,12 +14,13 @@ describe("durability", () => {
     try {
       let r = await openReplica({ dir: dir.path, masterKey: testKey() });
       await r.create("y", "yjs");
-      await r.create("a", "automerge");
+      await r.create("a", "automerge", { init: { n: [] } });
       const client = yjsClient(77);
       for (let i = 0; i < 50; i++) await r.update("y", client.insert(`${i},`));
-      for (let i = 0; i < 20; i++) await r.change("a", (d: { n?: number[] }) => void (d.n ??= []).push(i));
+      for (let i = 0; i < 20; i++) await r.change("a", (d: { n: number[] }) => void d.n.push(i));
       const y = await r.read("y");
       const a = await r.read("a");
+      expect(a.value).toEqual({ n: Array.from({ length: 20 }, (_, i) => i) });
       await r.close();
       r = await openReplica({ dir: dir.path, masterKey: testKey() });
       expect(await r.read("y")).toEqual(y);

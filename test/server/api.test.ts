@@ -33,6 +33,18 @@ describe("documents", () => {
     expect((await app.request("/v1/docs/b", json("PUT", { kind: "xml" }))).status).toBe(400);
   });
 
+  it.each(["yjs", "automerge"])("creates a %s document with an initial shape, and refuses a bad shape without creating it", async (kind) => {
+    const r = await app.request("/v1/docs/shaped", json("PUT", { kind, init: { items: ["a"], meta: { title: "T" } } }));
+    expect(r.status).toBe(201);
+    expect(((await r.json()) as { value: unknown }).value).toEqual({ items: ["a"], meta: { title: "T" } });
+    for (const init of [[1], "x", { n: 1 }].slice(0, kind === "yjs" ? 3 : 2)) {
+      const bad = await app.request("/v1/docs/bad", json("PUT", { kind, init }));
+      expect(bad.status).toBe(400);
+      expect(await errorCode(bad)).toBe("invalid_argument");
+    }
+    expect((await app.request("/v1/docs/bad")).status).toBe(404);
+  });
+
   it("applies a binary Yjs update and rejects a malformed one with 400, leaving the state unchanged", async () => {
     await app.request("/v1/docs/a", json("PUT", { kind: "yjs" }));
     const client = yjsClient(7);
