@@ -41,9 +41,8 @@ describe("replication between server processes", () => {
 
   it("converges concurrent writes to one document made in all three regions", async () => {
     await api("r1", "/v1/docs/shared", { method: "PUT", json: { kind: "automerge" } });
-    // The counter is created once: counters created concurrently in two regions are a conflict, not a sum.
-    await api("r1", "/v1/docs/shared", { method: "PATCH", json: { ops: [{ op: "increment", path: ["count"], by: 0 }] } });
-    await poll("shared everywhere", async () => ((await Promise.all(ids.map((id) => value(id, "shared")))).every((v) => (v as { count?: number } | undefined)?.count === 0) ? true : undefined));
+    // The counter does not exist yet: every region's first increment creates it, the same object everywhere.
+    await poll("shared everywhere", async () => ((await Promise.all(ids.map((id) => value(id, "shared")))).every((v) => v !== undefined) ? true : undefined));
     const writes = ids.flatMap((id) => Array.from({ length: 5 }, (_, i) =>
       api(id, "/v1/docs/shared", { method: "PATCH", json: { ops: [{ op: "set", path: [`${id}-${i}`], value: i }, { op: "increment", path: ["count"], by: 1 }] } })));
     expect((await Promise.all(writes)).map((r) => r.status)).toEqual(Array(15).fill(200));
@@ -53,6 +52,29 @@ describe("replication between server processes", () => {
       return values.every((v) => v === values[0]) && (JSON.parse(values[0]!) as { count?: number }).count === 15 ? JSON.parse(values[0]!) : undefined;
     }).catch((error: Error) => Promise.reject(new Error(`${error.message}: ${last.join(" | ")}`)));
     expect(Object.keys(converged as object)).toHaveLength(16);
+  });
+
+  const firstWrites = [
+    { kind: "automerge", op: (tag: string) => ({ op: "push", path: ["items"], value: tag }), found: (v: any) => v?.items ?? [] },
+    { kind: "automerge", op: (tag: string) => ({ op: "set", path: ["sub", tag], value: 1 }), found: (v: any) => Object.keys(v?.sub ?? {}) },
+    { kind: "yjs", op: (tag: string) => ({ op: "set", path: ["meta", "sub", tag], value: 1 }), found: (v: any) => Object.keys(v?.meta?.sub ?? {}) },
+    { kind: "yjs", op: () => ({ op: "increment", path: ["stats", "n"] }), found: (v: any) => Array(v?.stats?.n ?? 0).fill("+") },
+    { kind: "automerge", op: () => ({ op: "increment", path: ["n"] }), found: (v: any) => Array(v?.n ?? 0).fill("+") },
+  ] as const;
+  it.each(firstWrites.map((c, i) => [i, c] as const))("keeps both regions' first writes into a new document created in both at once (case %i)", async (i, c) => {
+    for (let trial = 0; trial < 4; trial++) {
+      const doc = `fresh-${i}-${trial}`;
+      const created = await Promise.all(["r1", "r2"].map((id) => api(id, `/v1/docs/${doc}`, { method: "PUT", json: { kind: c.kind } })));
+      expect(created.map((r) => r.status).every((s) => s === 201 || s === 409)).toBe(true);
+      const patched = await Promise.all(["r1", "r2"].map((id) => api(id, `/v1/docs/${doc}`, { method: "PATCH", json: { ops: [c.op(id)] } })));
+      expect(patched.map((r) => r.status)).toEqual([200, 200]);
+      const seen = await poll(`${doc} converged with both writes`, async () => {
+        const values = await Promise.all(ids.map((id) => value(id, doc)));
+        const texts = values.map((v) => JSON.stringify(v));
+        return texts.every((t) => t === texts[0]) && c.found(values[0]).length === 2 ? c.found(values[0]) : undefined;
+      }, 30_000);
+      expect(seen).toHaveLength(2);
+    }
   });
 
   it("catches up a region killed with SIGKILL and restarted, losing no acknowledged write", async () => {
