@@ -24,6 +24,7 @@ import { applyAutomergeOps, type AutomergeOpsDeps } from "./automerge-json-ops.t
 import { rootObjectId } from "./automerge-genesis.ts";
 import { deterministicActor } from "./container-ids.ts";
 import { initialShapeOps, shapeKey } from "./initial-shape.ts";
+import { checkOpDepths } from "./json-ops.ts";
 
 // Documents hold arbitrary JSON-like content; callers narrow it themselves.
 type Doc = Automerge.Doc<any>;
@@ -170,10 +171,14 @@ export function createAutomergeEngine(deps: EngineDeps): DocEngine<Doc> {
       return { state: next, delta };
     },
 
-    applyOps: (doc, ops, scope) => applyAutomergeOps(doc, ops, scope, opsDeps),
+    applyOps(doc, ops, scope) {
+      checkOpDepths(ops, limits.maxDepth);
+      return applyAutomergeOps(doc, ops, scope, opsDeps);
+    },
 
     initialize(doc, docId, init) {
       const ops = initialShapeOps(init, { nestedListsAndTexts: true, topLevelScalars: true });
+      checkOpDepths(ops, limits.maxDepth);
       return applyAutomergeOps(doc, ops, { docId, initWriter: deterministicActor("init", [docId, shapeKey(init)]) }, opsDeps);
     },
 

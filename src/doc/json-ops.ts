@@ -19,6 +19,7 @@
  * writes merge instead of competing (see container-ids.ts).
  */
 import { ConcordError } from "../errors.ts";
+import { jsonDepth } from "./json-depth.ts";
 
 export type JsonOp =
   | { op: "set"; path: string[]; value: unknown }
@@ -86,5 +87,24 @@ function checkOp(raw: unknown, at: string): JsonOp {
     }
     default:
       throw bad(`${at}.op must be one of set, delete, insertText, deleteText, push, increment`);
+  }
+}
+
+/**
+ * Refuses op values that would nest deeper than `maxDepth` where they land
+ * (the containers on the path count, as for binary deltas: see
+ * EngineLimits.maxDepth). Checked before the engine sees the value: a deep
+ * value overflows Yjs's encoder after it is in the live document, and traps
+ * Automerge's wasm module for every document of the region.
+ */
+export function checkOpDepths(ops: readonly JsonOp[], maxDepth: number): void {
+  for (const [i, op] of ops.entries()) {
+    if (op.op !== "set" && op.op !== "push") continue;
+    // A set lands in the object holding its last key; a push inside the list its path names.
+    const above = op.op === "set" ? op.path.length - 1 : op.path.length;
+    const room = maxDepth - above;
+    if (jsonDepth(op.value, Math.max(room, 0)) > room) {
+      throw new ConcordError("invalid_argument", `ops[${i}].value nests deeper than ${maxDepth} levels (counting the path)`, { details: { reason: "too_deep" } });
+    }
   }
 }
