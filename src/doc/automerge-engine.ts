@@ -16,7 +16,7 @@ import { isConcordError } from "../errors.ts";
 import { assertWithinSize, editFailed, invalidUpdate, type RejectionReason } from "./engine-errors.ts";
 import { resolveLimits } from "./limits.ts";
 import { splitChangeChunks } from "./automerge-chunks.ts";
-import { decodeChanges, indexChange, orderNewChanges, type IncomingChange } from "./automerge-change-check.ts";
+import { checkCanonical, decodeChanges, indexChange, orderNewChanges, type IncomingChange } from "./automerge-change-check.ts";
 import { AutomergeOpIndex } from "./automerge-op-index.ts";
 import { decodeHeads, encodeHeads, sortedHeads } from "./automerge-heads.ts";
 import { automergeToJSON } from "./automerge-json.ts";
@@ -128,8 +128,11 @@ export function createAutomergeEngine(deps: EngineDeps): DocEngine<Doc> {
       const index = indexFor(doc);
       const fresh = orderNewChanges(index, incoming);
       if (fresh.length === 0) return { state: doc, changed: false };
+      // Changes the canonical check cannot re-encode are proven by a save and load instead.
+      let mustVerify = false;
+      for (const change of fresh) mustVerify = !checkCanonical(change) || mustVerify;
       index.begin();
-      let hasMarks = false;
+      let hasMarks = mustVerify;
       try {
         for (const change of fresh) hasMarks = indexChange(index, change.decoded, limits.maxDepth).hasMarks || hasMarks;
       } catch (error) {
