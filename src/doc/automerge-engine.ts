@@ -128,18 +128,17 @@ export function createAutomergeEngine(deps: EngineDeps): DocEngine<Doc> {
       const index = indexFor(doc);
       const fresh = orderNewChanges(index, incoming);
       if (fresh.length === 0) return { state: doc, changed: false };
-      // Changes the canonical check cannot re-encode are proven by a save and load instead.
-      let mustVerify = false;
-      for (const change of fresh) mustVerify = !checkCanonical(change) || mustVerify;
+      // Changes the canonical check cannot re-encode, and text marks, are proven by a save and load instead.
+      let verify = false;
+      for (const change of fresh) verify = !checkCanonical(change) || verify;
       index.begin();
-      let hasMarks = mustVerify;
       try {
-        for (const change of fresh) hasMarks = indexChange(index, change.decoded, limits.maxDepth).hasMarks || hasMarks;
+        for (const change of fresh) verify = indexChange(index, change.decoded, limits.maxDepth).hasMarks || verify;
       } catch (error) {
         index.rollback();
         throw rethrowAs(error, false, "Automerge change could not be checked");
       }
-      const next = hasMarks ? applyVerified(doc, fresh, index) : applyInPlace(doc, fresh, index);
+      const next = verify ? applyVerified(doc, fresh, index) : applyInPlace(doc, fresh, index);
       index.commit();
       remember(next, index);
       if (Automerge.getMissingDeps(next, []).length > 0) {
