@@ -34,31 +34,6 @@ export function decodeChanges(chunks: Uint8Array[]): IncomingChange[] {
 }
 
 /**
- * Refuses changes Automerge would encode differently. Automerge hashes a
- * change by its bytes, but a saved document keeps only its ops and rebuilds
- * each change with its own encoder on load: a non-canonical encoding (found
- * by fuzzing: one flipped bit in a column, checksum fixed) is accepted and
- * applied, and the saved state then fails to load ("mismatching heads") in
- * every region it replicated to. Re-encoding is linear in the change. Returns
- * false when the check cannot run: Automerge's JS codec cannot re-encode the
- * changes it decodes with byte values (decodeChange yields a plain array), so
- * those go through the save-and-load check instead.
- */
-export function checkCanonical(change: IncomingChange): boolean {
-  let again: Uint8Array;
-  try {
-    again = Automerge.encodeChange(change.decoded);
-  } catch {
-    return false;
-  }
-  const bytes = change.bytes;
-  if (again.length !== bytes.length || again.some((byte, i) => byte !== bytes[i])) {
-    throw invalidUpdate("malformed", "Automerge change is not canonically encoded (a saved document could not reload it)");
-  }
-  return true;
-}
-
-/**
  * The changes `index` does not hold yet, without duplicates, each after the
  * changes it depends on. Throws "missing_dependencies" when a dep is neither
  * indexed nor among `changes`.

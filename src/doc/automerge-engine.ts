@@ -16,7 +16,8 @@ import { isConcordError } from "../errors.ts";
 import { assertWithinSize, editFailed, invalidUpdate, type RejectionReason } from "./engine-errors.ts";
 import { resolveLimits } from "./limits.ts";
 import { splitChangeChunks } from "./automerge-chunks.ts";
-import { checkCanonical, decodeChanges, indexChange, orderNewChanges, type IncomingChange } from "./automerge-change-check.ts";
+import { decodeChanges, indexChange, orderNewChanges, type IncomingChange } from "./automerge-change-check.ts";
+import { checkCanonical } from "./automerge-canonical.ts";
 import { AutomergeOpIndex } from "./automerge-op-index.ts";
 import { decodeHeads, encodeHeads, sortedHeads } from "./automerge-heads.ts";
 import { automergeToJSON } from "./automerge-json.ts";
@@ -130,7 +131,7 @@ export function createAutomergeEngine(deps: EngineDeps): DocEngine<Doc> {
       if (fresh.length === 0) return { state: doc, changed: false };
       // Changes the canonical check cannot re-encode, and text marks, are proven by a save and load instead.
       let verify = false;
-      for (const change of fresh) verify = !checkCanonical(change) || verify;
+      for (const change of fresh) verify = checkCanonical(change.bytes, change.decoded) === "undecided" || verify;
       index.begin();
       try {
         for (const change of fresh) verify = indexChange(index, change.decoded, limits.maxDepth).hasMarks || verify;
