@@ -36,11 +36,19 @@ export interface AckedWrite {
 
 /** Where each op writes: depth 1 and depth 2 containers, none of them made in advance. */
 export const workloadPaths = {
-  map: [["m"], ["n", "sub"]],
-  list: [["l"], ["nl", "items"]],
+  map: [["m"], ["n"]],
+  list: [["l"], ["nl"]],
   text: ["t"],
   counter: ["c", "v"],
 } as const;
+
+/**
+ * Depth-2 containers come in generations (one new name every few writes), so
+ * containers keep being created for the first time all through the chaos
+ * phase, under whatever partition holds then, not only at its start.
+ */
+const generationWrites = 20;
+const generations = 6;
 
 export interface DocSpec {
   id: string;
@@ -119,7 +127,8 @@ export async function issueWrite(
   trace.event("write", regionIndex, n, kinds.indexOf(kind));
   try {
     if (!(await exists(replica, spec.id))) await ensureDoc(replica, spec, withShape);
-    const { ops, container } = await opsFor(replica, spec, kind, { tag, amount, position, char, depth });
+    const generation = `g${Math.floor(n / generationWrites) % generations}`;
+    const { ops, container } = await opsFor(replica, spec, kind, { tag, amount, position, char, depth, generation });
     const ack = await replica.patch(spec.id, ops);
     ledger.unanswered--;
     if (counter) {
@@ -156,13 +165,15 @@ interface Draw {
   position: number;
   char: string;
   depth: number;
+  generation: string;
 }
 
 /** The JSON ops of one write; text positions come from the text as this region holds it now. */
 async function opsFor(replica: Replica, spec: DocSpec, kind: OpKind, draw: Draw): Promise<{ ops: JsonOp[]; container?: string[] }> {
   // Yjs maps hang under a root map; Automerge maps can sit at the top.
-  const mapPath: string[] = spec.kind === "yjs" && draw.depth === 0 ? ["m"] : [...workloadPaths.map[draw.depth]!];
-  const listPath: string[] = spec.kind === "yjs" ? ["l"] : [...workloadPaths.list[draw.depth]!];
+  const nested = (path: readonly string[]) => (draw.depth === 0 ? [...path] : [...path, draw.generation]);
+  const mapPath: string[] = spec.kind === "yjs" && draw.depth === 0 ? ["m"] : nested(workloadPaths.map[draw.depth]!);
+  const listPath: string[] = spec.kind === "yjs" ? ["l"] : nested(workloadPaths.list[draw.depth]!);
   switch (kind) {
     case "map":
       return { ops: [{ op: "set", path: [...mapPath, draw.tag], value: draw.position }], container: mapPath };
