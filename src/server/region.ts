@@ -17,6 +17,7 @@ import type { Topology } from "../gossip/topology.ts";
 import { openDataDir } from "../node.ts";
 import type { Replica } from "../replica/replica.ts";
 import { systemClock } from "../runtime/clock.ts";
+import { lockDataDir } from "../runtime/dir-lock.ts";
 import { systemRandom } from "../runtime/random.ts";
 import { createServer, type ConcordApp, type ServerOptions } from "./app.ts";
 import { createHttpTransport } from "./http-transport.ts";
@@ -83,7 +84,9 @@ export async function startRegion(options: RegionOptions): Promise<RunningRegion
   }
 
   const tokens = options.server?.tokens ?? (await readTokensFile(tokensFile(dataDir)));
-  const { replica, store, masterKey } = await openDataDir({ dir: dataDir, region: self.id, ...(options.keyFile ? { keyFile: options.keyFile } : {}) });
+  // The lock before anything is written: a second process on a live directory stops here.
+  const lock = await lockDataDir(dataDir);
+  const { replica, store, masterKey } = await openDataDir({ dir: dataDir, lock, region: self.id, ...(options.keyFile ? { keyFile: options.keyFile } : {}) });
   const transport = createHttpTransport({ urls, timeoutMs: options.gossipTimeoutMs ?? 5000 });
   const gossip = createGossip({ replica, transport, clock: systemClock, random: systemRandom, self: self.id, keyPair, peers }, options.gossip);
   const shutdown = new AbortController();
