@@ -29,6 +29,7 @@ describe("one process per data directory", () => {
     const holder = cluster.procs.get("solo")!.child.pid!;
     const lockFile = join(cluster.dataDir("solo"), "LOCK");
     const second = startConcord(["serve", "--topology", cluster.topologyFile, "--region", "solo", "--data", cluster.dataDir("solo"), "--port", String(await freePort())]);
+    cluster.procs.set("second", second); // killed by cluster.stop() should it ever start
     expect(await second.exited).not.toBe(0);
     expect(second.output()).toContain(`process ${holder}`);
     expect(second.output()).toContain(lockFile);
