@@ -25,7 +25,10 @@ export type NodeReplicaOptions =
       /** The master key; else `keyFile`, $CONCORD_MASTER_KEY, or DIR/keys/master.key. */
       masterKey?: Uint8Array;
       keyFile?: string;
-      /** The directory's lock, when the caller took it already (lockDataDir); else it is taken here. */
+      /**
+       * The directory's lock, when the caller took it already (lockDataDir); else it is taken here.
+       * Either way it is released when the replica closes, or when opening fails.
+       */
       lock?: DirLock;
     });
 

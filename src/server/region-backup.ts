@@ -167,14 +167,6 @@ export function restoredMarker(dataDir: string): string {
   return join(dataDir, "RESTORED");
 }
 
-/** Whether `dataDir` was restored and has not caught up with a peer since. */
-export const needsCatchUp = (dataDir: string): Promise<boolean> => fileExists(restoredMarker(dataDir));
-
-/** Marks a restored region as caught up. */
-export async function markCaughtUp(dataDir: string): Promise<void> {
-  await rm(restoredMarker(dataDir), { force: true });
-}
-
 /** A region key already in DIR (from an interrupted restore) must be the archive's own. */
 async function checkExistingRegionKey(dataDir: string, secretKey: Uint8Array): Promise<void> {
   const path = regionKeyFile(dataDir);
