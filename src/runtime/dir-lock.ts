@@ -12,8 +12,8 @@
  * pid is our own (a container restarted: every boot is pid 1).
  */
 import { hostname } from "node:os";
-import { link, mkdir, open, readFile, rename, unlink } from "node:fs/promises";
-import { join, resolve } from "node:path";
+import { link, mkdir, open, readFile, realpath, rename, unlink } from "node:fs/promises";
+import { join } from "node:path";
 import { ConcordError } from "../errors.ts";
 
 export interface DirLock {
@@ -51,12 +51,14 @@ export async function lockDataDir(dataDir: string): Promise<DirLock> {
     throw new ConcordError("unavailable", `cannot create ${dataDir}: ${cause.message}`, { cause });
   });
   const path = lockFile(dataDir);
-  if (heldHere.has(resolve(path))) throw lockedError(path, await readOwnerOrUndefined(path));
+  // By real path: the same directory reached through a symlink is the same lock.
+  const held = lockFile(await realpath(dataDir));
+  if (heldHere.has(held)) throw lockedError(path, await readOwnerOrUndefined(path));
   const me = await currentOwner();
   const text = JSON.stringify(me) + "\n";
   // Two rounds at most: the second follows taking a stale lock away.
   for (let attempt = 0; attempt < 2; attempt++) {
-    if (await createExclusive(path, text)) return heldLock(path, text);
+    if (await createExclusive(path, text)) return heldLock(path, held, text);
     const holder = await readOwner(path);
     if (holder === "gone") continue; // released between our create and our read
     if (holder !== "unreadable" && (await isAlive(holder))) throw lockedError(path, holder);
@@ -79,15 +81,15 @@ function lockedError(path: string, holder: LockOwner | undefined): ConcordError 
   );
 }
 
-function heldLock(path: string, text: string): DirLock {
+function heldLock(path: string, held: string, text: string): DirLock {
   let released = false;
-  heldHere.add(resolve(path));
+  heldHere.add(held);
   return {
     path,
     async release() {
       if (released) return;
       released = true;
-      heldHere.delete(resolve(path));
+      heldHere.delete(held);
       // Only our own: never remove a lock another process took after ours was broken as stale.
       const now = await readFile(path, "utf8").catch(() => undefined);
       if (now === text) await unlink(path).catch(() => {});

@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { readdir, readFile, writeFile } from "node:fs/promises";
+import { readdir, readFile, symlink, writeFile } from "node:fs/promises";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
@@ -31,6 +31,15 @@ describe("data directory lock", () => {
     expect(refused).toMatchObject({ code: "locked", details: { pid: process.pid, lockFile: lockFile(path) } });
     expect((refused as Error).message).toContain(`process ${process.pid}`);
     expect((refused as Error).message).toContain(lockFile(path));
+    await lock.release();
+  });
+
+  it("refuses the same directory reached through a symlink", async () => {
+    const path = await dir();
+    const link = join(await dir(), "link");
+    await symlink(path, link);
+    const lock = await lockDataDir(path);
+    expect(await lockDataDir(link).catch((e: unknown) => e)).toMatchObject({ code: "locked", details: { pid: process.pid } });
     await lock.release();
   });
 
