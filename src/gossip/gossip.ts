@@ -127,6 +127,7 @@ export function createGossip(deps: GossipDeps, options: GossipOptions = {}): Gos
       // Answered, but not served: as far as pushing goes the peer is not up.
       detector.failed(to, clock.now());
       if (response.code === "replayed" && response.highestSeen !== undefined && channel.skipPast(to, response.highestSeen)) {
+        state.countersSkipped++;
         throw new ConcordError("unavailable", `${to} refused a frame as replayed: counters to it now start past ${response.highestSeen}`);
       }
       throw new ConcordError("unavailable", `${to} refused: ${response.message} [${response.code}]`);

@@ -13,7 +13,7 @@ import { createMemoryDisk, type MemoryDisk } from "../../src/storage/memory-stor
 import { flush } from "../helpers/cluster.ts";
 import { testKey } from "../helpers/replicas.ts";
 
-type PeerFigures = { up: boolean; framesRejected: Record<string, number> };
+type PeerFigures = { up: boolean; framesRejected: Record<string, number>; countersSkipped: number };
 const peerStats = (gossip: Gossip, peer: string) => (gossip.stats() as { peers: Record<string, PeerFigures> }).peers[peer]!;
 
 /** Two regions, a and b, on a memory network and a manual clock; "a" can be opened twice on one disk. */
@@ -75,6 +75,7 @@ describe("a region whose frames a peer refuses as replayed", () => {
     await settle(1000);
     expect(peerStats(b.gossip, "a").framesRejected.replayed).toBeGreaterThan(0);
     expect(await b.replica.status("after")).toMatchObject({ state: "present" });
+    expect(peerStats(a.gossip, "b").countersSkipped).toBe(1);
     // And it stays recovered: no frame of a's is refused any more.
     const refused = peerStats(b.gossip, "a").framesRejected.replayed;
     await a.replica.create("later", "yjs");
@@ -113,6 +114,7 @@ describe("a region whose frames a peer refuses as replayed", () => {
     await settle(500);
     expect(await b.replica.status("d")).toMatchObject({ state: "present" });
     expect(peerStats(b.gossip, "a").framesRejected.replayed).toBe(replayedAtB);
+    expect(peerStats(a.gossip, "b").countersSkipped).toBe(0);
     await stopAll();
   });
 });
