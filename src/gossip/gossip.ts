@@ -35,6 +35,8 @@ export interface GossipOptions {
   downAfterMs?: number;
   /** Bound on remote deltas waiting for their dependencies. Default 16 MiB. */
   pendingMaxBytes?: number;
+  /** Hears of every incoming frame this region refuses: claimed sender, reason, message (the region logs it). */
+  onFrameRejected?: (rejection: FrameRejectionEvent) => void;
   /** Simulator only: deliberate defects (see InjectedBugs in src/replica/types.ts). */
   bugs?: Pick<InjectedBugs, "dropFailedPushes" | "skipAntiEntropy">;
 }
@@ -48,8 +50,6 @@ export interface GossipDeps {
   keyPair: RegionKeyPair;
   /** Every other region: id → X25519 public key. */
   peers: ReadonlyMap<string, Uint8Array>;
-  /** Told of every incoming frame this region refuses (a server logs them). */
-  onRejected?: (rejection: FrameRejectionEvent) => void;
 }
 
 export interface Gossip extends Replication {
@@ -285,7 +285,7 @@ export function createGossip(deps: GossipDeps, options: GossipOptions = {}): Gos
         opened = channel.open(frame, ["request"]);
       } catch (error) {
         const rejection = rejectionOf(channel, frame, error);
-        deps.onRejected?.(rejection);
+        o.onFrameRejected?.(rejection);
         return answerRefused(channel, frame, rejection);
       }
       const sender = opened.header.sender;

@@ -97,10 +97,10 @@ export async function startRegion(options: RegionOptions): Promise<RunningRegion
   });
   const { replica, store, masterKey } = await openDataDir({ dir: dataDir, lock, region: self.id, ...(options.keyFile ? { keyFile: options.keyFile } : {}) });
   const transport = createHttpTransport({ urls, timeoutMs: options.gossipTimeoutMs ?? 5000 });
-  const gossip = createGossip(
-    { replica, transport, clock: systemClock, random: systemRandom, self: self.id, keyPair, peers, ...(options.logger ? { onRejected: logRejection(options.logger) } : {}) },
-    options.gossip,
-  );
+  const gossip = createGossip({ replica, transport, clock: systemClock, random: systemRandom, self: self.id, keyPair, peers }, {
+    ...(options.logger ? { onFrameRejected: logRejection(options.logger) } : {}),
+    ...options.gossip,
+  });
   const shutdown = new AbortController();
   let closing = false;
   if (catchingUp && peers.size === 0) {

@@ -35,8 +35,8 @@ async function twoRegions() {
     const other = self === "a" ? "b" : "a";
     const replica = await openReplica({ store: disk.open(), masterKey: testKey(self === "a" ? 1 : 2), region: self, clock, random });
     const gossip = createGossip(
-      { replica, transport, clock, random, self, keyPair: keys[self], peers: new Map([[other, keys[other].publicKey]]), ...(onRejected ? { onRejected } : {}) },
-      { heartbeatMs: 100, antiEntropyIntervalMs: 300, downAfterMs: 500, retryBaseMs: 20, retryMaxMs: 200 },
+      { replica, transport, clock, random, self, keyPair: keys[self], peers: new Map([[other, keys[other].publicKey]]) },
+      { heartbeatMs: 100, antiEntropyIntervalMs: 300, downAfterMs: 500, retryBaseMs: 20, retryMaxMs: 200, ...(onRejected ? { onFrameRejected: onRejected } : {}) },
     );
     await gossip.start();
     running.push({ replica, gossip });
