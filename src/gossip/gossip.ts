@@ -31,12 +31,12 @@ export interface GossipOptions {
   retryMaxMs?: number;
   /** Mean interval between anti-entropy rounds (jittered ±50%). Default 2000. */
   antiEntropyIntervalMs?: number;
+  /** Hears of every incoming frame this region refuses: claimed sender, reason, message (the region logs it). */
+  onFrameRejected?: (rejection: FrameRejectionEvent) => void;
   heartbeatMs?: number;
   downAfterMs?: number;
   /** Bound on remote deltas waiting for their dependencies. Default 16 MiB. */
   pendingMaxBytes?: number;
-  /** Hears of every incoming frame this region refuses: claimed sender, reason, message (the region logs it). */
-  onFrameRejected?: (rejection: FrameRejectionEvent) => void;
   /** Simulator only: deliberate defects (see InjectedBugs in src/replica/types.ts). */
   bugs?: Pick<InjectedBugs, "dropFailedPushes" | "skipAntiEntropy">;
 }
