@@ -74,9 +74,12 @@ async function readOwnerOrUndefined(path: string): Promise<LockOwner | undefined
 
 function lockedError(path: string, holder: LockOwner | undefined): ConcordError {
   const who = holder ? `process ${holder.pid} on ${holder.host} (since ${holder.startedAt})` : "another process";
+  // On this host a dead holder is detected; from another host (a shared volume) only the operator can tell.
+  const remote = holder !== undefined && holder.host !== hostname();
+  const way = remote ? `stop it, or delete the lock file if that host no longer runs it` : "stop it first";
   return new ConcordError(
     "locked",
-    `the data directory is in use by ${who}: lock file ${path}. Stop that process first; one process owns a data directory`,
+    `the data directory is in use by ${who}: lock file ${path}. One process owns a data directory: ${way}`,
     { details: { lockFile: path, ...(holder ? { pid: holder.pid, host: holder.host } : {}) } },
   );
 }

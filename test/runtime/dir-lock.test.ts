@@ -73,7 +73,9 @@ describe("data directory lock", () => {
   it("counts a lock held on another host as held: it cannot tell that process is gone", async () => {
     const path = await dir();
     await writeFile(lockFile(path), JSON.stringify({ pid: 4242, host: `not-${hostname()}`, startedAt: "2020-01-01T00:00:00.000Z" }));
-    expect(await lockDataDir(path).catch((e: unknown) => e)).toMatchObject({ code: "locked", details: { pid: 4242 } });
+    const refused = await lockDataDir(path).catch((e: unknown) => e);
+    expect(refused).toMatchObject({ code: "locked", details: { pid: 4242 } });
+    expect((refused as Error).message).toMatch(/delete the lock file if that host no longer runs it/);
   });
 
   it("does not remove a lock that another process took after ours was broken", async () => {
