@@ -62,8 +62,8 @@ export interface CatchUpLoop {
   /** One anti-entropy round with `peer`; rejects when it did not complete. */
   round(peer: string): Promise<unknown>;
   clock: Clock;
-  /** True once the region is stopping. */
-  stopped(): boolean;
+  /** Aborted when the region stops: the loop ends at once, leaving no timer behind. */
+  signal: AbortSignal;
   /** Longest pause between two passes over the peers, ms. Default 10000. */
   maxBackoffMs?: number;
 }
@@ -74,9 +74,9 @@ export interface CatchUpLoop {
  * round completed, false if stopped first.
  */
 export async function catchUpWithAPeer(loop: CatchUpLoop): Promise<boolean> {
-  for (let attempt = 0; !loop.stopped(); attempt++) {
+  for (let attempt = 0; !loop.signal.aborted; attempt++) {
     for (const peer of loop.peers) {
-      if (loop.stopped()) return false;
+      if (loop.signal.aborted) return false;
       try {
         await loop.round(peer);
         return true;
@@ -84,7 +84,19 @@ export async function catchUpWithAPeer(loop: CatchUpLoop): Promise<boolean> {
         // That peer is down or cut off: try the next one.
       }
     }
-    await new Promise<void>((resolve) => loop.clock.timer(Math.min(250 * 2 ** Math.min(attempt, 16), loop.maxBackoffMs ?? 10_000), resolve));
+    await pause(loop, Math.min(250 * 2 ** Math.min(attempt, 16), loop.maxBackoffMs ?? 10_000));
   }
   return false;
+}
+
+function pause(loop: CatchUpLoop, ms: number): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const done = () => {
+      cancel();
+      loop.signal.removeEventListener("abort", done);
+      resolve();
+    };
+    const cancel = loop.clock.timer(ms, done);
+    loop.signal.addEventListener("abort", done, { once: true });
+  });
 }

@@ -137,7 +137,7 @@ export async function startRegion(options: RegionOptions): Promise<RunningRegion
   options.logger?.info({ region: self.id, port, peers: [...peers.keys()] }, "region started");
   if (catchingUp) {
     const reason = catchingUp;
-    void catchUpWithAPeer({ peers: [...peers.keys()], round: (peer) => gossip.antiEntropy(peer), clock: systemClock, stopped: () => closing })
+    void catchUpWithAPeer({ peers: [...peers.keys()], round: (peer) => gossip.antiEntropy(peer), clock: systemClock, signal: shutdown.signal })
       .then(async (done) => {
         if (!done) return;
         await markCaughtUp(dataDir);
