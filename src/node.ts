@@ -9,11 +9,13 @@ import { openReplica as openReplicaOnStore, type Replica } from "./replica/repli
 import type { ReplicaOptions } from "./replica/types.ts";
 import { openLmdbStore } from "./storage/lmdb-store.ts";
 import type { Store } from "./storage/store.ts";
+import { lockDataDir, type DirLock } from "./runtime/dir-lock.ts";
 import { resolveMasterKey } from "./runtime/master-key.ts";
 
 export * from "./index.ts";
 export { openLmdbStore } from "./storage/lmdb-store.ts";
 export { createKeyFile, defaultKeyFile, masterKeyEnv, readKeyFile } from "./runtime/master-key.ts";
+export { lockDataDir, lockFile, type DirLock } from "./runtime/dir-lock.ts";
 
 export type NodeReplicaOptions =
   | ReplicaOptions
@@ -23,6 +25,11 @@ export type NodeReplicaOptions =
       /** The master key; else `keyFile`, $CONCORD_MASTER_KEY, or DIR/keys/master.key. */
       masterKey?: Uint8Array;
       keyFile?: string;
+      /**
+       * The directory's lock, when the caller took it already (lockDataDir); else it is taken here.
+       * Either way it is released when the replica closes, or when opening fails.
+       */
+      lock?: DirLock;
     });
 
 /** The store directory inside a data directory. */
@@ -39,16 +46,39 @@ export async function openReplica(options: NodeReplicaOptions): Promise<Replica>
 /**
  * A replica on a data directory, with the store and master key it was opened
  * with (a server also backs the store up, sealed under that key). The replica
- * owns the store: closing it closes the store.
+ * owns the store: closing it closes the store and releases the directory's
+ * lock. Throws ConcordError "locked" while another live process holds DIR.
  */
 export async function openDataDir(options: Exclude<NodeReplicaOptions, ReplicaOptions>): Promise<{ replica: Replica; store: Store; masterKey: Uint8Array }> {
-  const { dir, keyFile, ...rest } = options;
-  const masterKey = await resolveMasterKey({ masterKey: options.masterKey, keyFile, dataDir: dir });
-  const store = await openLmdbStore({ path: storePath(dir) });
+  const { dir, keyFile, lock: given, ...rest } = options;
+  // The lock comes first: a second process must not even bump the boot epoch (peers would then take
+  // the first process's frames for replays).
+  const lock = given ?? (await lockDataDir(dir));
+  let store: Store | undefined;
   try {
+    const masterKey = await resolveMasterKey({ masterKey: options.masterKey, keyFile, dataDir: dir });
+    store = releasingOnClose(await openLmdbStore({ path: storePath(dir) }), lock);
     return { replica: await openReplicaOnStore({ ...rest, store, masterKey }), store, masterKey };
   } catch (error) {
-    await store.close();
+    if (store) await store.close();
+    else await lock.release();
     throw error;
   }
+}
+
+/** The store, whose close() also releases the directory lock (after the store is closed: never two owners). */
+function releasingOnClose(store: Store, lock: DirLock): Store {
+  return {
+    get: (key) => store.get(key),
+    write: (batch) => store.write(batch),
+    scan: (prefix) => store.scan(prefix),
+    snapshot: () => store.snapshot(),
+    async close() {
+      try {
+        await store.close();
+      } finally {
+        await lock.release();
+      }
+    },
+  };
 }

@@ -3,6 +3,7 @@ import { rename, stat } from "node:fs/promises";
 import { rotateMasterKey } from "../crypto/keyring.ts";
 import { ConcordError } from "../errors.ts";
 import { createKeyFile, defaultKeyFile, masterKeyEnv, readKeyFile, resolveMasterKey } from "../runtime/master-key.ts";
+import { lockDataDir } from "../runtime/dir-lock.ts";
 import { systemRandom } from "../runtime/random.ts";
 import { openLmdbStore } from "../storage/lmdb-store.ts";
 import { storePath } from "../node.ts";
@@ -63,9 +64,14 @@ export const keysCommand: Command = defineCommand({
 });
 
 async function init(dir: string, keyFile: string): Promise<number> {
-  const masterKey = await createKeyFile(keyFile);
-  const replica = await openReplica({ store: await openLmdbStore({ path: storePath(dir) }), masterKey });
-  await replica.close();
+  const lock = await lockDataDir(dir);
+  try {
+    const masterKey = await createKeyFile(keyFile);
+    const replica = await openReplica({ store: await openLmdbStore({ path: storePath(dir) }), masterKey });
+    await replica.close();
+  } finally {
+    await lock.release();
+  }
   process.stdout.write(`created master key ${keyFile} (mode 0600) and the keyring in ${storePath(dir)}\n`);
   return 0;
 }
@@ -79,6 +85,16 @@ async function initTopology(file: string, dir: string): Promise<number> {
 }
 
 async function rotate(dir: string, keyFileFlag: string | undefined, newKeyFileFlag: string | undefined): Promise<number> {
+  // Rewrapping under a running region would race its writes: the region must be stopped first.
+  const lock = await lockDataDir(dir);
+  try {
+    return await rotateLocked(dir, keyFileFlag, newKeyFileFlag);
+  } finally {
+    await lock.release();
+  }
+}
+
+async function rotateLocked(dir: string, keyFileFlag: string | undefined, newKeyFileFlag: string | undefined): Promise<number> {
   const fromEnv = keyFileFlag === undefined && process.env[masterKeyEnv] !== undefined;
   if (fromEnv && !newKeyFileFlag) {
     throw new ConcordError("invalid_argument", `the key comes from $${masterKeyEnv}: say where the new key goes with --new-key-file`);

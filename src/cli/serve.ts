@@ -18,7 +18,11 @@ at /. Needs DIR/keys/master.key (or $CONCORD_MASTER_KEY) and
 DIR/keys/region.key, and every region's public key in the topology: create
 them with "concord keys init --topology FILE --data PARENT". Bearer tokens are
 read from DIR/tokens.json (hashes only); without that file authentication is
-off, so never run that way outside a laptop. Logs: one JSON line per request.
+off, so never run that way outside a laptop. Logs: one JSON line per request,
+and one warning per gossip frame refused (with its reason). One process per
+data directory: a second one exits with "locked", naming the holder's pid. A
+region that has never completed an anti-entropy round with a peer (new, or
+restored) answers /readyz 503 until it has.
 
 Options:
   --topology FILE   the topology (regions, URLs, public keys) (required)

@@ -13,7 +13,7 @@ import { deletedVersionHash, versionHash } from "../replica/version-token.ts";
 import { answerSync, answerTree, runRound, type RoundReport } from "./anti-entropy.ts";
 import { createDigestTree, type DigestTree } from "./digest-tree.ts";
 import { createFailureDetector } from "./failure-detector.ts";
-import { readHeader, type FrameRejection } from "./frame.ts";
+import { answerRefused, rejectionOf, type FrameRejectionEvent } from "./frame-refusal.ts";
 import { decodeRequest, decodeResponse, encodeRequest, encodeResponse, type PushEntry, type PushStatus, type Request, type Response } from "./messages.ts";
 import { createPeerState, peerStats, type PeerState } from "./peer-state.ts";
 import type { RegionKeyPair } from "./region-keys.ts";
@@ -31,6 +31,8 @@ export interface GossipOptions {
   retryMaxMs?: number;
   /** Mean interval between anti-entropy rounds (jittered ±50%). Default 2000. */
   antiEntropyIntervalMs?: number;
+  /** Hears of every incoming frame this region refuses: claimed sender, reason, message (the region logs it). */
+  onFrameRejected?: (rejection: FrameRejectionEvent) => void;
   heartbeatMs?: number;
   downAfterMs?: number;
   /** Bound on remote deltas waiting for their dependencies. Default 16 MiB. */
@@ -84,6 +86,7 @@ export function createGossip(deps: GossipDeps, options: GossipOptions = {}): Gos
   const holders = createWriteHolders(clock);
   // Cancel functions of the timers still pending: each one leaves the set when it fires, so it stays small.
   const timers = new Set<() => void>();
+  const probing = new Set<string>();
   let stopped = false;
   let docsSkipped = 0;
 
@@ -120,8 +123,16 @@ export function createGossip(deps: GossipDeps, options: GossipOptions = {}): Gos
       detector.failed(to, clock.now());
       throw error;
     }
+    if (response.type === "refused") {
+      // Answered, but not served: as far as pushing goes the peer is not up.
+      detector.failed(to, clock.now());
+      if (response.code === "replayed" && response.highestSeen !== undefined && channel.skipPast(to, response.highestSeen)) {
+        state.countersSkipped++;
+        throw new ConcordError("unavailable", `${to} refused a frame as replayed: counters to it now start past ${response.highestSeen}`);
+      }
+      throw new ConcordError("unavailable", `${to} refused: ${response.message} [${response.code}]`);
+    }
     if (detector.succeeded(to, clock.now())) onPeerUp(to);
-    if (response.type === "refused") throw new ConcordError("unavailable", `${to} refused: ${response.message} [${response.code}]`);
     return response;
   }
 
@@ -162,6 +173,13 @@ export function createGossip(deps: GossipDeps, options: GossipOptions = {}): Gos
       state.inFlight = false;
     }
     if (state.queue.length > 0 && clock.now() >= state.retryAt) void pump(to);
+  }
+
+  /** One heartbeat to a peer held down, unless one is in flight already. */
+  function probe(to: string): void {
+    if (probing.has(to) || stopped) return;
+    probing.add(to);
+    void request(to, { type: "heartbeat" }).catch(() => undefined).finally(() => probing.delete(to));
   }
 
   function onPeerUp(to: string): void {
@@ -266,17 +284,14 @@ export function createGossip(deps: GossipDeps, options: GossipOptions = {}): Gos
         // Only requests are served: a response or refusal fed here is refused and counted, and changes nothing.
         opened = channel.open(frame, ["request"]);
       } catch (error) {
-        const reason = isConcordError(error) ? (error.details.reason as FrameRejection | undefined) : undefined;
-        // A known peer speaking a version we lack is told which we speak, so it can step down.
-        if (reason === "unsupported_version") {
-          const { header } = readHeader(frame, channel.maxFrameBytes);
-          const refusal = encodeResponse({ type: "refused", code: "unsupported_version", message: (error as Error).message });
-          return channel.seal(header.sender, "refusal", refusal, header.counter).frame;
-        }
-        return new Uint8Array(0);
+        const rejection = rejectionOf(channel, frame, error);
+        o.onFrameRejected?.(rejection);
+        return answerRefused(channel, frame, rejection);
       }
       const sender = opened.header.sender;
-      if (detector.succeeded(sender, clock.now())) onPeerUp(sender);
+      // Hearing from a peer does not make it up: only our own requests answered do (we may be unable to reach
+      // it, or it may refuse every frame we send). But a peer we hold down that talks to us is worth a probe now.
+      if (!detector.isUp(sender)) probe(sender);
       let response: Response;
       try {
         response = await serve(decodeRequest(opened.payload));

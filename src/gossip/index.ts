@@ -7,3 +7,4 @@ export { derivePairKey, generateRegionKeyPair, regionPublicKey } from "./region-
 export type { RegionKeyPair } from "./region-keys.ts";
 export type { Transport } from "./transport.ts";
 export type { RoundReport } from "./anti-entropy.ts";
+export type { FrameRejectionEvent } from "./frame-refusal.ts";

@@ -57,7 +57,12 @@ export type Response =
   | { type: "heartbeatAck" }
   | { type: "treeAnswer"; answers: TreeAnswer[] }
   | { type: "syncAnswer"; docs: Array<{ id: string; diff?: Uint8Array } & DocState> }
-  | { type: "refused"; code: string; message: string };
+  /**
+   * `highestSeen`: with code "replayed", the highest counter the refusing side
+   * accepted from the sender, so that it can skip past it. Encoded after the
+   * message, which protocol-1 decoders that predate it never read.
+   */
+  | { type: "refused"; code: string; message: string; highestSeen?: bigint };
 
 const kinds: DocKind[] = ["yjs", "automerge"];
 const requestTypes = ["push", "heartbeat", "tree", "sync"] as const;
@@ -182,6 +187,7 @@ export function encodeResponse(r: Response): Uint8Array {
       case "refused":
         encoding.writeVarString(e, r.code);
         encoding.writeVarString(e, r.message);
+        if (r.highestSeen !== undefined) encoding.writeBigUint64(e, r.highestSeen);
     }
   });
 }
@@ -216,8 +222,11 @@ export function decodeResponse(bytes: Uint8Array): Response {
             return diff.length > 0 ? { id, ...state, diff } : { id, ...state };
           }),
         };
-      case "refused":
-        return { type, code: decoding.readVarString(d), message: decoding.readVarString(d) };
+      case "refused": {
+        const code = decoding.readVarString(d);
+        const message = decoding.readVarString(d);
+        return decoding.hasContent(d) ? { type, code, message, highestSeen: decoding.readBigUint64(d) } : { type, code, message };
+      }
     }
   });
 }

@@ -15,12 +15,14 @@ export interface PeerState {
   bytesReceived: number;
   rounds: number;
   repaired: number;
+  /** Times our counters to this peer skipped past frames it refused as replayed. */
+  countersSkipped: number;
 }
 
 export function createPeerState(queueMaxBytes: number, retryBaseMs: number): PeerState {
   return {
     queue: createPeerQueue(queueMaxBytes), inFlight: false, retryTimer: false, retryAt: 0, backoffMs: retryBaseMs,
-    lastAckAt: undefined, bytesSent: 0, bytesReceived: 0, rounds: 0, repaired: 0,
+    lastAckAt: undefined, bytesSent: 0, bytesReceived: 0, rounds: 0, repaired: 0, countersSkipped: 0,
   };
 }
 
@@ -39,5 +41,6 @@ export function peerStats(s: PeerState, health: PeerHealth, rejected: Partial<Re
     framesRejected: rejected,
     antiEntropyRounds: s.rounds,
     docsRepaired: s.repaired,
+    countersSkipped: s.countersSkipped,
   };
 }

@@ -9,6 +9,8 @@ export interface ReplayWindow {
   accept(counter: bigint): boolean;
   /** True if `counter` would be accepted, without marking it. */
   check(counter: bigint): boolean;
+  /** The highest counter accepted so far (-1 before the first). */
+  highest(): bigint;
 }
 
 export function createReplayWindow(size = 1024): ReplayWindow {
@@ -18,6 +20,7 @@ export function createReplayWindow(size = 1024): ReplayWindow {
   const check = (counter: bigint) => counter > highest || (counter > highest - window && !seen.has(counter));
   return {
     check,
+    highest: () => highest,
     accept(counter) {
       if (!check(counter)) return false;
       seen.add(counter);

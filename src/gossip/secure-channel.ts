@@ -44,10 +44,27 @@ export interface SecureChannel {
    * marking its counter seen.
    */
   open(frame: Uint8Array, expect?: readonly FrameKind[]): OpenedFrame;
+  /**
+   * The highest counter accepted from `peer`, told to it when it sends a frame
+   * this side refuses as replayed (see skipPast). Undefined before its first.
+   */
+  highestSeen(peer: string): bigint | undefined;
+  /**
+   * Moves the counters sent to `peer` past `counter`, the highest it says it
+   * saw, when our frames are refused as replayed: another process on our data
+   * directory used our counters, or a restore or clock step reused an epoch.
+   * Only forward, and only as far as counters that were really sent (the peer
+   * saw them): whoever forces a skip can never push us further than that.
+   * Call it only with a counter from an authenticated refusal. Returns whether
+   * the counter moved.
+   */
+  skipPast(peer: string, counter: bigint): boolean;
   /** Rejected frames: peer (or "?" when unknown) → reason → count. */
   rejected(): Record<string, Partial<Record<FrameRejection, number>>>;
   readonly maxFrameBytes: number;
 }
+
+const maxCounter = (1n << 64n) - (1n << 32n);
 
 export function createSecureChannel(options: ChannelOptions): SecureChannel {
   const maxFrameBytes = options.maxFrameBytes ?? 32 * 1024 * 1024;
@@ -93,19 +110,32 @@ export function createSecureChannel(options: ChannelOptions): SecureChannel {
       }
       let window = windows.get(header.sender);
       if (!window) windows.set(header.sender, (window = createReplayWindow()));
-      // Check before decrypting (cheap), mark only after the MAC passed: a forged frame must not burn a counter.
-      if (!window.check(header.counter)) throw reject(header.sender, "replayed", `a replayed or too old frame from "${header.sender}"`);
+      // Mark the counter only after the MAC passed: a forged frame must not burn a counter. A replay is
+      // authenticated too before it is refused as one, because the refusal tells the sender how far to skip.
+      const fresh = window.check(header.counter);
       let payload: Uint8Array;
       try {
         payload = openFrame(frame, headerBytes, key);
       } catch (error) {
         throw reject(header.sender, "bad_mac", (error as Error).message);
       }
+      if (!fresh) throw reject(header.sender, "replayed", `a replayed or too old frame from "${header.sender}"`);
       if (expect && !expect.includes(header.kind)) {
         throw reject(header.sender, "unexpected", `a ${header.kind} frame from "${header.sender}" where a ${expect.join(" or ")} belongs`);
       }
       window.accept(header.counter);
       return { header, payload };
+    },
+    highestSeen(peer) {
+      const highest = windows.get(peer)?.highest();
+      return highest === undefined || highest < 0n ? undefined : highest;
+    },
+    skipPast(peer, counter) {
+      const current = sent.get(peer) ?? first;
+      // The top epoch stays free: a counter there would leave no room to move on.
+      if (!keys.has(peer) || counter <= current || counter >= maxCounter) return false;
+      sent.set(peer, counter);
+      return true;
     },
     rejected: () => structuredClone(rejections),
   };

@@ -7,7 +7,7 @@
  */
 import { Hono } from "hono";
 import type { Logger } from "pino";
-import { ConcordError } from "../errors.ts";
+import { ConcordError, isConcordError } from "../errors.ts";
 import type { Replica } from "../replica/replica.ts";
 import { systemClock, type Clock } from "../runtime/clock.ts";
 import { adminRoutes, type BackupProvider } from "./admin-routes.ts";
@@ -42,12 +42,27 @@ export interface ServerOptions {
   keepAliveMs?: number;
   /** Readiness for /readyz (the region says: store open, peers known). Default: always ready. */
   readiness?: () => Readiness;
+  /**
+   * True while the region has not completed its first anti-entropy round (new
+   * or restored): a document it does not hold may be at its peers, so a
+   * not_found answers 503 unavailable with Retry-After instead of 404.
+   */
+  catchingUp?: () => boolean;
   /** One info line per request. Default: no request log. */
   logger?: Logger;
   /** Serves GET /v1/admin/backup; without it that route answers 404. */
   backup?: BackupProvider;
   /** Aborting it ends every event stream (graceful shutdown). */
   shutdown?: AbortSignal;
+}
+
+/** While catching up, "not found" may only mean "not here yet": ask again, or another region. */
+const catchingUpRetryMs = 2000;
+function notHereYet(error: ConcordError): ConcordError {
+  return new ConcordError("unavailable", `${error.message}; this region is still catching up with its peers, so it may only not be here yet: retry`, {
+    cause: error,
+    details: { reason: "catching_up", retryAfterMs: catchingUpRetryMs },
+  });
 }
 
 /** The app plus what its owner needs: the metrics registry. */
@@ -64,7 +79,7 @@ export function createServer(replica: Replica, options: ServerOptions = {}): Con
     if (!(error instanceof ConcordError) && !(error instanceof Error && (error.cause as unknown) instanceof ConcordError)) {
       options.logger?.error({ err: error, path: c.req.path }, "unexpected error");
     }
-    return errorResponse(c, error);
+    return errorResponse(c, options.catchingUp?.() && isConcordError(error, "not_found") ? notHereYet(error) : error);
   });
   app.notFound((c) => errorResponse(c, new ConcordError("not_found", `no route ${c.req.method} ${c.req.path}`)));
 

@@ -24,6 +24,7 @@ const statusByCode: Record<ErrorCode, ContentfulStatusCode> = {
   timeout: 504,
   closed: 503,
   unavailable: 503,
+  locked: 503,
   key_missing: 500,
   wrong_key: 500,
   corrupt_record: 500,

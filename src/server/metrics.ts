@@ -62,6 +62,7 @@ export function createServerMetrics(replica: Replica, region: string): ServerMet
     queueDropped: "queued writes dropped (repaired by anti-entropy)", needsRepair: "1 when the queue overflowed and awaits anti-entropy",
     lagMs: "age of the oldest write not yet acknowledged by the peer, ms", bytesSent: "frame bytes sent", bytesReceived: "frame bytes received",
     antiEntropyRounds: "anti-entropy rounds run with the peer", docsRepaired: "documents repaired by anti-entropy",
+    countersSkipped: "times our frame counters to the peer skipped past frames it refused as replayed",
   } as const;
   const peerGauge = new Gauge({
     name: "concord_peer", help: `Replication per peer (stat: ${Object.keys(peerFields).join(", ")})`, labelNames: ["peer", "stat"], registers: [registry],

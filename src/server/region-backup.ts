@@ -13,9 +13,10 @@
  * so its peers do not take them for replays; and anti-entropy brings back
  * every write its peers hold, deletes included (tombstones win).
  */
-import { mkdir, open, readdir, rename, rm, stat, writeFile } from "node:fs/promises";
+import { open, readdir, rename, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { openKeyring } from "../crypto/keyring.ts";
+import { lockDataDir, lockFileName } from "../runtime/dir-lock.ts";
 import { ConcordError } from "../errors.ts";
 import type { Clock } from "../runtime/clock.ts";
 import type { Random } from "../runtime/random.ts";
@@ -55,7 +56,8 @@ export function backupProvider(options: BackupProviderOptions): BackupProvider {
 
 /** Files a data directory may hold and still count as empty for a restore. */
 const partialRestore = ".restore-partial";
-const allowedInEmpty = new Set(["keys", partialRestore, "RESTORED"]);
+// LOCK: our own lock while restoring, or a stale one.
+const allowedInEmpty = new Set(["keys", partialRestore, "RESTORED", lockFileName]);
 
 async function checkEmptyDataDir(dataDir: string): Promise<void> {
   const names = await readdir(dataDir).catch((cause: NodeJS.ErrnoException) => {
@@ -97,9 +99,19 @@ export interface RestoreResult {
  * "wrong_key", "corrupt_record" or "unsupported" for the archive.
  */
 export async function restoreRegion(options: RestoreOptions): Promise<RestoreResult> {
+  await checkEmptyDataDir(options.dataDir);
+  // Held until the store is in place: a region started meanwhile would open a half-restored directory.
+  const lock = await lockDataDir(options.dataDir);
+  try {
+    return await restoreLocked(options);
+  } finally {
+    await lock.release();
+  }
+}
+
+async function restoreLocked(options: RestoreOptions): Promise<RestoreResult> {
   const { dataDir } = options;
-  await checkEmptyDataDir(dataDir);
-  await mkdir(dataDir, { recursive: true, mode: 0o700 });
+  await checkEmptyDataDir(dataDir); // again, now that no region can start here
   const partial = join(dataDir, partialRestore);
   await rm(partial, { recursive: true, force: true });
   const store = await openLmdbStore({ path: partial });
@@ -153,14 +165,6 @@ const fileExists = (path: string) => stat(path).then(() => true, () => false);
  */
 export function restoredMarker(dataDir: string): string {
   return join(dataDir, "RESTORED");
-}
-
-/** Whether `dataDir` was restored and has not caught up with a peer since. */
-export const needsCatchUp = (dataDir: string): Promise<boolean> => fileExists(restoredMarker(dataDir));
-
-/** Marks a restored region as caught up. */
-export async function markCaughtUp(dataDir: string): Promise<void> {
-  await rm(restoredMarker(dataDir), { force: true });
 }
 
 /** A region key already in DIR (from an interrupted restore) must be the archive's own. */

@@ -12,15 +12,17 @@ import type { AddressInfo } from "node:net";
 import { serve, type ServerType } from "@hono/node-server";
 import type { Logger } from "pino";
 import { ConcordError } from "../errors.ts";
-import { createGossip, type Gossip, type GossipOptions } from "../gossip/index.ts";
+import { createGossip, type FrameRejectionEvent, type Gossip, type GossipOptions } from "../gossip/index.ts";
 import type { Topology } from "../gossip/topology.ts";
-import { openDataDir } from "../node.ts";
+import { openDataDir, storePath } from "../node.ts";
 import type { Replica } from "../replica/replica.ts";
 import { systemClock } from "../runtime/clock.ts";
+import { lockDataDir } from "../runtime/dir-lock.ts";
 import { systemRandom } from "../runtime/random.ts";
 import { createServer, type ConcordApp, type ServerOptions } from "./app.ts";
 import { createHttpTransport } from "./http-transport.ts";
-import { backupProvider, markCaughtUp, needsCatchUp } from "./region-backup.ts";
+import { catchUpMessage, catchUpReason, catchUpWithAPeer, markCaughtUp } from "./catch-up.ts";
+import { backupProvider } from "./region-backup.ts";
 import { readRegionKeyFile, regionKeyFile } from "./region-key-file.ts";
 import { readTokensFile, tokensFile } from "./tokens-file.ts";
 
@@ -41,7 +43,7 @@ export interface RegionOptions {
   /** Deadline for one gossip round trip, ms. Default 5000. */
   gossipTimeoutMs?: number;
   /** Passed to createServer (tokens default to DIR/tokens.json; without that file, auth is off). */
-  server?: Omit<ServerOptions, "gossip" | "readiness" | "shutdown" | "backup">;
+  server?: Omit<ServerOptions, "gossip" | "readiness" | "shutdown" | "backup" | "catchingUp">;
   /** How long stop() lets requests in progress finish, ms. Default 5000. */
   drainMs?: number;
 }
@@ -63,6 +65,10 @@ function listenPort(url: string): number {
   return u.port ? Number(u.port) : u.protocol === "https:" ? 443 : 80;
 }
 
+/** One warn line per refused gossip frame, with its peer and reason (the HTTP answer alone says only 400). */
+const logRejection = (logger: Logger) => (rejection: FrameRejectionEvent) =>
+  logger.warn({ peer: rejection.peer, reason: rejection.reason }, `refused a gossip frame: ${rejection.message}`);
+
 const isLoopback = (url: string) => ["127.0.0.1", "localhost", "[::1]"].includes(new URL(url).hostname);
 
 /** Starts one region of `topology`. Throws ConcordError for missing keys or an incomplete topology. */
@@ -83,15 +89,23 @@ export async function startRegion(options: RegionOptions): Promise<RunningRegion
   }
 
   const tokens = options.server?.tokens ?? (await readTokensFile(tokensFile(dataDir)));
-  const { replica, store, masterKey } = await openDataDir({ dir: dataDir, region: self.id, ...(options.keyFile ? { keyFile: options.keyFile } : {}) });
+  // The lock before anything is written: a second process on a live directory stops here.
+  const lock = await lockDataDir(dataDir);
+  let catchingUp = await catchUpReason(dataDir, storePath(dataDir)).catch(async (error: unknown) => {
+    await lock.release();
+    throw error;
+  });
+  const { replica, store, masterKey } = await openDataDir({ dir: dataDir, lock, region: self.id, ...(options.keyFile ? { keyFile: options.keyFile } : {}) });
   const transport = createHttpTransport({ urls, timeoutMs: options.gossipTimeoutMs ?? 5000 });
-  const gossip = createGossip({ replica, transport, clock: systemClock, random: systemRandom, self: self.id, keyPair, peers }, options.gossip);
+  const gossip = createGossip({ replica, transport, clock: systemClock, random: systemRandom, self: self.id, keyPair, peers }, {
+    ...(options.logger ? { onFrameRejected: logRejection(options.logger) } : {}),
+    ...options.gossip,
+  });
   const shutdown = new AbortController();
   let closing = false;
-  let catchingUp = await needsCatchUp(dataDir);
   if (catchingUp && peers.size === 0) {
     await markCaughtUp(dataDir); // a lone region has nobody to catch up with
-    catchingUp = false;
+    catchingUp = undefined;
   }
   const app = createServer(replica, {
     ...options.server,
@@ -100,9 +114,10 @@ export async function startRegion(options: RegionOptions): Promise<RunningRegion
     gossip: transport,
     backup: backupProvider({ store, masterKey, region: self.id, regionSecretKey: keyPair.secretKey, clock: systemClock, random: systemRandom }),
     shutdown: shutdown.signal,
+    catchingUp: () => catchingUp !== undefined,
     readiness: () =>
       closing ? { ready: false, reason: "shutting down" }
-      : catchingUp ? { ready: false, reason: "restored from a backup: catching up with a peer (anti-entropy) before serving" }
+      : catchingUp ? { ready: false, reason: catchUpMessage(catchingUp) }
       : { ready: true },
   });
 
@@ -121,27 +136,15 @@ export async function startRegion(options: RegionOptions): Promise<RunningRegion
   }
   options.logger?.info({ region: self.id, port, peers: [...peers.keys()] }, "region started");
   if (catchingUp) {
-    void catchUp().then(
-      () => options.logger?.info({ region: self.id }, "caught up after the restore: ready"),
-      (error: unknown) => options.logger?.error({ err: error }, "catching up after the restore failed"),
-    );
-  }
-
-  /** Runs anti-entropy with each peer in turn until one round completes, then marks the region ready. */
-  async function catchUp(): Promise<void> {
-    for (let attempt = 0; catchingUp && !closing; attempt++) {
-      for (const peer of peers.keys()) {
-        try {
-          await gossip.antiEntropy(peer);
-          await markCaughtUp(dataDir);
-          catchingUp = false;
-          return;
-        } catch {
-          // That peer is down or cut off: try the next one.
-        }
-      }
-      await new Promise<void>((resolve) => systemClock.timer(Math.min(1000 * 2 ** attempt, 10_000), resolve));
-    }
+    const reason = catchingUp;
+    void catchUpWithAPeer({ peers: [...peers.keys()], round: (peer) => gossip.antiEntropy(peer), clock: systemClock, signal: shutdown.signal })
+      .then(async (done) => {
+        if (!done) return;
+        await markCaughtUp(dataDir);
+        catchingUp = undefined;
+        options.logger?.info({ region: self.id, was: reason }, "caught up with a peer: ready");
+      })
+      .catch((error: unknown) => options.logger?.error({ err: error }, "catching up with a peer failed"));
   }
 
   let stopping: Promise<void> | undefined;

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type * as Y from "yjs";
+import { readHeader } from "../../src/gossip/frame.ts";
 import { contents, createCluster, flush } from "../helpers/cluster.ts";
 
 /** Runs `work` while advancing virtual time, so timers inside it can fire. */
@@ -125,7 +126,10 @@ describe("hostile traffic", () => {
     expect(await west.gossip.handle(push.subarray(0, 20))).toHaveLength(0); // truncated
     expect(JSON.stringify(await west.replica.read("d"))).toBe(before);
     expect((await west.gossip.handle(push)).length).toBeGreaterThan(0); // the genuine frame still works
-    expect(await west.gossip.handle(push)).toHaveLength(0); // replayed
+    // Replayed: refused with a sealed refusal (it tells the sender where to skip to), and nothing is applied twice.
+    const afterGenuine = JSON.stringify(await west.replica.read("d"));
+    expect(readHeader(await west.gossip.handle(push), 1 << 20).header.kind).toBe("refusal");
+    expect(JSON.stringify(await west.replica.read("d"))).toBe(afterGenuine);
     const stats = west.gossip.stats() as { peers: Record<string, { framesRejected: Record<string, number> }>; framesRejectedUnknown: Record<string, number> };
     expect(stats.peers["us-east"]!.framesRejected).toEqual({ bad_mac: 1, replayed: 1 });
     expect(stats.framesRejectedUnknown).toEqual({ truncated: 1 });

@@ -46,6 +46,27 @@ describe("secure channel", () => {
     expect(west.rejected()).toEqual({ east: { replayed: 1 } });
   });
 
+  it("authenticates a frame with an old counter before calling it a replay: a forgery is bad_mac", () => {
+    const { east, west } = pair();
+    const { frame } = east.seal("west", "request", payload);
+    west.open(frame);
+    const forged = frame.slice();
+    forged[forged.length - 1]! ^= 1;
+    expect(() => west.open(forged)).toThrow(expect.objectContaining({ details: { reason: "bad_mac" } }));
+    expect(west.highestSeen("east")).toBe(readHeader(frame, 1 << 20).header.counter);
+  });
+
+  it("skips its counters forward past what a peer saw, never backward nor into the top epoch", () => {
+    const { east, west } = pair();
+    const { counter } = east.seal("west", "request", payload);
+    expect(east.skipPast("west", counter - 1n)).toBe(false);
+    expect(east.skipPast("west", (1n << 64n) - 1n)).toBe(false);
+    expect(east.skipPast("west", counter + 5000n)).toBe(true);
+    const next = east.seal("west", "request", payload);
+    expect(next.counter).toBe(counter + 5001n);
+    expect(west.open(next.frame).header.counter).toBe(next.counter);
+  });
+
   it("accepts frames reordered within the window, rejects ones too old", () => {
     const { east, west } = pair();
     const frames = Array.from({ length: 1100 }, () => east.seal("west", "request", payload).frame);
