@@ -12,7 +12,7 @@
  */
 import * as Automerge from "@automerge/automerge";
 import type { DocEngine, EngineDeps } from "./engine.ts";
-import { isConcordError } from "../errors.ts";
+import { ConcordError, isConcordError } from "../errors.ts";
 import { assertWithinSize, editFailed, invalidUpdate, type RejectionReason } from "./engine-errors.ts";
 import { resolveLimits } from "./limits.ts";
 import { splitChangeChunks } from "./automerge-chunks.ts";
@@ -25,7 +25,7 @@ import { applyAutomergeOps, type AutomergeOpsDeps } from "./automerge-json-ops.t
 import { rootObjectId } from "./automerge-genesis.ts";
 import { deterministicActor } from "./container-ids.ts";
 import { initialShapeOps, shapeKey } from "./initial-shape.ts";
-import { checkOpDepths } from "./json-ops.ts";
+import { checkOpLimits } from "./json-ops.ts";
 
 // Documents hold arbitrary JSON-like content; callers narrow it themselves.
 type Doc = Automerge.Doc<any>;
@@ -126,6 +126,7 @@ export function createAutomergeEngine(deps: EngineDeps): DocEngine<Doc> {
       const maxBytes = options.sizeLimit === "snapshot" ? limits.maxSnapshotBytes : limits.maxDeltaBytes;
       assertWithinSize(delta, maxBytes, "delta");
       const incoming = decodeChanges(splitChangeChunks(delta));
+      if (options.sizeLimit !== "snapshot") assertOpBudget(incoming, limits.maxOpsPerDelta);
       const index = indexFor(doc);
       const fresh = orderNewChanges(index, incoming);
       if (fresh.length === 0) return { state: doc, changed: false };
@@ -175,13 +176,13 @@ export function createAutomergeEngine(deps: EngineDeps): DocEngine<Doc> {
     },
 
     applyOps(doc, ops, scope) {
-      checkOpDepths(ops, limits.maxDepth);
+      checkOpLimits(ops, limits);
       return applyAutomergeOps(doc, ops, scope, opsDeps);
     },
 
     initialize(doc, docId, init) {
       const ops = initialShapeOps(init, { nestedListsAndTexts: true, topLevelScalars: true });
-      checkOpDepths(ops, limits.maxDepth);
+      checkOpLimits(ops, limits);
       return applyAutomergeOps(doc, ops, { docId, initWriter: deterministicActor("init", [docId, shapeKey(init)]) }, opsDeps);
     },
 
@@ -265,4 +266,15 @@ function rethrowAs(error: unknown, damaged: boolean, message: string): Error {
     return invalidUpdate(error.details["reason"] as RejectionReason, error.message, { cause: error.cause, damaged, details: { ...error.details } });
   }
   return invalidUpdate("engine_error", message, { cause: error, damaged });
+}
+
+/** A client delta's ops within budget (see EngineLimits.maxOpsPerDelta); decoding is linear, checking is not cheap. */
+function assertOpBudget(changes: IncomingChange[], maxOps: number): void {
+  let ops = 0;
+  for (const change of changes) ops += change.decoded.ops.length;
+  if (ops > maxOps) {
+    throw new ConcordError("too_large", `the delta carries ${ops} Automerge ops, over the limit of ${maxOps}; send it in smaller changes`, {
+      details: { reason: "too_many_ops", ops, maxOps },
+    });
+  }
 }

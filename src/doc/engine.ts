@@ -25,9 +25,20 @@ export interface EngineLimits {
    * Yjs root type or a top-level Automerge value is depth 1, a map inside it 2.
    */
   maxDepth: number;
+  /**
+   * Most operations one client delta or one JSON-ops request may carry
+   * (Automerge: ops of its changes; JSON ops: ops plus characters and value
+   * nodes written). Default 100,000. Validation and apply cost grows with
+   * ops, not bytes (Automerge compresses a 300,000-character insert to
+   * 300 KB that takes seconds to check), so this bounds one request's work.
+   * Whole states from other regions are bounded by maxSnapshotBytes instead.
+   */
+  maxOpsPerDelta: number;
 }
 
-export const defaultEngineLimits: EngineLimits = { maxDeltaBytes: 8 * 1024 * 1024, maxSnapshotBytes: 256 * 1024 * 1024, maxDepth: 64 };
+export const defaultEngineLimits: EngineLimits = {
+  maxDeltaBytes: 8 * 1024 * 1024, maxSnapshotBytes: 256 * 1024 * 1024, maxDepth: 64, maxOpsPerDelta: 100_000,
+};
 
 /** What names the document an op edits (deterministic container ids derive from it). */
 export interface OpScope {

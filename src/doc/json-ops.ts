@@ -90,6 +90,46 @@ function checkOp(raw: unknown, at: string): JsonOp {
   }
 }
 
+/** Depth and work budget of one request's ops (below), checked before the engine sees them. */
+export function checkOpLimits(ops: readonly JsonOp[], limits: { maxDepth: number; maxOpsPerDelta: number }): void {
+  checkOpDepths(ops, limits.maxDepth);
+  checkOpBudget(ops, limits.maxOpsPerDelta);
+}
+
+/**
+ * The work budget of one request: ops, plus the characters and value nodes
+ * they write (an Automerge text stores one op per character). Throws
+ * ConcordError("too_large", reason "too_many_ops") past `maxOps`, before the
+ * engine sees anything.
+ */
+export function checkOpBudget(ops: readonly JsonOp[], maxOps: number): void {
+  let work = 0;
+  for (const op of ops) {
+    work += 1;
+    if (op.op === "insertText") work += op.text.length;
+    else if (op.op === "set" || op.op === "push") work += valueWeight(op.value, maxOps - work);
+    if (work > maxOps) {
+      throw new ConcordError("too_large", `the ops write more than ${maxOps} items (characters and values count); split the request`, {
+        details: { reason: "too_many_ops", maxOps },
+      });
+    }
+  }
+}
+
+/** Nodes and characters of a JSON value, counted up to `budget` (no recursion: depth is checked separately). */
+function valueWeight(value: unknown, budget: number): number {
+  let weight = 0;
+  const stack = [value];
+  while (stack.length > 0 && weight <= budget) {
+    const next = stack.pop();
+    weight += 1;
+    if (typeof next === "string") weight += next.length;
+    else if (Array.isArray(next)) stack.push(...next);
+    else if (typeof next === "object" && next !== null) stack.push(...Object.values(next));
+  }
+  return weight;
+}
+
 /**
  * Refuses op values that would nest deeper than `maxDepth` where they land
  * (the containers on the path count, as for binary deltas: see

@@ -10,6 +10,7 @@ export function resolveLimits(partial: Partial<EngineLimits> | undefined): Engin
     maxDeltaBytes: partial?.maxDeltaBytes ?? defaultEngineLimits.maxDeltaBytes,
     maxSnapshotBytes: partial?.maxSnapshotBytes ?? defaultEngineLimits.maxSnapshotBytes,
     maxDepth: partial?.maxDepth ?? defaultEngineLimits.maxDepth,
+    maxOpsPerDelta: partial?.maxOpsPerDelta ?? defaultEngineLimits.maxOpsPerDelta,
   };
   for (const [name, value] of Object.entries(limits)) {
     if (!Number.isSafeInteger(value) || value < 1) {

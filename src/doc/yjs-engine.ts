@@ -17,7 +17,7 @@ import { decodeYjsVersion, encodeYjsVersion, trackYjsVersion, yjsIncludes } from
 import { yjsToJSON } from "./yjs-json.ts";
 import { checkLocalNesting } from "./yjs-local-check.ts";
 import { applyYjsOps } from "./yjs-json-ops.ts";
-import { checkOpDepths } from "./json-ops.ts";
+import { checkOpLimits } from "./json-ops.ts";
 import { deterministicClientId } from "./container-ids.ts";
 import { initialShapeOps, shapeKey } from "./initial-shape.ts";
 
@@ -130,13 +130,13 @@ export function createYjsEngine(deps: EngineDeps): DocEngine<Y.Doc> {
     },
 
     applyOps(doc, ops, scope) {
-      checkOpDepths(ops, limits.maxDepth);
+      checkOpLimits(ops, limits);
       return engine.change(doc, (d: Y.Doc) => applyYjsOps(d, ops, scope));
     },
 
     initialize(doc, docId, init) {
       const ops = initialShapeOps(init, { nestedListsAndTexts: false, topLevelScalars: false });
-      checkOpDepths(ops, limits.maxDepth);
+      checkOpLimits(ops, limits);
       const initWriter = deterministicClientId("init", [docId, shapeKey(init)]);
       return engine.change(doc, (d: Y.Doc) => applyYjsOps(d, ops, { docId, initWriter }));
     },

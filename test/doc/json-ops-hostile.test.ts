@@ -58,3 +58,34 @@ describe.each(["yjs", "automerge"] as const)("deep JSON op values (%s)", (kind) 
     expect(outcome(() => e.load(e.snapshot(state)))).toBe("accepted");
   });
 });
+
+describe.each(["yjs", "automerge"] as const)("the work budget of one request (%s)", (kind) => {
+  const engine = () => createEngine(kind, { clock: createManualClock(0), random: createSeededRandom(3) });
+
+  it("refuses 1,000 ops of 8 KB strings with too_large before touching the document", () => {
+    const e = engine();
+    const state = e.create();
+    const ops: JsonOp[] = Array.from({ length: 1000 }, (_, i) => ({ op: "set", path: ["m", `k${i}`], value: "x".repeat(8192) }));
+    expect(outcome(() => e.applyOps(state, ops, { docId: "d" }))).toBe("too_large:too_many_ops");
+    expect(outcome(() => e.applyOps(state, [{ op: "insertText", path: ["t"], index: 0, text: "y".repeat(300_000) }], { docId: "d" }))).toBe("too_large:too_many_ops");
+    expect(e.toJSON(state)).toEqual({});
+  });
+
+  it("accepts a request just within the budget", () => {
+    const e = engine();
+    const text = "z".repeat(defaultEngineLimits.maxOpsPerDelta - 1);
+    const { state } = e.applyOps(e.create(), [{ op: "insertText", path: ["t"], index: 0, text }], { docId: "d" });
+    expect((e.toJSON(state) as { t: string }).t.length).toBe(text.length);
+  });
+});
+
+describe("the op budget of a binary Automerge delta", () => {
+  it("refuses a client delta of more ops than maxOpsPerDelta, and takes the same delta from a region", () => {
+    const make = (limit: number) => createEngine("automerge", { clock: createManualClock(0), random: createSeededRandom(4), limits: { maxOpsPerDelta: limit } });
+    const writer = make(1_000_000);
+    const { delta } = writer.change(writer.create(), (d: any) => void (d.t = "q".repeat(5000)));
+    const reader = make(1000);
+    expect(outcome(() => reader.apply(reader.create(), delta))).toBe("too_large:too_many_ops");
+    expect(outcome(() => reader.apply(reader.create(), delta, { sizeLimit: "snapshot" }))).toBe("accepted");
+  });
+});
