@@ -34,6 +34,9 @@ export interface AutomergeOpScope extends OpScope {
 
 /** Creates what the ops need, then applies them. A failure after a genesis change carries `damaged`. */
 export function applyAutomergeOps(doc: Doc, ops: JsonOp[], scope: AutomergeOpScope, deps: AutomergeOpsDeps): { state: Doc; delta: Uint8Array } {
+  for (const [i, op] of ops.entries()) {
+    if (op.path.includes("__proto__")) throw bad(`ops[${i}]: Automerge documents cannot hold the key "__proto__"`);
+  }
   const genesis: Uint8Array[] = [];
   let state = doc;
   try {
@@ -70,7 +73,7 @@ function ensurePath(
     const type: ContainerType = at === path.length - 1 ? leaf! : "map";
     const parent = objectAt(state, path.slice(0, at), i);
     const key = path[at]!;
-    const current = parent[key];
+    const current = member(parent, key);
     if (current !== undefined) {
       checkType(current, type, path.slice(0, at + 1), i);
       continue;
@@ -88,11 +91,16 @@ function ensurePath(
 function objectAt(doc: Doc, keys: string[], i: number): Obj {
   let obj = doc as Obj;
   for (const key of keys) {
-    const next = obj[key];
+    const next = member(obj, key);
     if (!isMap(next)) throw bad(`ops[${i}]: "${key}" is not a map`);
     obj = next;
   }
   return obj;
+}
+
+/** `obj[key]` if it is the object's own (a key like "constructor" must not reach the prototype). */
+function member(obj: Obj, key: string): unknown {
+  return Object.prototype.hasOwnProperty.call(obj, key) ? obj[key] : undefined;
 }
 
 function isMap(value: unknown): value is Obj {
@@ -115,7 +123,7 @@ function editOps(doc: Obj, ops: JsonOp[]): void {
       if (op.op === "delete") continue;
       throw bad(`ops[${i}]: ${op.path.join(".")} was deleted earlier in this request`);
     }
-    const current = parent[key];
+    const current = member(parent, key);
     if (op.op === "set") parent[key] = op.value;
     else if (op.op === "delete") delete parent[key];
     else if (current === undefined) throw bad(`ops[${i}]: ${op.path.join(".")} was deleted earlier in this request`);
@@ -128,7 +136,7 @@ function editOps(doc: Obj, ops: JsonOp[]): void {
 function parentOf(doc: Obj, keys: string[], i: number): Obj | undefined {
   let obj = doc;
   for (const key of keys) {
-    const next = obj[key];
+    const next = member(obj, key);
     if (next === undefined) return undefined;
     if (!isMap(next)) throw bad(`ops[${i}]: "${key}" is not a map`);
     obj = next;
@@ -137,7 +145,7 @@ function parentOf(doc: Obj, keys: string[], i: number): Obj | undefined {
 }
 
 function editText(parent: Obj, key: string, op: Extract<JsonOp, { op: "insertText" | "deleteText" }>, i: number): void {
-  const current = parent[key];
+  const current = member(parent, key);
   if (typeof current !== "string") throw bad(`ops[${i}]: ${op.path.join(".")} is not text`);
   const end = op.op === "insertText" ? op.index : op.index + op.length;
   if (end > current.length) throw bad(`ops[${i}]: index out of range (the text has ${current.length} characters)`);

@@ -55,10 +55,12 @@ function integrateOneClient(doc: Y.Doc, update: DecodedUpdate): YjsCheckResult {
     client = section.client;
     state = Y.getState(store, client);
     const stateOf = (other: number): number => (other === client ? state : Y.getState(store, other));
+    const known = state;
     const structs = section.structs;
     for (let i = 0; i < structs.length; i++) {
       const struct = structs[i]!;
       if (struct.kind === structKinds.skip) continue;
+      checkContinuation(doc, struct, known);
       if (struct.clock > state) throw missing(`structs of client ${client} start past its state`);
       const needed = unmetReference(struct, stateOf);
       if (needed !== -1) throw missing(`struct ${client}:${struct.clock} needs data from client ${needed}`);
@@ -118,6 +120,7 @@ function integrateClients(doc: Y.Doc, update: DecodedUpdate): YjsCheckResult {
       while (stack.length > 0) {
         const top = stack[stack.length - 1]!;
         const struct = top.section.structs[top.next]!;
+        checkContinuation(doc, struct, Y.getState(store, struct.client));
         const needed = unmetReference(struct, stateOf);
         if (needed !== -1) {
           // Yjs does not look up same-client references as dependencies; it expects them present.
@@ -146,6 +149,29 @@ function integrateClients(doc: Y.Doc, update: DecodedUpdate): YjsCheckResult {
     if (deletes[i + 1]! + deletes[i + 2]! > stateOf(client)) throw missing(`delete range of client ${client} is past its state`);
   }
   return { addsStructs };
+}
+
+/**
+ * A struct the document already holds the start of is integrated from where
+ * the document's state ends, next to the item holding the last known clock
+ * (Yjs takes that item as the new part's left neighbour). For a struct whose
+ * parent is written out, that neighbour must sit in the same parent under
+ * the same key: otherwise Yjs links the new part into another type's list,
+ * the live document reads one way and its encoding reloads another (found
+ * by fuzzing: a map entry's value turned into a character of a text).
+ */
+function checkContinuation(doc: Y.Doc, struct: DecodedStruct, known: number): void {
+  if (struct.kind !== structKinds.item || struct.originClient >= 0 || struct.rightClient >= 0) return;
+  if (struct.clock >= known || struct.clock + struct.length <= known) return;
+  const left = Y.getItem(doc.store, Y.createID(struct.client, known - 1));
+  if (!(left instanceof Y.Item)) return;
+  const parent = left.parent as Y.AbstractType<any> | null;
+  const sameParent = struct.parentName !== null
+    ? parent !== null && doc.share.get(struct.parentName) === parent
+    : parent?._item?.id.client === struct.parentClient && parent?._item?.id.clock === struct.parentClock;
+  if (!sameParent || (left.parentSub ?? null) !== struct.parentSub) {
+    malformed(`struct ${struct.client}:${struct.clock} continues an item of another parent`);
+  }
 }
 
 /** A client whose state an item's references need but which is not there yet, or -1. */

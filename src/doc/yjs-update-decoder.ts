@@ -43,8 +43,12 @@ export interface DecodedStruct {
   /** Parent given as an id (client -1 when absent). */
   parentClient: number;
   parentClock: number;
-  /** Parent given as a root type name (the name itself is not kept). */
+  /** Parent given as a root type name. */
   parentRoot: boolean;
+  /** Written-out parent info (no origin, no right origin): the root's name, else null. */
+  parentName: string | null;
+  /** Written-out parent info: the map key, else null. */
+  parentSub: string | null;
   contentRef: number;
   /** Nesting this item's content adds below its parent: 1 for a shared type, the JSON depth for JSON values, else 0. */
   contentDepth: number;
@@ -129,6 +133,8 @@ function readStruct(reader: ByteReader, client: number, clock: number, maxDepth:
     parentClient: -1,
     parentClock: 0,
     parentRoot: false,
+    parentName: null,
+    parentSub: null,
     contentRef: ref,
     contentDepth: 0,
   };
@@ -147,13 +153,13 @@ function readStruct(reader: ByteReader, client: number, clock: number, maxDepth:
     if ((info & (bit7 | bit8)) === 0) {
       // No neighbours to copy the parent from: it is written out.
       if (reader.varUint() === 1) {
-        reader.stringLength(); // the root type's name: any valid string
+        struct.parentName = reader.string(); // the root type's name: any valid string
         struct.parentRoot = true;
       } else {
         struct.parentClient = readClient(reader);
         struct.parentClock = reader.varUint();
       }
-      if ((info & bit6) !== 0) reader.stringLength(); // parentSub: a map key, any string
+      if ((info & bit6) !== 0) struct.parentSub = reader.string(); // a map key, any string
     }
     readContent(reader, struct, maxDepth);
   }
