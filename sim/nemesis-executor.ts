@@ -34,6 +34,11 @@ export interface NemesisExecutorDeps {
 
 export interface NemesisExecutor {
   apply(action: NemesisAction): void;
+  /**
+   * Cuts (or restores) every outbound link of a region, apart from partitions
+   * and clogs: BUGGIFY's power cut, which takes the network card down with the disk.
+   */
+  silence(region: string, silent: boolean): void;
   healEverything(): void;
   readonly timeline: TimelineEntry[];
   readonly crashes: number;
@@ -47,6 +52,7 @@ export function createNemesisExecutor(deps: NemesisExecutorDeps): NemesisExecuto
   const { scheduler, network, regions, trace } = deps;
   const partition = new Set<string>();
   const clogged = new Set<string>();
+  const silenced = new Set<string>();
   const timeline: TimelineEntry[] = [];
   /** Regions with a crash waiting for a write in flight; restart and the final heal cancel it. */
   const waiting = new Set<string>();
@@ -59,6 +65,7 @@ export function createNemesisExecutor(deps: NemesisExecutorDeps): NemesisExecuto
       const [from, to] = link.split(">") as [string, string];
       network.block(from, to);
     }
+    for (const from of silenced) for (const to of deps.names) if (to !== from) network.block(from, to);
   };
   const log = (entry: Omit<TimelineEntry, "at">): void => {
     timeline.push({ at: scheduler.now(), ...entry });
@@ -131,7 +138,7 @@ export function createNemesisExecutor(deps: NemesisExecutorDeps): NemesisExecuto
       if (!region) return;
       switch (action.type) {
         case "crash":
-          crash(region, action.landed, scheduler.now() + (action.whileWriting ? 500 : 0));
+          crash(region, action.landed, scheduler.now() + (action.whileWriting ? action.waitMs ?? 500 : 0));
           return;
         case "restart":
           restart(region);
@@ -152,11 +159,19 @@ export function createNemesisExecutor(deps: NemesisExecutorDeps): NemesisExecuto
           return;
       }
     },
+    silence(name, silent) {
+      if (healed || silenced.has(name) === silent) return;
+      if (silent) silenced.add(name);
+      else silenced.delete(name);
+      sync();
+      log({ type: silent ? "clog" : "unclog", region: name, detail: `${name}–* (outbound, BUGGIFY)` });
+    },
     healEverything() {
       healed = true;
       waiting.clear();
       partition.clear();
       clogged.clear();
+      silenced.clear();
       sync();
       network.setConditions({ loss: 0, duplicate: 0, reorderMs: 0 });
       for (const name of deps.names) {

@@ -10,6 +10,7 @@ import { loadSodium } from "../src/crypto/sodium.ts";
 import { generateRegionKeyPair } from "../src/gossip/region-keys.ts";
 import { createSeededRandom } from "../src/runtime/random.ts";
 import { checkAckedWrites, checkConvergence, checkDurability, checkMemory, memoryFigures, readContents, type Contents, type Violation } from "./checker.ts";
+import { createBuggify, drawBuggify } from "./buggify.ts";
 import { drawNemesis } from "./nemesis.ts";
 import { createSimNetwork } from "./network.ts";
 import { createNemesisExecutor, type TimelineEntry } from "./nemesis-executor.ts";
@@ -18,8 +19,11 @@ import { createSimRegion, type SimRegion } from "./region.ts";
 import { createScheduler } from "./scheduler.ts";
 import { readTopologyFile, simTopology } from "./topology-file.ts";
 import { createTrace, deriveSeed } from "./trace.ts";
-import { createDoc, createLedger, docSpecs, issueWrite } from "./workload.ts";
+import { createDoc, createLedger, docSpecs, issueWrite, type OpKind } from "./workload.ts";
 import { drainMicrotasks } from "./drain.ts";
+
+/** Writes whose loss the checker sees: tagged map sets and list inserts, and counters (text edits carry no tag). */
+const checkable = (kind: OpKind): boolean => kind === "map" || kind === "list" || kind === "counter";
 
 /** Virtual time given to replicate the freshly created documents before the chaos starts. */
 const setupMs = 2000;
@@ -149,6 +153,15 @@ export async function runSimulation(partial: Partial<SimOptions>, onProgress?: (
   phase = "chaos";
   const chaosStartMs = scheduler.now();
   const healAtMs = chaosStartMs + o.chaosMs;
+  const actions = o.script ?? drawNemesis({ regions: names, kinds: o.nemesis, chaosMs: o.chaosMs, random: random("nemesis") });
+  const executor = createNemesisExecutor({ scheduler, network, regions, names, trace, chaosStartMs });
+  // Scripted runs carry out exactly their script; drawn ones add crashes aimed at writes in flight.
+  const buggifyRandom = random("buggify");
+  const plan = o.script ? undefined : drawBuggify(o.nemesis, buggifyRandom);
+  const buggify = plan && createBuggify({
+    plan, random: buggifyRandom, scheduler, network, names, apply: (action) => executor.apply(action), silence: (name, silent) => executor.silence(name, silent),
+    isUp: (name) => regions.get(name)!.process !== undefined && !scheduler.isPaused(name),
+  });
   const workRandom = random("workload");
   const opRandom = random("ops");
   for (let n = 0; n < o.ops; n++) {
@@ -161,11 +174,9 @@ export async function runSimulation(partial: Partial<SimOptions>, onProgress?: (
         ledger.skipped++;
         return;
       }
-      void issueWrite(process.replica, spec, region, n, opRandom, ledger, trace, scheduler.now, names.indexOf(region));
+      void issueWrite(process.replica, spec, region, n, opRandom, ledger, trace, scheduler.now, names.indexOf(region), (kind) => buggify?.onWrite(region, checkable(kind)));
     }, region);
   }
-  const actions = o.script ?? drawNemesis({ regions: names, kinds: o.nemesis, chaosMs: o.chaosMs, random: random("nemesis") });
-  const executor = createNemesisExecutor({ scheduler, network, regions, names, trace, chaosStartMs });
   for (const action of actions) scheduler.after(action.at, () => executor.apply(action));
   await runUntil(healAtMs);
 

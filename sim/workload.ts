@@ -80,10 +80,12 @@ const letters = "abcdefghijklmnopqrstuvwxyz";
 /**
  * Issues one random write in `region` and records its fate. Resolves when the
  * write is answered; a write whose region crashes is never answered.
+ * `beforeWrite` hears the write's kind synchronously, before the replica sees
+ * the write (BUGGIFY aims its crashes there: sim/buggify.ts).
  */
 export async function issueWrite(
   replica: Replica, spec: DocSpec, region: string, n: number, random: Random, ledger: WorkloadLedger, trace: Trace,
-  now: () => number, regionIndex: number,
+  now: () => number, regionIndex: number, beforeWrite?: (kind: OpKind) => void,
 ): Promise<void> {
   const kinds: OpKind[] = spec.kind === "automerge" ? ["map", "list", "text-insert", "text-delete", "counter"] : ["map", "list", "text-insert", "text-delete"];
   const kind = kinds[random.int(kinds.length)]!;
@@ -100,6 +102,7 @@ export async function issueWrite(
     counter.uncertain += amount;
   }
   trace.event("write", regionIndex, n, kinds.indexOf(kind));
+  beforeWrite?.(kind);
   try {
     const ack = spec.kind === "yjs"
       ? await replica.change(spec.id, (doc: Y.Doc) => yjsEdit(doc, kind, tag, position, char))
