@@ -188,7 +188,10 @@ async function sweep(seeds: number[], options: SimOptions, json: boolean, expect
   const elapsed = stopwatch();
   const result = await runSweep(seeds, options, (summary, done) => {
     if (json) process.stdout.write(`${JSON.stringify(summary)}\n`);
-    else if (!summary.ok) process.stderr.write(`${process.stderr.isTTY ? "\r\u001b[K" : ""}FAIL seed ${summary.seed}: ${summary.violations[0] ?? ""}\n  replay: ${summary.replay}\n`);
+    else if (!summary.ok) {
+      const all = summary.violations.map((v) => `  ${v}\n`).join("");
+      process.stderr.write(`${process.stderr.isTTY ? "\r\u001b[K" : ""}FAIL seed ${summary.seed}: ${violationCounts(summary.violations)}\n${all}  replay: ${summary.replay}\n`);
+    }
     bar.update(done, seeds.length);
   });
   const wallMs = elapsed();
@@ -209,14 +212,21 @@ async function sweep(seeds: number[], options: SimOptions, json: boolean, expect
   const width = Math.max(...rows.map(([k]) => k.length));
   let out = rows.map(([k, v]) => `  ${k.padEnd(width)}  ${v}`).join("\n") + "\n";
   if (result.failures.length > 0) {
-    out += `\n  seed    lost  convergence  first violation\n`;
+    out += `\n  seed    lost  convergence  violations\n`;
     for (const f of result.failures) {
-      out += `  ${String(f.seed).padEnd(6)}  ${String(f.lostWrites).padStart(4)}  ${ms(f.convergenceMs ?? undefined).padStart(11)}  ${(f.violations[0] ?? "").slice(0, 90)}\n`;
+      out += `  ${String(f.seed).padEnd(6)}  ${String(f.lostWrites).padStart(4)}  ${ms(f.convergenceMs ?? undefined).padStart(11)}  ${violationCounts(f.violations)}\n`;
     }
     out += `\nreplay:\n${result.failures.map((f) => `  ${f.replay}`).join("\n")}\n`;
   }
   process.stdout.write(out);
   return exitCode;
+}
+
+/** Every violation of a seed by kind, e.g. "3 violation(s): lost-write ×2, liveness". */
+function violationCounts(violations: readonly string[]): string {
+  const counts = new Map<string, number>();
+  for (const v of violations) counts.set(v.split(":")[0]!, (counts.get(v.split(":")[0]!) ?? 0) + 1);
+  return `${violations.length} violation(s): ${[...counts].map(([kind, n]) => (n > 1 ? `${kind} ×${n}` : kind)).join(", ")}`;
 }
 
 /** With an injected bug, a failing seed is a seed where the checker caught it. */
