@@ -36,14 +36,14 @@ describe("concord sim", () => {
     } finally {
       await dir.remove();
     }
-  }, 60_000);
+  });
 
   it("exits non-zero and prints the replay command when a bug is injected", () => {
     const { code, out } = sim(["--seeds", "1..2", ...small, "--nemesis", "partition", "--inject-bug", "drop-deltas"]);
     expect(code).toBe(1);
     expect(out).toContain("npx concord sim --seed 1 ");
     expect(out).toContain("--inject-bug drop-deltas");
-  }, 60_000);
+  });
 
   it("prints the catch rate of an injected bug over a sweep and exits by --expect-caught", () => {
     const args = ["--seeds", "1..2", ...small, "--bound-ms", "5000", "--nemesis", "partition", "--inject-bug", "drop-deltas"];
