@@ -188,7 +188,8 @@ async function sweep(seeds: number[], options: SimOptions, json: boolean, expect
   const elapsed = stopwatch();
   const result = await runSweep(seeds, options, (summary, done) => {
     if (json) process.stdout.write(`${JSON.stringify(summary)}\n`);
-    else if (!summary.ok) {
+    // Measuring a catch rate, a failing seed is the expected outcome: only the rate and the misses matter.
+    else if (!summary.ok && expectCaught === undefined) {
       const all = summary.violations.map((v) => `  ${v}\n`).join("");
       process.stderr.write(`${process.stderr.isTTY ? "\r\u001b[K" : ""}FAIL seed ${summary.seed}: ${violationCounts(summary.violations)}\n${all}  replay: ${summary.replay}\n`);
     }
@@ -197,8 +198,11 @@ async function sweep(seeds: number[], options: SimOptions, json: boolean, expect
   const wallMs = elapsed();
   bar.finish();
   const exitCode = sweepExitCode(result.failures.length, seeds.length, expectCaught);
-  if (options.bugs.length > 0) (json ? process.stderr : process.stdout).write(`${catchLine(options, result, expectCaught)}\n`);
-  if (json) return exitCode;
+  const caught = options.bugs.length > 0 ? `${catchLine(options, result, expectCaught)}\n` : "";
+  if (json) {
+    process.stderr.write(caught);
+    return exitCode;
+  }
   const times = result.seeds.flatMap((s) => (s.convergenceMs === null ? [] : [s.convergenceMs]));
   const ms = (v: number | undefined) => (v === undefined ? "-" : `${v} ms`);
   const rows: Array<[string, string]> = [
@@ -211,14 +215,14 @@ async function sweep(seeds: number[], options: SimOptions, json: boolean, expect
   ];
   const width = Math.max(...rows.map(([k]) => k.length));
   let out = rows.map(([k, v]) => `  ${k.padEnd(width)}  ${v}`).join("\n") + "\n";
-  if (result.failures.length > 0) {
+  if (result.failures.length > 0 && expectCaught === undefined) {
     out += `\n  seed    lost  convergence  violations\n`;
     for (const f of result.failures) {
       out += `  ${String(f.seed).padEnd(6)}  ${String(f.lostWrites).padStart(4)}  ${ms(f.convergenceMs ?? undefined).padStart(11)}  ${violationCounts(f.violations)}\n`;
     }
     out += `\nreplay:\n${result.failures.map((f) => `  ${f.replay}`).join("\n")}\n`;
   }
-  process.stdout.write(out);
+  process.stdout.write(out + caught);
   return exitCode;
 }
 
