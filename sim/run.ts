@@ -19,11 +19,8 @@ import { createSimRegion, type SimRegion } from "./region.ts";
 import { createScheduler } from "./scheduler.ts";
 import { readTopologyFile, simTopology } from "./topology-file.ts";
 import { createTrace, deriveSeed } from "./trace.ts";
-import { createDoc, createLedger, docSpecs, issueWrite, type OpKind } from "./workload.ts";
+import { checkable, createDoc, createLedger, docSpecs, issueWrite } from "./workload.ts";
 import { drainMicrotasks } from "./drain.ts";
-
-/** Writes whose loss the checker sees: tagged map sets and list inserts, and counters (text edits carry no tag). */
-const checkable = (kind: OpKind): boolean => kind === "map" || kind === "list" || kind === "counter";
 
 /** Virtual time given to replicate the freshly created documents before the chaos starts. */
 const setupMs = 2000;

@@ -29,6 +29,12 @@ export interface AckedWrite {
   at: number;
 }
 
+/**
+ * Writes whose loss the checker sees: tagged map sets and list inserts, and counters (text edits carry
+ * no tag). BUGGIFY spends its crashes on these; a new kind of write the checker can see belongs here.
+ */
+export const checkable = (kind: OpKind): boolean => kind === "map" || kind === "list" || kind === "counter";
+
 export interface DocSpec {
   id: string;
   kind: DocKind;
