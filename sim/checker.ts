@@ -8,6 +8,10 @@
  * per-peer queues and pending deltas within their configured bounds.
  * (5) Durability: each replica reopened from its disk alone holds what it held
  * in memory.
+ *
+ * Every check runs and reports everything it finds: one violation per region
+ * (or document) and kind, its message previewing the first few affected items,
+ * and `items` listing all of them, so the JSON result holds the whole picture.
  */
 import { isConcordError } from "../src/errors.ts";
 import type { Gossip } from "../src/gossip/gossip.ts";
@@ -29,6 +33,17 @@ export type ViolationKind = "divergence" | "lost-write" | "counter" | "liveness"
 export interface Violation {
   kind: ViolationKind;
   message: string;
+  /** Every affected item (documents, writes), when the message previews only some. */
+  items?: string[];
+}
+
+/** How many affected items a message names before "…". */
+const previewItems = 5;
+
+/** "a, b, c" or "a, b, c, … (12 in all)": the message's view of a full list kept in `items`. */
+export function preview(items: readonly string[], separator = ", "): string {
+  const head = items.slice(0, previewItems).join(separator);
+  return items.length > previewItems ? `${head}${separator}… (${items.length} in all)` : head;
 }
 
 /** Every document of one replica: id → canonical `{kind, version, value}` JSON. */
@@ -61,7 +76,8 @@ export function checkConvergence(contents: ReadonlyMap<string, Contents>): Viola
     if (differing.length > 0) {
       violations.push({
         kind: "divergence",
-        message: `${name} and ${baseName} differ on ${differing.length} document(s): ${differing.slice(0, 5).join(", ")}`,
+        message: `${name} and ${baseName} differ on ${differing.length} document(s): ${preview(differing)}`,
+        items: differing,
       });
     }
   }
@@ -92,7 +108,7 @@ export function checkAckedWrites(contents: ReadonlyMap<string, Contents>, ledger
     }
     lost = Math.max(lost, missing.length);
     if (missing.length > 0) {
-      violations.push({ kind: "lost-write", message: `${region} lacks ${missing.length} acknowledged write(s): ${missing.slice(0, 3).join("; ")}` });
+      violations.push({ kind: "lost-write", message: `${region} lacks ${missing.length} acknowledged write(s): ${preview(missing, "; ")}`, items: missing });
     }
     for (const [doc, sum] of ledger.counters) {
       const found = at(valueOf(doc), [...workloadPaths.counter]);
@@ -138,6 +154,7 @@ export function checkDurability(region: string, inMemory: Contents, onDisk: Cont
   if (differing.length === 0) return [];
   return [{
     kind: "durability",
-    message: `${region} reopened from its disk differs from what it served on ${differing.length} document(s): ${differing.slice(0, 5).join(", ")}`,
+    message: `${region} reopened from its disk differs from what it served on ${differing.length} document(s): ${preview(differing)}`,
+    items: differing,
   }];
 }

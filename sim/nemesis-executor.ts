@@ -3,6 +3,11 @@
  * and records what happened when, for the report's timeline. Partition links
  * and clogged links are kept apart, so healing a partition does not unclog a
  * link (and the other way round). `healEverything()` is the final heal.
+ *
+ * A crash can wait for a write in flight, so it may land later than it was
+ * scheduled. A waiting crash is dropped when the region is restarted or at the
+ * final heal: a crash landing after the heal would leave that region down for
+ * good and fail the run falsely (seed 5730 did exactly that).
  */
 import type { NemesisAction } from "./nemesis.ts";
 import type { SimNetwork } from "./network.ts";
@@ -29,6 +34,11 @@ export interface NemesisExecutorDeps {
 
 export interface NemesisExecutor {
   apply(action: NemesisAction): void;
+  /**
+   * Cuts (or restores) every outbound link of a region, apart from partitions
+   * and clogs: BUGGIFY's power cut, which takes the network card down with the disk.
+   */
+  silence(region: string, silent: boolean): void;
   healEverything(): void;
   readonly timeline: TimelineEntry[];
   readonly crashes: number;
@@ -42,7 +52,11 @@ export function createNemesisExecutor(deps: NemesisExecutorDeps): NemesisExecuto
   const { scheduler, network, regions, trace } = deps;
   const partition = new Set<string>();
   const clogged = new Set<string>();
+  const silenced = new Set<string>();
   const timeline: TimelineEntry[] = [];
+  /** Regions with a crash waiting for a write in flight; restart and the final heal cancel it. */
+  const waiting = new Set<string>();
+  let healed = false;
   let crashes = 0;
 
   const sync = (): void => {
@@ -51,24 +65,30 @@ export function createNemesisExecutor(deps: NemesisExecutorDeps): NemesisExecuto
       const [from, to] = link.split(">") as [string, string];
       network.block(from, to);
     }
+    for (const from of silenced) for (const to of deps.names) if (to !== from) network.block(from, to);
   };
   const log = (entry: Omit<TimelineEntry, "at">): void => {
     timeline.push({ at: scheduler.now(), ...entry });
     trace.event("nemesis", entry.region === undefined ? -1 : deps.names.indexOf(entry.region), actionCodes[entry.type]);
   };
   const restart = (region: SimRegion): void => {
+    waiting.delete(region.name);
     if (region.process || region.booting) return;
     log({ type: "restart", region: region.name });
     trace.event("restart", deps.names.indexOf(region.name), region.incarnation + 1);
     void region.start();
   };
   const crash = (region: SimRegion, landed: number, waitUntil: number): void => {
-    if (!region.process && !region.booting) return;
+    if (healed || (!region.process && !region.booting)) return;
     // Wait (briefly) for a write in flight, so crashes hit what acknowledgement promised was durable.
     if (region.disk.inFlight() === 0 && scheduler.now() < waitUntil) {
-      scheduler.after(1, () => crash(region, landed, waitUntil));
+      waiting.add(region.name);
+      scheduler.after(1, () => {
+        if (waiting.has(region.name)) crash(region, landed, waitUntil);
+      });
       return;
     }
+    waiting.delete(region.name);
     crashes++;
     const inFlight = region.disk.inFlight();
     log({ type: "crash", region: region.name, detail: `${inFlight} batch(es) in flight, ${Math.min(landed, inFlight)} landed` });
@@ -83,6 +103,7 @@ export function createNemesisExecutor(deps: NemesisExecutorDeps): NemesisExecuto
       return crashes;
     },
     apply(action) {
+      if (healed) return; // nothing is injected after the final heal
       const region = "region" in action ? regions.get(action.region) : undefined;
       switch (action.type) {
         case "partition":
@@ -117,7 +138,7 @@ export function createNemesisExecutor(deps: NemesisExecutorDeps): NemesisExecuto
       if (!region) return;
       switch (action.type) {
         case "crash":
-          crash(region, action.landed, scheduler.now() + (action.whileWriting ? 500 : 0));
+          crash(region, action.landed, scheduler.now() + (action.whileWriting ? action.waitMs ?? 500 : 0));
           return;
         case "restart":
           restart(region);
@@ -138,9 +159,19 @@ export function createNemesisExecutor(deps: NemesisExecutorDeps): NemesisExecuto
           return;
       }
     },
+    silence(name, silent) {
+      if (healed || silenced.has(name) === silent) return;
+      if (silent) silenced.add(name);
+      else silenced.delete(name);
+      sync();
+      log({ type: silent ? "clog" : "unclog", region: name, detail: `${name}–* (outbound, BUGGIFY)` });
+    },
     healEverything() {
+      healed = true;
+      waiting.clear();
       partition.clear();
       clogged.clear();
+      silenced.clear();
       sync();
       network.setConditions({ loss: 0, duplicate: 0, reorderMs: 0 });
       for (const name of deps.names) {

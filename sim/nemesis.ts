@@ -18,8 +18,8 @@ export type PartitionShape = (typeof partitionShapes)[number];
 export type NemesisAction =
   | { at: number; type: "partition"; shape: PartitionShape; links: Array<[string, string]> }
   | { at: number; type: "heal" }
-  /** `landed`: how many in-flight batches reach the disk; `whileWriting`: wait (≤ 500 ms) for a write in flight. */
-  | { at: number; type: "crash"; region: string; landed: number; whileWriting: boolean }
+  /** `landed`: how many in-flight batches reach the disk; `whileWriting`: wait (≤ `waitMs`, default 500 ms) for a write in flight. */
+  | { at: number; type: "crash"; region: string; landed: number; whileWriting: boolean; waitMs?: number }
   | { at: number; type: "restart"; region: string }
   | { at: number; type: "pause"; region: string }
   | { at: number; type: "resume"; region: string }

@@ -2,8 +2,9 @@
  * The HTML report of one run: a single self-contained page (inline SVG and
  * CSS, no external assets) with the summary figures, a timeline with a lane
  * per region (crashes, pauses, clock skew, clogged links), partition bands,
- * the network's loss/duplication/reordering windows, and a plot of how many
- * documents were divergent across live regions over virtual time.
+ * the network's loss/duplication/reordering windows, and a plot over virtual
+ * time of how many documents were divergent (a region that is down counts as
+ * differing on every document) and how many regions were down.
  */
 import type { TimelineEntry } from "./nemesis-executor.ts";
 import type { SimResult } from "./run.ts";
@@ -104,13 +105,10 @@ export function renderReport(r: SimResult): string {
   const plotH = 160;
   const maxDiv = Math.max(1, ...timeline.divergence.map(([, d]) => d));
   const py = (d: number) => 10 + plotH - (d / maxDiv) * plotH;
-  let path = "";
-  let prev: number | undefined;
-  for (const [t, d] of timeline.divergence) {
-    path += path === "" ? `M${x(t).toFixed(1)},${py(d).toFixed(1)}` : `H${x(t).toFixed(1)}V${py(d).toFixed(1)}`;
-    prev = d;
-  }
-  if (prev !== undefined) path += `H${x(end).toFixed(1)}`;
+  const path = stepPath(timeline.divergence.map(([t, d]) => [x(t), py(d)]), x(end));
+  // Regions down, on their own scale (0 … all regions), so a crash is visible next to the divergence it causes.
+  const pyDown = (n: number) => 10 + plotH - (n / Math.max(1, r.regions.length)) * plotH;
+  const downPath = stepPath(timeline.divergence.map(([t, , down]) => [x(t), pyDown(down)]), x(end));
   const plot = `<svg width="${width}" height="${plotH + 45}" viewBox="0 0 ${width} ${plotH + 45}">
     <rect x="${x(timeline.healAtMs)}" y="10" width="${x(end) - x(timeline.healAtMs)}" height="${plotH}" fill="#eef8ee"/>
     <line x1="${left}" x2="${left + plotWidth}" y1="${py(0)}" y2="${py(0)}" stroke="#999"/>
@@ -118,6 +116,8 @@ export function renderReport(r: SimResult): string {
     <text x="${left - 8}" y="${py(maxDiv) + 4}" text-anchor="end" class="small">${maxDiv}</text>
     <text x="${left - 8}" y="${py(0) + 4}" text-anchor="end" class="small">0</text>
     <text x="14" y="${10 + plotH / 2}" class="lane" transform="rotate(-90 14 ${10 + plotH / 2})" text-anchor="middle">divergent docs</text>
+    <text x="${left + plotWidth - 4}" y="${pyDown(r.regions.length) + 12}" text-anchor="end" class="small" fill="#555">dashed: regions down (top = all ${r.regions.length})</text>
+    <path d="${downPath}" fill="none" stroke="#555" stroke-width="1.2" stroke-dasharray="3 2"/>
     <path d="${path}" fill="none" stroke="#d0021b" stroke-width="1.8"/>
     ${axis(x, end, py(0) + 2)}
   </svg>`;
@@ -164,11 +164,18 @@ ${violations}
 <h2>Timeline (virtual time)</h2>
 <div class="legend"><span><i style="background:#f5a623;opacity:.45"></i>partition</span><span><i style="background:#d0021b"></i>crashed</span><span><i style="background:#777"></i>paused</span><span><i style="background:#4a90e2"></i>clock skew</span><span><i style="background:#9013fe"></i>link clogged</span><span><i style="background:#bd10e0;opacity:.5"></i>loss / dup / reorder</span><span><i style="background:#2e7d32"></i>final heal · converged (dashed)</span></div>
 ${timelineSvg}
-<h2>Divergent documents (versions differ across live regions)</h2>
+<h2>Divergent documents (versions differ across regions; a region that is down differs on all) and regions down (dashed)</h2>
 ${plot}
 <details><summary>${acts.length} nemesis actions</summary><table><tr><th>ms</th><th>action</th><th>region</th><th>detail</th></tr>${actionRows}</table></details>
 </body></html>
 `;
+}
+
+/** An SVG step path through points (already in pixels), held level to `endX`. */
+function stepPath(points: ReadonlyArray<[number, number]>, endX: number): string {
+  let path = "";
+  for (const [px, py] of points) path += path === "" ? `M${px.toFixed(1)},${py.toFixed(1)}` : `H${px.toFixed(1)}V${py.toFixed(1)}`;
+  return path === "" ? "" : `${path}H${endX.toFixed(1)}`;
 }
 
 function axis(x: (t: number) => number, end: number, y: number): string {

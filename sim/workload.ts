@@ -50,6 +50,12 @@ export const workloadPaths = {
 const generationWrites = 20;
 const generations = 6;
 
+/**
+ * Writes whose loss the checker sees: tagged map sets and list inserts, and counters (text edits carry
+ * no tag). BUGGIFY spends its crashes on these; a new kind of write the checker can see belongs here.
+ */
+export const checkable = (kind: OpKind): boolean => kind === "map" || kind === "list" || kind === "counter";
+
 export interface DocSpec {
   id: string;
   kind: DocKind;
@@ -103,10 +109,12 @@ const letters = "abcdefghijklmnopqrstuvwxyz";
 /**
  * Issues one random write in `region` and records its fate. Resolves when the
  * write is answered; a write whose region crashes is never answered.
+ * `beforeWrite` hears the write's kind synchronously, before the replica sees
+ * the write (BUGGIFY aims its crashes there: sim/buggify.ts).
  */
 export async function issueWrite(
   replica: Replica, spec: DocSpec, region: string, n: number, random: Random, ledger: WorkloadLedger, trace: Trace,
-  now: () => number, regionIndex: number,
+  now: () => number, regionIndex: number, beforeWrite?: (kind: OpKind) => void,
 ): Promise<void> {
   const kinds: OpKind[] = ["map", "list", "text-insert", "text-delete", "counter"];
   const kind = kinds[random.int(kinds.length)]!;
@@ -125,6 +133,7 @@ export async function issueWrite(
     counter.uncertain += amount;
   }
   trace.event("write", regionIndex, n, kinds.indexOf(kind));
+  beforeWrite?.(kind);
   try {
     if (!(await exists(replica, spec.id))) await ensureDoc(replica, spec, withShape);
     const generation = `g${Math.floor(n / generationWrites) % generations}`;

@@ -7,7 +7,11 @@ export default defineConfig({
   test: {
     include: ["test/**/*.test.ts"],
     exclude: ["test/bench/**", "node_modules/**"],
-    testTimeout: 60_000,
-    hookTimeout: 60_000,
+    setupFiles: ["test/setup/fast-check-seed.ts"],
+    // A safety net against a hang, not a budget: tests wait on events (virtual time, readiness), and a
+    // loaded 2-core machine runs the long ones (simulator seeds, 1000-run properties) several times slower.
+    // Long seed sweeps are not here at all: `npm run sim:sweep`.
+    testTimeout: 600_000,
+    hookTimeout: 600_000,
   },
 });

@@ -12,7 +12,7 @@ import { nemesisKinds } from "../../sim/nemesis.ts";
 import { renderReport } from "../../sim/report.ts";
 import { runSimulation, type SimProgress, type SimResult } from "../../sim/run.ts";
 import { parseScenario } from "../../sim/scenario.ts";
-import { percentile, runSweep, parseSeeds } from "../../sim/sweep.ts";
+import { percentile, runSweep, parseSeeds, type SweepResult } from "../../sim/sweep.ts";
 import { readTopologyFile, simTopology } from "../../sim/topology-file.ts";
 import type { Command } from "./command.ts";
 import { defineCommand } from "./command.ts";
@@ -52,6 +52,9 @@ Options:
   --queue-max-bytes N       per-peer gossip queue bound (default ${defaultOptions.queueMaxBytes})
   --bandwidth N             bytes per virtual ms on each directed link, 0 = unlimited (default ${defaultOptions.bandwidthBytesPerMs})
   --topology FILE           latency matrix (default regions/five.json)
+  --expect-caught PCT       with --inject-bug in a sweep: exit 0 only if the checker caught the bug
+                            (any violation) on at least PCT % of the seeds; the catch rate is printed
+                            as "caught N/M" either way
   --json                    print one JSON object (per seed, one per line, in a sweep)
   --report FILE             write a self-contained HTML report (single runs)
   -h, --help                this help
@@ -62,6 +65,7 @@ Examples:
   npx concord sim --seed 42 --regions 5 --docs 50 --ops 5000 --nemesis partition,crash,loss,dup,reorder,clog,skew
   npx concord sim --seeds 1..1000 --docs 4 --ops 150 --chaos-ms 5000
   npx concord sim --seed 7 --inject-bug drop-deltas --report out.html
+  npx concord sim --seeds 1..40 --docs 3 --ops 100 --chaos-ms 3000 --inject-bug ack-before-durable --expect-caught 95
   npx concord sim --scenario sim/scenarios/ack-before-durable.json --inject-bug ack-before-durable
 `;
 
@@ -81,7 +85,7 @@ export const simCommand: Command = defineCommand({
     ops: { type: "string" }, nemesis: { type: "string" }, scenario: { type: "string" },
     "inject-bug": { type: "string", multiple: true }, "chaos-ms": { type: "string" }, "bound-ms": { type: "string" },
     "write-latency-ms": { type: "string" }, "queue-max-bytes": { type: "string" }, bandwidth: { type: "string" }, topology: { type: "string" },
-    json: { type: "boolean" }, report: { type: "string" },
+    json: { type: "boolean" }, report: { type: "string" }, "expect-caught": { type: "string" },
   },
   async run(values) {
     const topologyJson = readTopologyFile(values.topology);
@@ -119,7 +123,11 @@ export const simCommand: Command = defineCommand({
     if (values.seeds !== undefined && values.report !== undefined) {
       throw new ConcordError("invalid_argument", "--report draws one run: replay a seed of the sweep with --seed N --report FILE");
     }
-    if (values.seeds !== undefined) return sweep(parseSeeds(values.seeds), options, values.json === true);
+    const expectCaught = values["expect-caught"] === undefined ? undefined : int(values["expect-caught"], "--expect-caught", 100);
+    if (expectCaught !== undefined && (options.bugs.length === 0 || values.seeds === undefined || expectCaught > 100)) {
+      throw new ConcordError("invalid_argument", "--expect-caught PCT (0..100) measures a sweep (--seeds) with --inject-bug");
+    }
+    if (values.seeds !== undefined) return sweep(parseSeeds(values.seeds), options, values.json === true, expectCaught);
     return single(options, values.json === true, values.report);
   },
 });
@@ -175,18 +183,27 @@ function summaryText(r: SimResult, wallMs: number): string {
   return `${lines.join("\n")}\n`;
 }
 
-async function sweep(seeds: number[], options: SimOptions, json: boolean): Promise<number> {
+async function sweep(seeds: number[], options: SimOptions, json: boolean, expectCaught?: number): Promise<number> {
   process.stderr.write(`concord sim: sweeping ${seeds.length} seed(s) with ${replayCommand({ ...options, seed: seeds[0] ?? 0 }).replace(/--seed \d+ /, "")}\n`);
   const bar = createProgress("seeds");
   const elapsed = stopwatch();
   const result = await runSweep(seeds, options, (summary, done) => {
     if (json) process.stdout.write(`${JSON.stringify(summary)}\n`);
-    else if (!summary.ok) process.stderr.write(`${process.stderr.isTTY ? "\r\u001b[K" : ""}FAIL seed ${summary.seed}: ${summary.violations[0] ?? ""}\n  replay: ${summary.replay}\n`);
+    // Measuring a catch rate, a failing seed is the expected outcome: only the rate and the misses matter.
+    else if (!summary.ok && expectCaught === undefined) {
+      const all = summary.violations.map((v) => `  ${v}\n`).join("");
+      process.stderr.write(`${process.stderr.isTTY ? "\r\u001b[K" : ""}FAIL seed ${summary.seed}: ${violationCounts(summary.violations)}\n${all}  replay: ${summary.replay}\n`);
+    }
     bar.update(done, seeds.length);
   });
   const wallMs = elapsed();
   bar.finish();
-  if (json) return result.failures.length === 0 ? 0 : 1;
+  const exitCode = sweepExitCode(result.failures.length, seeds.length, expectCaught);
+  const caught = options.bugs.length > 0 ? `${catchLine(options, result, expectCaught)}\n` : "";
+  if (json) {
+    process.stderr.write(caught);
+    return exitCode;
+  }
   const times = result.seeds.flatMap((s) => (s.convergenceMs === null ? [] : [s.convergenceMs]));
   const ms = (v: number | undefined) => (v === undefined ? "-" : `${v} ms`);
   const rows: Array<[string, string]> = [
@@ -199,13 +216,35 @@ async function sweep(seeds: number[], options: SimOptions, json: boolean): Promi
   ];
   const width = Math.max(...rows.map(([k]) => k.length));
   let out = rows.map(([k, v]) => `  ${k.padEnd(width)}  ${v}`).join("\n") + "\n";
-  if (result.failures.length > 0) {
-    out += `\n  seed    lost  convergence  first violation\n`;
+  if (result.failures.length > 0 && expectCaught === undefined) {
+    out += `\n  seed    lost  convergence  violations\n`;
     for (const f of result.failures) {
-      out += `  ${String(f.seed).padEnd(6)}  ${String(f.lostWrites).padStart(4)}  ${ms(f.convergenceMs ?? undefined).padStart(11)}  ${(f.violations[0] ?? "").slice(0, 90)}\n`;
+      out += `  ${String(f.seed).padEnd(6)}  ${String(f.lostWrites).padStart(4)}  ${ms(f.convergenceMs ?? undefined).padStart(11)}  ${violationCounts(f.violations)}\n`;
     }
     out += `\nreplay:\n${result.failures.map((f) => `  ${f.replay}`).join("\n")}\n`;
   }
-  process.stdout.write(out);
-  return result.failures.length === 0 ? 0 : 1;
+  process.stdout.write(out + caught);
+  return exitCode;
+}
+
+/** Every violation of a seed by kind, e.g. "3 violation(s): lost-write ×2, liveness". */
+function violationCounts(violations: readonly string[]): string {
+  const counts = new Map<string, number>();
+  for (const v of violations) counts.set(v.split(":")[0]!, (counts.get(v.split(":")[0]!) ?? 0) + 1);
+  return `${violations.length} violation(s): ${[...counts].map(([kind, n]) => (n > 1 ? `${kind} ×${n}` : kind)).join(", ")}`;
+}
+
+/** With an injected bug, a failing seed is a seed where the checker caught it. */
+function catchLine(options: SimOptions, result: SweepResult, expectCaught: number | undefined): string {
+  const caught = result.failures.length;
+  const seeds = result.seeds.length;
+  const missed = result.seeds.filter((s) => s.ok).map((s) => s.seed);
+  const rate = `caught ${caught}/${seeds} (${((100 * caught) / Math.max(1, seeds)).toFixed(1)} %) with --inject-bug ${options.bugs.join(",")}` +
+    (missed.length > 0 ? `; missed seeds ${missed.slice(0, 20).join(",")}${missed.length > 20 ? ",…" : ""}` : "");
+  return expectCaught === undefined ? rate : `${rate}; expected at least ${expectCaught} %: ${sweepExitCode(caught, seeds, expectCaught) === 0 ? "ok" : "TOO LOW"}`;
+}
+
+function sweepExitCode(failures: number, seeds: number, expectCaught: number | undefined): number {
+  if (expectCaught === undefined) return failures === 0 ? 0 : 1;
+  return failures * 100 >= expectCaught * seeds ? 0 : 1;
 }

@@ -16,8 +16,8 @@ export interface FaultProxy {
   url: string;
   port: number;
   set(mode: FaultMode): void;
-  /** Bytes forwarded and dropped so far, both directions. */
-  stats(): { forwarded: number; dropped: number };
+  /** Bytes forwarded and dropped so far, both directions, and connections refused while severed. */
+  stats(): { forwarded: number; dropped: number; refused: number };
   close(): Promise<void>;
 }
 
@@ -26,6 +26,7 @@ export async function startFaultProxy(targetPort: number, listenPort = 0): Promi
   const sockets = new Set<Socket>();
   let forwarded = 0;
   let dropped = 0;
+  let refused = 0;
 
   const relay = (from: Socket, to: Socket) => {
     from.on("data", (chunk: Buffer) => {
@@ -50,6 +51,7 @@ export async function startFaultProxy(targetPort: number, listenPort = 0): Promi
 
   const server: Server = createServer((client) => {
     if (current.mode === "sever") {
+      refused++;
       client.resetAndDestroy();
       return;
     }
@@ -71,7 +73,7 @@ export async function startFaultProxy(targetPort: number, listenPort = 0): Promi
       current = mode;
       if (mode.mode === "sever") for (const socket of sockets) socket.resetAndDestroy();
     },
-    stats: () => ({ forwarded, dropped }),
+    stats: () => ({ forwarded, dropped, refused }),
     async close() {
       for (const socket of sockets) socket.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));

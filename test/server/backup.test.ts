@@ -11,14 +11,14 @@ import { spawnSync } from "node:child_process";
 import { copyFile, mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { bin, poll, startConcord, startProcessCluster, stop, type ProcessCluster } from "./processes.ts";
+import { bin, poll, startConcord, startProcessCluster, stop, type ProcessCluster, safetyNetMs } from "./processes.ts";
 
 const ids = ["r1", "r2", "r3"];
 let cluster: ProcessCluster;
 const api = (id: string, path: string, init?: RequestInit & { json?: unknown }) => cluster.api(id, path, init);
 const value = (id: string, doc: string) => cluster.value(id, doc);
 const dataDir = (id: string) => cluster.dataDir(id);
-const concord = (...args: string[]) => spawnSync(process.execPath, [bin, ...args], { encoding: "utf8", timeout: 60_000 });
+const concord = (...args: string[]) => spawnSync(process.execPath, [bin, ...args], { encoding: "utf8", timeout: safetyNetMs });
 
 const push = (id: string, doc: string, entry: string) => api(id, `/v1/docs/${doc}`, { method: "PATCH", json: { ops: [{ op: "push", path: ["entries"], value: entry }] } });
 
@@ -88,16 +88,16 @@ describe("concord backup and restore", () => {
     expect((await api("r1", "/v1/docs/doomed")).status).toBe(410);
     expect(await readdir(dataDir("r1"))).not.toContain("RESTORED");
     // The restored region catches up on what it missed, the delete included…
-    await poll("r1 has r2's later write", async () => ((await value("r1", "journal")) as { entries?: string[] } | undefined)?.entries?.includes("AFTER-BACKUP-r2") || undefined, 20_000);
-    await poll("r1 shreds the deleted document", async () => ((await api("r1", "/v1/docs/doomed")).status === 410 ? true : undefined), 20_000);
+    await poll("r1 has r2's later write", async () => ((await value("r1", "journal")) as { entries?: string[] } | undefined)?.entries?.includes("AFTER-BACKUP-r2") || undefined);
+    await poll("r1 shreds the deleted document", async () => ((await api("r1", "/v1/docs/doomed")).status === 410 ? true : undefined));
     // …and its own new writes reach its peers: they accept its frames.
     expect((await push("r1", "journal", "AFTER-RESTORE-r1")).status).toBe(200);
     for (const id of ["r2", "r3"]) {
-      await poll(`${id} has r1's write after the restore`, async () => ((await value(id, "journal")) as { entries?: string[] } | undefined)?.entries?.includes("AFTER-RESTORE-r1") || undefined, 20_000);
+      await poll(`${id} has r1's write after the restore`, async () => ((await value(id, "journal")) as { entries?: string[] } | undefined)?.entries?.includes("AFTER-RESTORE-r1") || undefined);
     }
     const values = await Promise.all(ids.map((id) => value(id, "journal").then((v) => JSON.stringify(v))));
     expect(new Set(values).size).toBe(1);
-  }, 120_000);
+  });
 
   it("refuses a non-empty data directory, a wrong key and a damaged archive, changing nothing", async () => {
     const archive = join(cluster.path, "r2.ccbackup");
@@ -138,5 +138,5 @@ describe("concord backup and restore", () => {
     await mkdir(join(other, "keys"), { recursive: true });
     await copyFile(join(dataDir("r3"), "keys", "region.key"), join(other, "keys", "region.key"));
     expect(concord("restore", "--in", archive, "--data", other, "--key-file", r2Key).stderr).toMatch(/another region key .*\[exists\]/);
-  }, 60_000);
+  });
 });

@@ -44,7 +44,7 @@ async function converged(expected: string[]): Promise<void> {
   await poll("both sides hold every write", async () => {
     last = await Promise.all(ids.map((id) => entries(id).then((e) => [...e].sort())));
     return last.every((e) => JSON.stringify(e) === JSON.stringify(want)) ? true : undefined;
-  }, 30_000).catch((error: Error) => Promise.reject(new Error(`${error.message}: ${JSON.stringify(last)}`)));
+  }).catch((error: Error) => Promise.reject(new Error(`${error.message}: ${JSON.stringify(last)}`)));
   // Same order too: the CRDT merged them identically.
   const [a, b] = await Promise.all(ids.map(entries));
   expect(a).toEqual(b);
@@ -82,33 +82,33 @@ describe("partitions between server processes through a fault proxy", () => {
 
   it("keeps both sides writable through a black-hole cut and converges after the heal", async () => {
     cut({ mode: "drop" });
-    const droppedBefore = proxies.get("east")!.stats().dropped + proxies.get("west")!.stats().dropped;
+    const droppedBefore = { east: proxies.get("east")!.stats().dropped, west: proxies.get("west")!.stats().dropped };
     for (let i = 0; i < 5; i++) {
       await write("east", `east-dark-${i}`);
       await write("west", `west-dark-${i}`);
       all.push(`east-dark-${i}`, `west-dark-${i}`);
     }
-    // The cut is real: give gossip time to try, and nothing crosses.
-    await new Promise((resolve) => setTimeout(resolve, 1500));
+    // The cut is real: once gossip has tried both ways (bytes vanished in each proxy), nothing has crossed.
+    await poll("gossip tries both ways through the black hole", async () => (ids.every((id) => proxies.get(id)!.stats().dropped > droppedBefore[id]) ? true : undefined));
     expect((await entries("west")).some((e) => e.startsWith("east-dark"))).toBe(false);
     expect((await entries("east")).some((e) => e.startsWith("west-dark"))).toBe(false);
-    expect(proxies.get("east")!.stats().dropped + proxies.get("west")!.stats().dropped).toBeGreaterThan(droppedBefore);
     cut({ mode: "pass" });
     await converged(all);
-  }, 60_000);
+  });
 
   it("converges after severed connections are restored", async () => {
+    const refusedBefore = { east: proxies.get("east")!.stats().refused, west: proxies.get("west")!.stats().refused };
     cut({ mode: "sever" });
     for (let i = 0; i < 5; i++) {
       await write("east", `east-severed-${i}`);
       await write("west", `west-severed-${i}`);
       all.push(`east-severed-${i}`, `west-severed-${i}`);
     }
-    await new Promise((resolve) => setTimeout(resolve, 1000));
+    await poll("gossip is refused both ways", async () => (ids.every((id) => proxies.get(id)!.stats().refused > refusedBefore[id]) ? true : undefined));
     expect((await entries("west")).some((e) => e.startsWith("east-severed"))).toBe(false);
     cut({ mode: "pass" });
     await converged(all);
-  }, 60_000);
+  });
 
   it("replicates over a slow link", async () => {
     cut({ mode: "delay", delayMs: 150 });
@@ -117,5 +117,5 @@ describe("partitions between server processes through a fault proxy", () => {
     all.push("east-slow", "west-slow");
     await converged(all);
     cut({ mode: "pass" });
-  }, 60_000);
+  });
 });

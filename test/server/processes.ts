@@ -43,8 +43,15 @@ export function startConcord(args: string[], env: Record<string, string> = {}): 
   return { child, output: () => out, exited };
 }
 
+/**
+ * How long a wait on real servers may take before it fails: a safety net, not a budget. Tests wait on
+ * events (readiness, a value appearing), so this only bounds a hang, and it is generous because a loaded
+ * 2-core machine runs these servers several times slower than an idle one.
+ */
+export const safetyNetMs = 180_000;
+
 /** Polls `check` every 50 ms until it returns a value other than undefined, or fails after `timeoutMs`. */
-export async function poll<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
+export async function poll<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = safetyNetMs): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
@@ -59,7 +66,7 @@ export async function poll<T>(what: string, check: () => Promise<T | undefined>,
   }
 }
 
-export async function waitReady(url: string, proc?: Proc, timeoutMs = 30_000): Promise<void> {
+export async function waitReady(url: string, proc?: Proc, timeoutMs = safetyNetMs): Promise<void> {
   await poll(`${url}/readyz`, async () => {
     if (proc && proc.child.exitCode !== null) throw new Error(`process exited: ${proc.output()}`);
     const r = await fetch(`${url}/readyz`).catch(() => undefined);

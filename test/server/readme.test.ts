@@ -34,7 +34,7 @@ beforeAll(async () => {
   token = await poll("the cluster banner", async () => {
     if (cluster.child.exitCode !== null) throw new Error(cluster.output());
     return /export TOKEN=(cct_\S+)/.exec(cluster.output())?.[1];
-  }, 45_000);
+  });
 });
 
 afterAll(async () => {

@@ -36,14 +36,30 @@ describe("concord sim", () => {
     } finally {
       await dir.remove();
     }
-  }, 60_000);
+  });
 
   it("exits non-zero and prints the replay command when a bug is injected", () => {
     const { code, out } = sim(["--seeds", "1..2", ...small, "--nemesis", "partition", "--inject-bug", "drop-deltas"]);
     expect(code).toBe(1);
     expect(out).toContain("npx concord sim --seed 1 ");
     expect(out).toContain("--inject-bug drop-deltas");
-  }, 60_000);
+  });
+
+  it("prints the catch rate of an injected bug over a sweep and exits by --expect-caught", () => {
+    const args = ["--seeds", "1..2", ...small, "--bound-ms", "5000", "--nemesis", "partition", "--inject-bug", "drop-deltas"];
+    const met = sim([...args, "--expect-caught", "100"]);
+    expect(met.out).toContain("caught 2/2 (100.0 %) with --inject-bug drop-deltas");
+    expect(met.code).toBe(0);
+    const clean = sim(["--seeds", "1..2", ...small, "--nemesis", "none", "--inject-bug", "ack-before-durable", "--expect-caught", "100"]);
+    expect(clean.out).toContain("caught 0/2 (0.0 %) with --inject-bug ack-before-durable; missed seeds 1,2; expected at least 100 %: TOO LOW");
+    expect(clean.code).toBe(1);
+  });
+
+  it("lists every violation of a failing seed, not only the first", () => {
+    const { out, err } = sim(["--seeds", "1", ...small, "--bound-ms", "5000", "--nemesis", "partition", "--inject-bug", "drop-deltas"]);
+    expect(out).toMatch(/1 +\d+ +- +\d+ violation\(s\): divergence ×\d+, liveness, lost-write ×\d+/);
+    expect(err.match(/^  lost-write: /gm)?.length ?? 0).toBeGreaterThan(1);
+  });
 
   it("rejects an unknown nemesis with exit code 2", () => {
     const { code, err } = sim(["--nemesis", "meteor"]);

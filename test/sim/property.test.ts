@@ -23,5 +23,5 @@ describe("simulator property", () => {
       ),
       { numRuns: 12, seed: 20261121, verbose: true },
     );
-  }, 120_000);
+  });
 });

@@ -17,6 +17,6 @@ describe("simulator regression corpus (sim/regression-seeds.json)", () => {
     it(`passes seed ${run.seed}${note ? ` (${note})` : ""}`, async () => {
       const result = await runSimulation(run);
       expect(result.violations, explain(result)).toEqual([]);
-    }, 120_000);
+    });
   }
 });

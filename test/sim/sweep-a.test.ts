@@ -1,4 +1,4 @@
 /** Seed sweep, first half (see sweep.ts). */
 import { sweepSeeds } from "./sweep.ts";
 
-sweepSeeds(1, 100);
+sweepSeeds(1, 10);

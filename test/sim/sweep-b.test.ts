@@ -1,4 +1,4 @@
 /** Seed sweep, second half (see sweep.ts). */
 import { sweepSeeds } from "./sweep.ts";
 
-sweepSeeds(101, 200);
+sweepSeeds(11, 20);

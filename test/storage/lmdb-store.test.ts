@@ -180,6 +180,5 @@ describe("LMDB store", () => {
       expect(await store.get(stormKey(stormTags.a, 1e9))).toEqual(bytes(1));
       await store.close();
     },
-    30_000,
   );
 });
