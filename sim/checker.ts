@@ -104,7 +104,7 @@ export function checkAckedWrites(contents: ReadonlyMap<string, Contents>, ledger
       const present = write.kind === "map"
         ? typeof container === "object" && container !== null && Object.hasOwn(container, write.tag)
         : Array.isArray(container) && container.includes(write.tag);
-      if (!present) missing.push(`${write.kind} ${write.tag} in ${write.doc} at ${(write.container ?? []).join(".")}`);
+      if (!present) missing.push(`${write.kind} ${write.tag} in ${write.doc}${write.container ? ` at ${write.container.join(".")}` : ""}`);
     }
     lost = Math.max(lost, missing.length);
     if (missing.length > 0) {
