@@ -12,11 +12,13 @@ import type { DocKind } from "../doc/engine.ts";
 import { assert, ConcordError } from "../errors.ts";
 import { systemClock, type Clock } from "../runtime/clock.ts";
 import type { Random } from "../runtime/random.ts";
-import { decodePayload, encodePayload } from "./doc-codec.ts";
+import { encodePayload } from "./doc-codec.ts";
 import { decodeU64, encodeU64 } from "./bytes.ts";
+import { loadStoredDoc } from "./doc-load.ts";
 import { openMeta, sealMeta } from "./doc-meta.ts";
 import { layout } from "./doc-store-layout.ts";
 import { createGroupCommit } from "./group-commit.ts";
+import { emptyChain, logAad, recordHash, type ChainHead } from "./record-chain.ts";
 import type { Store, StoreWrite } from "./store.ts";
 import { createVersionRecords, openVersion } from "./version-records.ts";
 
@@ -36,6 +38,12 @@ export interface DocHandle {
   readonly kind: DocKind;
   readonly hash: Uint8Array;
   readonly dataKey: Uint8Array;
+  /**
+   * Where its record set ends, advanced by every append and compaction made
+   * through this handle (so one handle per live document: the replica's cache
+   * holds it). The metadata written with each record names this head.
+   */
+  readonly chain: ChainHead;
 }
 
 export interface StoredDoc extends DocHandle {
@@ -90,9 +98,9 @@ export interface DocStore {
   versions(): AsyncIterable<{ id: string; versionHash: Uint8Array | undefined }>;
   /** Everything stored for `id`; undefined if it was never created. Throws "deleted", "corrupt_record". */
   load(id: string): Promise<StoredDoc | undefined>;
-  /** Appends one delta at `seq`; resolves when durable. */
+  /** Appends one delta at `seq` (the handle's head + 1), with the metadata naming it; resolves when durable. */
   append(doc: DocHandle, seq: number, delta: Uint8Array): Promise<void>;
-  /** Atomically stores `snapshot` as covering `seq` and drops log records (fromSeq..seq]. */
+  /** Atomically stores `snapshot` as covering `seq` (the handle's head) and drops log records (fromSeq..seq]. */
   compact(doc: DocHandle, seq: number, snapshot: Uint8Array, fromSeq: number): Promise<void>;
   /**
    * Shreds the document: destroys its data key and records, leaves a tombstone.
@@ -130,27 +138,30 @@ export function createDocStore(store: Store, keyring: Keyring, random: Random, o
     beforeBatch: (drainsQueue, batch) => versions.forBatch(drainsQueue, batch),
   });
 
-  const metaRecord = (doc: DocHandle, snapshotSeq: number): StoreWrite => ({
+  /** The metadata naming the handle's current head: written in the same batch as each record it names. */
+  const metaRecord = (doc: DocHandle): StoreWrite => ({
     key: layout.meta(doc.hash),
-    value: sealMeta(doc.dataKey, doc.hash, { id: doc.id, kind: doc.kind, snapshotSeq }, random),
+    value: sealMeta(doc.dataKey, doc.hash, { id: doc.id, kind: doc.kind, chain: doc.chain }, random),
   });
 
-  const logRecord = (doc: DocHandle, seq: number, delta: Uint8Array): StoreWrite => ({
-    key: layout.log(doc.hash, seq),
-    value: seal(doc.dataKey, encodePayload(delta), recordAad("log", doc.hash, seq), random),
-  });
+  /** A log record chained to the head, and the metadata naming it as the new head. */
+  const logRecords = (doc: DocHandle, seq: number, delta: Uint8Array): StoreWrite[] => {
+    const { chain } = doc;
+    assert(seq === chain.headSeq + 1, `append of "${doc.id}" at ${seq} after head ${chain.headSeq}`);
+    const value = seal(doc.dataKey, encodePayload(delta), logAad(doc.hash, seq, chain.headHash), random);
+    chain.headSeq = seq;
+    chain.headHash = recordHash(value);
+    return [{ key: layout.log(doc.hash, seq), value }, metaRecord(doc)];
+  };
+
+  const newHandle = (id: string, kind: DocKind, hash: Uint8Array): DocHandle => ({ id, kind, hash, dataKey: keyring.newDataKey(), chain: emptyChain() });
 
   /** The writes that make `doc` a new, empty document (over whatever was there). */
   const newDocRecords = (doc: DocHandle, versionHash: Uint8Array): StoreWrite[] => [
     { key: layout.dataKey(doc.hash), value: keyring.wrapDataKey(doc.hash, doc.dataKey) },
-    metaRecord(doc, 0),
+    metaRecord(doc),
     versions.record(doc, versionHash),
   ];
-
-  const readDataKey = async (hash: Uint8Array): Promise<Uint8Array | undefined> => {
-    const wrapped = await store.get(layout.dataKey(hash));
-    return wrapped && keyring.unwrapDataKey(hash, wrapped);
-  };
 
   const isDeletedHash = async (hash: Uint8Array) => (await store.get(layout.tombstone(hash))) !== undefined;
 
@@ -165,10 +176,10 @@ export function createDocStore(store: Store, keyring: Keyring, random: Random, o
       const hash = keyring.docHash(id);
       if (await isDeletedHash(hash)) throw new ConcordError("deleted", `document "${id}" was deleted and cannot be recreated`);
       if (await store.get(layout.dataKey(hash))) throw new ConcordError("exists", `document "${id}" already exists`);
-      doc = { id, kind, hash, dataKey: keyring.newDataKey() };
+      doc = newHandle(id, kind, hash);
       writes.push(...newDocRecords(doc, keep.versionHash)); // its version record included
     }
-    writes.push(logRecord(doc, keep.seq, keep.delta));
+    writes.push(...logRecords(doc, keep.seq, keep.delta));
     // Its version is written here, with the append it covers: a pending record must not follow with an older one.
     versions.forget(doc.hash);
     return doc;
@@ -186,7 +197,7 @@ export function createDocStore(store: Store, keyring: Keyring, random: Random, o
         const hash = keyring.docHash(id);
         if (await isDeletedHash(hash)) throw new ConcordError("deleted", `document "${id}" was deleted and cannot be recreated`);
         if (await store.get(layout.dataKey(hash))) throw new ConcordError("exists", `document "${id}" already exists`);
-        const doc: DocHandle = { id, kind, hash, dataKey: keyring.newDataKey() };
+        const doc = newHandle(id, kind, hash);
         await commits.commit(newDocRecords(doc, versionHash));
         return doc;
       })();
@@ -203,7 +214,7 @@ export function createDocStore(store: Store, keyring: Keyring, random: Random, o
       // Every append to the old document is on disk first, so the scan below finds all its log records.
       await commits.drain();
       if (await isDeletedHash(hash)) throw new ConcordError("deleted", `document "${id}" was deleted`);
-      const doc: DocHandle = { id, kind, hash, dataKey: keyring.newDataKey() };
+      const doc = newHandle(id, kind, hash);
       // Overwriting the wrapped data key shreds the old records; deleting them frees their space.
       const writes: StoreWrite[] = [{ key: layout.snapshot(hash) }];
       for await (const [key] of store.scan(layout.logPrefix(hash))) writes.push({ key });
@@ -215,50 +226,13 @@ export function createDocStore(store: Store, keyring: Keyring, random: Random, o
     },
 
     async load(id) {
-      const hash = keyring.docHash(id);
       // A load must see every append queued before it: a document evicted from a cache with writes in flight.
       await commits.drain();
-      const dataKey = await readDataKey(hash);
-      if (!dataKey) {
-        if (await isDeletedHash(hash)) throw new ConcordError("deleted", `document "${id}" was deleted`);
-        return undefined;
-      }
-      const sealedMeta = await store.get(layout.meta(hash));
-      if (!sealedMeta) throw new ConcordError("corrupt_record", `document "${id}" has a data key but no metadata`);
-      const meta = openMeta(dataKey, hash, sealedMeta);
-      if (meta.id !== id) throw new ConcordError("corrupt_record", `document "${id}" holds the metadata of another document`);
-
-      let storedBytes = 0;
-      let snapshotSeq = 0;
-      let snapshot: Uint8Array | undefined;
-      const snapshotRecord = await store.get(layout.snapshot(hash));
-      if (snapshotRecord) {
-        if (snapshotRecord.length < 8) throw new ConcordError("corrupt_record", `the snapshot of "${id}" is truncated`);
-        snapshotSeq = decodeU64(snapshotRecord);
-        const what = `the snapshot of "${id}"`;
-        snapshot = decodePayload(open(dataKey, snapshotRecord.subarray(8), recordAad("snapshot", hash, snapshotSeq), what), what);
-        storedBytes += snapshotRecord.length;
-      }
-      if (meta.snapshotSeq !== undefined && meta.snapshotSeq !== snapshotSeq) {
-        // An older (or newer) snapshot written over the current one: it opens, but loading it would roll back.
-        throw new ConcordError("corrupt_record", `the snapshot of "${id}" covers ${snapshotSeq}, its metadata says ${meta.snapshotSeq}`);
-      }
-      const log: StoredDoc["log"] = [];
-      let expected = snapshotSeq + 1;
-      for await (const [key, value] of store.scan(layout.logPrefix(hash))) {
-        const seq = decodeU64(key, key.length - 8);
-        if (seq < expected) continue; // already folded into the snapshot
-        if (seq !== expected) throw new ConcordError("corrupt_record", `the log of "${id}" is missing record ${expected}`);
-        const what = `log record ${seq} of "${id}"`;
-        log.push({ seq, delta: decodePayload(open(dataKey, value, recordAad("log", hash, seq), what), what) });
-        storedBytes += value.length;
-        expected++;
-      }
-      return { id, kind: meta.kind, hash, dataKey, snapshotSeq, snapshot, log, storedBytes };
+      return loadStoredDoc(store, keyring, id);
     },
 
     append(doc, seq, delta) {
-      return commits.commit([logRecord(doc, seq, delta)]);
+      return commits.commit(logRecords(doc, seq, delta));
     },
 
     compact(doc, seq, snapshot, fromSeq) {
@@ -266,7 +240,12 @@ export function createDocStore(store: Store, keyring: Keyring, random: Random, o
       const value = new Uint8Array(8 + sealed.length);
       value.set(encodeU64(seq), 0);
       value.set(sealed, 8);
-      const writes: StoreWrite[] = [{ key: layout.snapshot(doc.hash), value }, metaRecord(doc, seq)];
+      const { chain } = doc;
+      // Records after `seq` would chain to a record this drops: compaction folds the whole log.
+      assert(seq === chain.headSeq, `compaction of "${doc.id}" at ${seq} below head ${chain.headSeq}`);
+      chain.snapshotSeq = seq;
+      chain.snapshotHash = chain.headHash = recordHash(value);
+      const writes: StoreWrite[] = [{ key: layout.snapshot(doc.hash), value }, metaRecord(doc)];
       for (let s = fromSeq + 1; s <= seq; s++) writes.push({ key: layout.log(doc.hash, s) });
       return commits.commit(writes);
     },
