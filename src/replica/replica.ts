@@ -19,6 +19,7 @@ import type { Store } from "../storage/store.ts";
 import { ChangeFeed } from "./change-feed.ts";
 import { checkDocId, checkNewDocId } from "./doc-id.ts";
 import { createDocSlots, type DocSlots } from "./doc-slots.ts";
+import { repairDoc } from "./doc-repair.ts";
 import { createDocWriter, type DocWriter, type Persisted } from "./doc-writer.ts";
 import type { LoadedDoc } from "./loaded-doc.ts";
 import { applyRemote } from "./remote-apply.ts";
@@ -54,6 +55,7 @@ export class Replica {
   private replication: Replication | undefined;
   private readonly bugs: InjectedBugs;
   private closed = false;
+  private docsRepaired = 0;
 
   /** Use openReplica(); the constructor assumes an opened keyring. */
   constructor(options: ReplicaOptions, docs: DocStore, epoch: number) {
@@ -187,6 +189,7 @@ export class Replica {
       storeBatches: this.docs.stats.batches,
       storeEntries: this.docs.stats.entries,
       ...this.writer.counters,
+      docsRepaired: this.docsRepaired,
       listenerErrors: this.feed.listenerErrors,
       ...(this.replication ? { replication: this.replication.stats() } : {}),
     };
@@ -223,6 +226,25 @@ export class Replica {
     this.checkOpen();
     checkDocId(id);
     return applyRemote({ slots: this.slots, docs: this.docs, writer: this.writer, engines: this.engines, bugs: this.bugs }, id, kind, delta);
+  }
+
+  /** Ids whose records failed their checks when last loaded ("corrupt_record"): anti-entropy repairs them. */
+  damagedDocs(): string[] {
+    return [...this.slots.damaged];
+  }
+
+  /**
+   * Rewrites damaged `id` from a peer's whole state of it (see doc-repair.ts):
+   * true when it was damaged and now holds that state (counted in
+   * stats().docsRepaired), false when it loads or is absent. Throws
+   * "invalid_update" for a state that is not whole.
+   */
+  async repair(id: string, kind: DocKind, state: Uint8Array): Promise<boolean> {
+    this.checkOpen();
+    checkDocId(id);
+    const repaired = await repairDoc({ slots: this.slots, engines: this.engines }, id, kind, state);
+    if (repaired) this.docsRepaired++;
+    return repaired;
   }
 
   /** Applies a deletion from another region. */

@@ -85,7 +85,10 @@ export async function startRegion(options: RegionOptions): Promise<RunningRegion
   const tokens = options.server?.tokens ?? (await readTokensFile(tokensFile(dataDir)));
   const { replica, store, masterKey } = await openDataDir({ dir: dataDir, region: self.id, ...(options.keyFile ? { keyFile: options.keyFile } : {}) });
   const transport = createHttpTransport({ urls, timeoutMs: options.gossipTimeoutMs ?? 5000 });
-  const gossip = createGossip({ replica, transport, clock: systemClock, random: systemRandom, self: self.id, keyPair, peers }, options.gossip);
+  const gossip = createGossip({ replica, transport, clock: systemClock, random: systemRandom, self: self.id, keyPair, peers }, {
+    onDocRepaired: (id, peer) => options.logger?.warn({ region: self.id, peer, doc: id }, "repaired a damaged document from a peer"),
+    ...options.gossip,
+  });
   const shutdown = new AbortController();
   let closing = false;
   let catchingUp = await needsCatchUp(dataDir);

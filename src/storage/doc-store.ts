@@ -9,7 +9,7 @@ import { recordAad } from "../crypto/aad.ts";
 import type { Keyring } from "../crypto/keyring.ts";
 import { open, seal } from "../crypto/seal.ts";
 import type { DocKind } from "../doc/engine.ts";
-import { assert, ConcordError } from "../errors.ts";
+import { assert, ConcordError, isConcordError } from "../errors.ts";
 import { systemClock, type Clock } from "../runtime/clock.ts";
 import type { Random } from "../runtime/random.ts";
 import { encodePayload } from "./doc-codec.ts";
@@ -81,6 +81,13 @@ export interface DocStore {
    * `keep` document to create), "exists" (a `keep` document to create is there).
    */
   replace(id: string, kind: DocKind, versionHash: Uint8Array, keep?: KeptContent): Promise<{ doc: DocHandle; kept: DocHandle | undefined }>;
+  /**
+   * Atomically swaps whatever is stored for `id` (damaged records included:
+   * nothing of it is read) for a fresh record set under a new data key whose
+   * log is `delta` at seq 1: a damaged document repaired from a peer's whole
+   * state (see src/replica/doc-repair.ts). Throws "deleted".
+   */
+  rewrite(id: string, kind: DocKind, delta: Uint8Array, versionHash: Uint8Array): Promise<DocHandle>;
   /**
    * Notes that `doc` changed: its version record is rewritten, from
    * `versionHash()` taken as the batch is cut, in the same atomic write as the
@@ -185,6 +192,21 @@ export function createDocStore(store: Store, keyring: Keyring, random: Random, o
     return doc;
   };
 
+  /** The writes that swap whatever `id` holds for a new empty document of `kind`, and its handle. Throws "deleted". */
+  const swapRecords = async (id: string, kind: DocKind, versionHash: Uint8Array) => {
+    const hash = keyring.docHash(id);
+    // Every append to the old document is on disk first, so the scan below finds all its log records.
+    await commits.drain();
+    if (await isDeletedHash(hash)) throw new ConcordError("deleted", `document "${id}" was deleted`);
+    const doc = newHandle(id, kind, hash);
+    // Overwriting the wrapped data key shreds the old records; deleting them frees their space.
+    const writes: StoreWrite[] = [{ key: layout.snapshot(hash) }];
+    for await (const [key] of store.scan(layout.logPrefix(hash))) writes.push({ key });
+    writes.push(...newDocRecords(doc, versionHash));
+    versions.forget(hash);
+    return { doc, writes };
+  };
+
   // Creation is check-then-write; serialise it per document so two creates cannot both pass the check.
   const creating = new Map<string, Promise<unknown>>();
 
@@ -210,19 +232,17 @@ export function createDocStore(store: Store, keyring: Keyring, random: Random, o
     },
 
     async replace(id, kind, versionHash, keep) {
-      const hash = keyring.docHash(id);
-      // Every append to the old document is on disk first, so the scan below finds all its log records.
-      await commits.drain();
-      if (await isDeletedHash(hash)) throw new ConcordError("deleted", `document "${id}" was deleted`);
-      const doc = newHandle(id, kind, hash);
-      // Overwriting the wrapped data key shreds the old records; deleting them frees their space.
-      const writes: StoreWrite[] = [{ key: layout.snapshot(hash) }];
-      for await (const [key] of store.scan(layout.logPrefix(hash))) writes.push({ key });
-      writes.push(...newDocRecords(doc, versionHash));
+      const { doc, writes } = await swapRecords(id, kind, versionHash);
       const kept = keep && await keptRecords(keep, writes);
-      versions.forget(hash);
       await commits.commit(writes);
       return { doc, kept };
+    },
+
+    async rewrite(id, kind, delta, versionHash) {
+      const { doc, writes } = await swapRecords(id, kind, versionHash);
+      writes.push(...logRecords(doc, 1, delta));
+      await commits.commit(writes);
+      return doc;
     },
 
     async load(id) {
@@ -290,7 +310,18 @@ export function createDocStore(store: Store, keyring: Keyring, random: Random, o
     markChanged: (doc, versionHash) => versions.markChanged(doc, versionHash),
 
     async *versions() {
-      for await (const [key, sealed] of store.scan(layout.versionPrefix())) yield openVersion(keyring.regionKey, key.subarray(1), sealed);
+      for await (const [key, sealed] of store.scan(layout.versionPrefix())) {
+        let version;
+        try {
+          version = openVersion(keyring.regionKey, key.subarray(1), sealed);
+        } catch (error) {
+          // A damaged version record must not stop the region: its document is then missing from the digest tree,
+          // so it differs from every peer's and anti-entropy looks at it (and repairs it, if it is damaged too).
+          if (isConcordError(error, "corrupt_record")) continue;
+          throw error;
+        }
+        yield version;
+      }
     },
 
     async *tombstones() {
