@@ -220,7 +220,10 @@ export function createDocStore(store: Store, keyring: Keyring, random: Random, o
         if (await isDeletedHash(hash)) throw new ConcordError("deleted", `document "${id}" was deleted and cannot be recreated`);
         if (await store.get(layout.dataKey(hash))) throw new ConcordError("exists", `document "${id}" already exists`);
         const doc = newHandle(id, kind, hash);
-        await commits.commit(newDocRecords(doc, versionHash));
+        // Records left under the hash without a data key (a damaged store, a salvage) must not join the new chain.
+        const writes: StoreWrite[] = [{ key: layout.snapshot(hash) }];
+        for await (const [key] of store.scan(layout.logPrefix(hash))) writes.push({ key });
+        await commits.commit([...writes, ...newDocRecords(doc, versionHash)]);
         return doc;
       })();
       creating.set(id, work);
@@ -326,14 +329,27 @@ export function createDocStore(store: Store, keyring: Keyring, random: Random, o
 
     async *tombstones() {
       for await (const [key, sealed] of store.scan(layout.tombstonePrefix())) {
-        const plain = open(keyring.regionKey, sealed, recordAad("tombstone", key.subarray(1)), "a tombstone");
-        yield (JSON.parse(decoder.decode(plain)) as { id: string }).id;
+        let id: string;
+        try {
+          id = (JSON.parse(decoder.decode(open(keyring.regionKey, sealed, recordAad("tombstone", key.subarray(1)), "a tombstone"))) as { id: string }).id;
+        } catch {
+          // Its id is unreadable, but the tombstone still stands (isDeleted looks at the key): the peers' tombstone
+          // for the id then differs from nothing here, and anti-entropy's deletion finds it already deleted.
+          continue;
+        }
+        yield id;
       }
     },
 
     async nextEpoch() {
       const sealed = await store.get(layout.epoch());
-      const previous = sealed ? decodeU64(open(keyring.regionKey, sealed, recordAad("epoch", null), "the boot epoch")) : 0;
+      // A damaged epoch record must not stop the region: the clock term alone keeps the epoch above earlier ones.
+      let previous = 0;
+      try {
+        previous = sealed ? decodeU64(open(keyring.regionKey, sealed, recordAad("epoch", null), "the boot epoch")) : 0;
+      } catch (error) {
+        if (!isConcordError(error, "corrupt_record")) throw error;
+      }
       const seconds = Math.floor(clock.now() / 1000);
       const epoch = Math.max(previous + 1, Number.isSafeInteger(seconds) ? seconds : 0);
       assert(epoch <= maxEpoch, `boot epoch ${epoch} does not fit in 32 bits`);

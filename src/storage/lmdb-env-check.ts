@@ -72,7 +72,7 @@ async function checkDataFile(file: string): Promise<void> {
       throw new ConcordError(
         "corrupt_record",
         `${file} is damaged: ${cause.message}. Concord does not open it (LMDB would crash on it). ` +
-          `Rebuild the region from its peers with "concord repair --data DIR --topology FILE --region ID" (it keeps every intact document), ` +
+          `Rebuild it with "concord repair --data DIR [--topology FILE --region ID]" (it keeps every intact document and fetches the rest from the peers), ` +
           `or restore the data directory from a backup`,
         { details: { path: file }, cause },
       );

@@ -51,6 +51,17 @@ interface TreeInfo {
 /** A problem found in the file; the caller wraps it with the path and the way out. */
 export class LmdbFileDamage extends Error {}
 
+/**
+ * For salvage (lmdb-salvage.ts): hears every entry of the main tree that can
+ * be read, and each damaged page, which is then skipped instead of thrown.
+ */
+export interface WalkSink {
+  entry(key: Uint8Array, value: Uint8Array): Promise<void>;
+  damage(message: string): void;
+  /** How many entries the main tree says it holds, before the walk (for a progress line). */
+  expect?(entries: number): void;
+}
+
 const u64 = (view: DataView, at: number) => view.getUint32(at, true) + view.getUint32(at + 4, true) * 2 ** 32;
 
 function readTree(view: DataView, at: number): TreeInfo {
@@ -91,6 +102,7 @@ class TreeWalk {
     private readonly seen: Set<number>,
     private readonly subTrees: TreeInfo[],
     private readonly orderedKeys: boolean,
+    private readonly sink?: WalkSink,
   ) {}
 
   async page(pgno: number, count = 1): Promise<Uint8Array> {
@@ -111,6 +123,16 @@ class TreeWalk {
   }
 
   async walk(pgno: number, depth: number): Promise<void> {
+    try {
+      await this.walkPage(pgno, depth);
+    } catch (error) {
+      // Salvage goes on past a damaged page: what hangs below it is lost, the rest is read.
+      if (!this.sink || !(error instanceof LmdbFileDamage)) throw error;
+      this.sink.damage(error.message);
+    }
+  }
+
+  private async walkPage(pgno: number, depth: number): Promise<void> {
     const bytes = await this.page(pgno);
     const view = new DataView(bytes.buffer);
     const pageFlags = view.getUint16(18, true);
@@ -149,7 +171,11 @@ class TreeWalk {
     this.counts.entries++;
     if (this.orderedKeys) {
       const key = bytes.subarray(keyAt, keyEnd);
-      if (this.lastKey && compareBytes(this.lastKey, key) >= 0) throw new LmdbFileDamage(`page ${pgno} holds keys out of order`);
+      if (this.lastKey && compareBytes(this.lastKey, key) >= 0) {
+        if (!this.sink) throw new LmdbFileDamage(`page ${pgno} holds keys out of order`);
+        this.sink.damage(`page ${pgno} holds keys out of order`);
+        return;
+      }
       this.lastKey = key.slice();
     }
     if (nodeFlag & nodeFlags.bigData) {
@@ -162,12 +188,14 @@ class TreeWalk {
         throw new LmdbFileDamage(`overflow page ${first} does not hold the ${pages} pages its node says`);
       }
       this.counts.overflowPages += pages;
+      await this.sink?.entry(bytes.slice(keyAt, keyEnd), head.slice(pageHeaderBytes, pageHeaderBytes + dataBytes));
       return;
     }
     if (keyEnd + (nodeFlag & nodeFlags.subData ? dbBytes : dataBytes) > bytes.length) {
       throw new LmdbFileDamage(`page ${pgno} node ${i} has data past the page`);
     }
     if (nodeFlag & nodeFlags.subData) this.subTrees.push(readTree(view, keyEnd));
+    else await this.sink?.entry(bytes.slice(keyAt, keyEnd), bytes.slice(keyEnd, keyEnd + dataBytes));
   }
 }
 
@@ -210,4 +238,36 @@ export async function checkLmdbFile(file: FileHandle, fileBytes: number): Promis
   await checkTree(file, meta, seen, meta.trees[0], "free-space", false);
   await checkTree(file, meta, seen, meta.trees[1], "main", true);
   return { pageSize: meta.pageSize, lastPage: meta.lastPage, txnid: meta.txnid, mapSize: meta.mapSize };
+}
+
+/**
+ * Reads every entry of the main tree that can still be read, skipping
+ * damaged pages (each reported to `sink.damage`), from the newest meta page
+ * that is intact. For `concord repair`: never maps the file, so a damaged
+ * one cannot crash it. Returns false when neither meta page is usable.
+ */
+export async function salvageLmdbFile(file: FileHandle, sink: WalkSink): Promise<boolean> {
+  const metas: Array<ReturnType<typeof readMeta>> = [];
+  let pageSize = 4096;
+  for (const index of [0, 1]) {
+    try {
+      const page = new Uint8Array(65536);
+      const { bytesRead } = await file.read(page, 0, page.length, index * pageSize);
+      if (bytesRead < 160) throw new LmdbFileDamage(`meta page ${index} lies past the end of the file`);
+      const meta = readMeta(page.subarray(0, bytesRead), index);
+      pageSize = meta.pageSize;
+      metas.push(meta);
+    } catch (error) {
+      if (!(error instanceof LmdbFileDamage)) throw error;
+      sink.damage(error.message);
+    }
+  }
+  const meta = metas.sort((a, b) => b.txnid - a.txnid)[0];
+  if (!meta) return false;
+  const main = meta.trees[1];
+  if (main.root === invalidPage || main.root >= 2 ** 53) return true;
+  sink.expect?.(main.entries);
+  // Pages past the end of a truncated file are reported as damaged by the walk, one subtree at a time.
+  await new TreeWalk(file, meta, new Set(), [], true, sink).walk(main.root, Math.min(Math.max(main.depth, 1), 64));
+  return true;
 }
