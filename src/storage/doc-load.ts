@@ -7,12 +7,12 @@
 import type { Keyring } from "../crypto/keyring.ts";
 import { recordAad } from "../crypto/aad.ts";
 import { open } from "../crypto/seal.ts";
-import { ConcordError } from "../errors.ts";
+import { ConcordError, isConcordError } from "../errors.ts";
 import { bytesEqual, decodeU64 } from "./bytes.ts";
 import { decodePayload } from "./doc-codec.ts";
 import { openMeta } from "./doc-meta.ts";
 import type { StoredDoc } from "./doc-store.ts";
-import { layout } from "./doc-store-layout.ts";
+import { keyIdBytes, layout } from "./doc-store-layout.ts";
 import { logAad, noRecordHash, recordHash, type ChainHead } from "./record-chain.ts";
 import type { Store } from "./store.ts";
 
@@ -36,6 +36,20 @@ async function readSnapshot(store: Store, id: string, hash: Uint8Array, dataKey:
   return { bytes: decodePayload(open(dataKey, record.subarray(8), recordAad("snapshot", hash, seq), what), what), stored: record.length };
 }
 
+/**
+ * The document's data key. A key id that no keyring record has is a damaged
+ * record ("corrupt_record"); one the keyring still holds is a key rotation not
+ * finished ("wrong_key", which `concord keys rotate` resolves).
+ */
+async function unwrap(store: Store, keyring: Keyring, id: string, hash: Uint8Array, wrapped: Uint8Array): Promise<Uint8Array> {
+  try {
+    return keyring.unwrapDataKey(hash, wrapped);
+  } catch (error) {
+    if (!isConcordError(error, "wrong_key") || (await store.get(layout.keyring(wrapped.subarray(0, keyIdBytes)))) !== undefined) throw error;
+    throw corrupt(`the data key of "${id}" names a master key this region never had`);
+  }
+}
+
 /** Everything stored for `id`; undefined if it was never created. Throws "deleted", "corrupt_record". */
 export async function loadStoredDoc(store: Store, keyring: Keyring, id: string): Promise<StoredDoc | undefined> {
   const hash = keyring.docHash(id);
@@ -44,7 +58,7 @@ export async function loadStoredDoc(store: Store, keyring: Keyring, id: string):
     if ((await store.get(layout.tombstone(hash))) !== undefined) throw new ConcordError("deleted", `document "${id}" was deleted`);
     return undefined;
   }
-  const dataKey = keyring.unwrapDataKey(hash, wrapped);
+  const dataKey = await unwrap(store, keyring, id, hash, wrapped);
   const sealedMeta = await store.get(layout.meta(hash));
   if (!sealedMeta) throw corrupt(`document "${id}" has a data key but no metadata`);
   const meta = openMeta(dataKey, hash, sealedMeta);

@@ -37,7 +37,8 @@ async function readId(store: Store, keyring: Keyring, hash: Uint8Array, wrapped:
     const meta = await store.get(layout.meta(hash));
     if (meta) return openMeta(keyring.unwrapDataKey(hash, wrapped), hash, meta).id;
   } catch (error) {
-    if (!isConcordError(error, "corrupt_record")) throw error;
+    // Damaged metadata or data key: the version record names the id too (the load then decides).
+    if (!isConcordError(error)) throw error;
   }
   try {
     const version = await store.get(layout.version(hash));
@@ -50,16 +51,11 @@ async function readId(store: Store, keyring: Keyring, hash: Uint8Array, wrapped:
 
 /** Deletes every record `keep` refuses, in bounded batches; how many. */
 async function deleteAll(store: Store, keep: (key: Uint8Array) => boolean): Promise<number> {
-  const batch: StoreWrite[] = [];
-  let deleted = 0;
-  for await (const [key] of store.scan(new Uint8Array(0))) {
-    if (keep(key)) continue;
-    batch.push({ key });
-    deleted++;
-    if (batch.length >= writeBatchEntries) await store.write(batch.splice(0));
-  }
-  await store.write(batch);
-  return deleted;
+  // Collected first, then deleted: no write runs while the scan does.
+  const doomed: StoreWrite[] = [];
+  for await (const [key] of store.scan(new Uint8Array(0))) if (!keep(key)) doomed.push({ key });
+  for (let i = 0; i < doomed.length; i += writeBatchEntries) await store.write(doomed.slice(i, i + writeBatchEntries));
+  return doomed.length;
 }
 
 /**
@@ -86,7 +82,7 @@ export async function keepIntactDocuments(
   const intact = new Set<string>();
   for (const [i, [hash, wrapped]] of wrappedKeys.entries()) {
     onProgress(i, wrappedKeys.length);
-    const id = await readId(store, keyring, hash, wrapped).catch(() => undefined);
+    const id = await readId(store, keyring, hash, wrapped);
     try {
       if (id !== undefined && toHex(keyring.docHash(id)) === toHex(hash) && (await docs.load(id))) {
         intact.add(toHex(hash));
