@@ -11,7 +11,7 @@ import { ConcordError, isConcordError } from "../errors.ts";
 import { bytesEqual, decodeU64 } from "./bytes.ts";
 import { decodePayload } from "./doc-codec.ts";
 import { openMeta } from "./doc-meta.ts";
-import type { StoredDoc } from "./doc-store.ts";
+import type { StoredDoc } from "./doc-handle.ts";
 import { keyIdBytes, layout } from "./doc-store-layout.ts";
 import { logAad, noRecordHash, recordHash, type ChainHead } from "./record-chain.ts";
 import type { Store } from "./store.ts";

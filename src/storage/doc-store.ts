@@ -7,20 +7,22 @@
  */
 import { recordAad } from "../crypto/aad.ts";
 import type { Keyring } from "../crypto/keyring.ts";
-import { open, seal } from "../crypto/seal.ts";
+import { seal } from "../crypto/seal.ts";
 import type { DocKind } from "../doc/engine.ts";
-import { assert, ConcordError, isConcordError } from "../errors.ts";
+import { assert, ConcordError } from "../errors.ts";
 import { systemClock, type Clock } from "../runtime/clock.ts";
 import type { Random } from "../runtime/random.ts";
 import { encodePayload } from "./doc-codec.ts";
-import { decodeU64, encodeU64 } from "./bytes.ts";
+import { encodeU64 } from "./bytes.ts";
 import { loadStoredDoc } from "./doc-load.ts";
 import { openMeta, sealMeta } from "./doc-meta.ts";
 import { layout } from "./doc-store-layout.ts";
 import { createGroupCommit } from "./group-commit.ts";
-import { emptyChain, logAad, recordHash, type ChainHead } from "./record-chain.ts";
+import { emptyChain, logAad, recordHash } from "./record-chain.ts";
+import { bootEpochRecord, nextBootEpoch, readTombstoneIds, readVersions } from "./region-records.ts";
 import type { Store, StoreWrite } from "./store.ts";
-import { createVersionRecords, openVersion } from "./version-records.ts";
+import { createVersionRecords } from "./version-records.ts";
+import type { DocHandle, KeptContent, StoredDoc } from "./doc-handle.ts";
 
 export interface DocStoreOptions {
   /** Upper bound on one store write, in bytes. Default 16 MiB (see group-commit.ts). */
@@ -29,43 +31,7 @@ export interface DocStoreOptions {
   clock?: Clock;
 }
 
-/** Epochs are the high 32 bits of a u64 frame counter (src/gossip/secure-channel.ts). */
-const maxEpoch = 2 ** 32 - 1;
-
-/** What the store needs to address and seal one document's records. */
-export interface DocHandle {
-  readonly id: string;
-  readonly kind: DocKind;
-  readonly hash: Uint8Array;
-  readonly dataKey: Uint8Array;
-  /**
-   * Where its record set ends, advanced by every append and compaction made
-   * through this handle (so one handle per live document: the replica's cache
-   * holds it). The metadata written with each record names this head.
-   */
-  readonly chain: ChainHead;
-}
-
-export interface StoredDoc extends DocHandle {
-  /** Sequence number the snapshot covers (0 = no snapshot yet). */
-  snapshotSeq: number;
-  snapshot: Uint8Array | undefined;
-  /** Deltas after the snapshot, in sequence order, contiguous. */
-  log: Array<{ seq: number; delta: Uint8Array }>;
-  /** Stored bytes of snapshot and log: the cost of loading it. */
-  storedBytes: number;
-}
-
-/** Content that DocStore.replace moves into another document in the same atomic write. */
-export interface KeptContent {
-  /** The document it goes to: its handle when it exists here, or the id and kind to create it with. */
-  doc: DocHandle | { id: string; kind: DocKind };
-  /** Its log sequence for `delta`: the document's next one (1 for a new document). */
-  seq: number;
-  delta: Uint8Array;
-  /** The document's version hash once `delta` is applied. */
-  versionHash: Uint8Array;
-}
+export type { DocHandle, KeptContent, StoredDoc } from "./doc-handle.ts";
 
 export interface DocStore {
   /** Creates an empty document whose version hash is `versionHash`. Throws "exists" or "deleted". */
@@ -135,7 +101,6 @@ export interface DocStore {
 }
 
 const encoder = new TextEncoder();
-const decoder = new TextDecoder();
 
 export function createDocStore(store: Store, keyring: Keyring, random: Random, options: DocStoreOptions = {}): DocStore {
   const clock = options.clock ?? systemClock;
@@ -312,50 +277,18 @@ export function createDocStore(store: Store, keyring: Keyring, random: Random, o
 
     markChanged: (doc, versionHash) => versions.markChanged(doc, versionHash),
 
-    async *versions() {
-      for await (const [key, sealed] of store.scan(layout.versionPrefix())) {
-        let version;
-        try {
-          version = openVersion(keyring.regionKey, key.subarray(1), sealed);
-        } catch (error) {
-          // A damaged version record must not stop the region: its document is then missing from the digest tree,
-          // so it differs from every peer's and anti-entropy looks at it (and repairs it, if it is damaged too).
-          if (isConcordError(error, "corrupt_record")) continue;
-          throw error;
-        }
-        yield version;
-      }
-    },
+    versions: () => readVersions(store, keyring.regionKey),
 
-    async *tombstones() {
-      for await (const [key, sealed] of store.scan(layout.tombstonePrefix())) {
-        let id: string;
-        try {
-          id = (JSON.parse(decoder.decode(open(keyring.regionKey, sealed, recordAad("tombstone", key.subarray(1)), "a tombstone"))) as { id: string }).id;
-        } catch {
-          // Its id is unreadable, but the tombstone still stands (isDeleted looks at the key): the peers' tombstone
-          // for the id then differs from nothing here, and anti-entropy's deletion finds it already deleted.
-          continue;
-        }
-        yield id;
-      }
-    },
+    tombstones: () => readTombstoneIds(store, keyring.regionKey),
 
     async nextEpoch() {
-      const sealed = await store.get(layout.epoch());
-      // A damaged epoch record must not stop the region: the clock term alone keeps the epoch above earlier ones.
-      let previous = 0;
-      try {
-        previous = sealed ? decodeU64(open(keyring.regionKey, sealed, recordAad("epoch", null), "the boot epoch")) : 0;
-      } catch (error) {
-        if (!isConcordError(error, "corrupt_record")) throw error;
-      }
-      const seconds = Math.floor(clock.now() / 1000);
-      const epoch = Math.max(previous + 1, Number.isSafeInteger(seconds) ? seconds : 0);
-      assert(epoch <= maxEpoch, `boot epoch ${epoch} does not fit in 32 bits`);
-      await commits.commit([{ key: layout.epoch(), value: seal(keyring.regionKey, encodeU64(epoch), recordAad("epoch", null), random) }]);
+      const epoch = await nextBootEpoch(store, keyring.regionKey, clock);
+      await commits.commit([bootEpochRecord(keyring.regionKey, epoch, random)]);
       return epoch;
     },
+
+
+
 
     drain: () => commits.drain(),
   };
