@@ -56,6 +56,9 @@ export async function loadStoredDoc(store: Store, keyring: Keyring, id: string):
   const wrapped = await store.get(layout.dataKey(hash));
   if (!wrapped) {
     if ((await store.get(layout.tombstone(hash))) !== undefined) throw new ConcordError("deleted", `document "${id}" was deleted`);
+    // Its version record is written and deleted with its data key: one without the other is a damaged store, and
+    // reading the document as absent would leave anti-entropy (which starts from version records) blind to it.
+    if ((await store.get(layout.version(hash))) !== undefined) throw corrupt(`the data key of "${id}" is missing`);
     return undefined;
   }
   const dataKey = await unwrap(store, keyring, id, hash, wrapped);

@@ -95,6 +95,7 @@ function readMeta(page: Uint8Array, index: number): LmdbMeta & { trees: [TreeInf
 class TreeWalk {
   counts = { branchPages: 0, leafPages: 0, overflowPages: 0, entries: 0 };
   private lastKey: Uint8Array | undefined;
+  private lastFreeTxn: number | undefined;
 
   constructor(
     private readonly file: FileHandle,
@@ -188,14 +189,29 @@ class TreeWalk {
         throw new LmdbFileDamage(`overflow page ${first} does not hold the ${pages} pages its node says`);
       }
       this.counts.overflowPages += pages;
-      await this.sink?.entry(bytes.slice(keyAt, keyEnd), head.slice(pageHeaderBytes, pageHeaderBytes + dataBytes));
+      await this.data(pgno, bytes.subarray(keyAt, keyEnd), head.subarray(pageHeaderBytes, pageHeaderBytes + dataBytes));
       return;
     }
     if (keyEnd + (nodeFlag & nodeFlags.subData ? dbBytes : dataBytes) > bytes.length) {
       throw new LmdbFileDamage(`page ${pgno} node ${i} has data past the page`);
     }
     if (nodeFlag & nodeFlags.subData) this.subTrees.push(readTree(view, keyEnd));
-    else await this.sink?.entry(bytes.slice(keyAt, keyEnd), bytes.slice(keyEnd, keyEnd + dataBytes));
+    else await this.data(pgno, bytes.subarray(keyAt, keyEnd), bytes.subarray(keyEnd, keyEnd + dataBytes));
+  }
+
+  /** One entry's key and data: a free-space entry is checked (LMDB writes trust it), a main one handed on. */
+  private async data(pgno: number, key: Uint8Array, data: Uint8Array): Promise<void> {
+    if (!this.orderedKeys) {
+      // Free-space tree: key = the txnid that freed the pages (u64), data = a list of u64 words. lmdb-js's LMDB
+      // packs runs and reserved space in it (mdb_freelist_save), so only its shape is checked here; a key of
+      // another size makes a later commit fail outside any promise ("updated freelist key wrong size").
+      if (key.length !== 8 || data.length === 0 || data.length % 8 !== 0) throw new LmdbFileDamage(`page ${pgno} holds a malformed free-space entry`);
+      const txnid = u64(new DataView(key.buffer, key.byteOffset, 8), 0);
+      if (this.lastFreeTxn !== undefined && txnid <= this.lastFreeTxn) throw new LmdbFileDamage(`page ${pgno} holds free-space entries out of order`);
+      this.lastFreeTxn = txnid;
+      return;
+    }
+    await this.sink?.entry(key.slice(), data.slice());
   }
 }
 

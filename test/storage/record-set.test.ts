@@ -84,6 +84,12 @@ describe("a document's record set", () => {
     await expect((await docStore(copy)).docs.load("d")).rejects.toMatchObject({ code: "corrupt_record" });
   });
 
+  it("is refused, not read as absent, when its data key is gone but its version record remains", async () => {
+    const { store, docs, h } = await withLog(2);
+    await store.write([{ key: layout.dataKey(h) }]);
+    await expect(docs.load("d")).rejects.toMatchObject({ code: "corrupt_record", message: expect.stringMatching(/data key/) });
+  });
+
   it("opens after compaction and further appends, and keeps every record in order", async () => {
     const { docs, doc } = await withLog(3);
     await docs.compact(doc, 3, delta(9), 0);
