@@ -12,7 +12,8 @@
  * A document that fails here (see doc-failure.ts) is skipped and counted, on
  * either side, so one bad document cannot abort every round and leave all the
  * others unrepaired. A damaged one (its records fail their checks:
- * "corrupt_record") is repaired when this side starts the round: its tree
+ * "corrupt_record", found by a read or by the bounded scrub each round makes)
+ * is repaired when this side starts the round: its tree
  * entry is made to differ from every peer's, it is asked about as absent, so
  * the peer answers with its whole state, and that state replaces the damaged
  * records (Replica.repair). As the responder, a damaged document is skipped:
@@ -30,6 +31,8 @@ import type { DocState, PushEntry, Request, Response, TreeAnswer } from "./messa
 export const leafEntries = 16;
 /** At most this many nodes or documents per request. */
 const maxPerRequest = 256;
+/** Documents whose stored records each round checks (Replica.scrub), so damage nobody reads is found too. */
+export const scrubDocsPerRound = 64;
 
 const sameDigest = (a: NodeDigest, b: NodeDigest) => a.count === b.count && bytesEqual(a.hash, b.hash);
 
@@ -105,6 +108,7 @@ export interface RoundReport {
 export async function runRound(ctx: RoundContext): Promise<RoundReport> {
   const report: RoundReport = { roundTrips: 0, differing: 0, repairedHere: 0, repairedThere: 0, skipped: 0, damagedRepaired: 0 };
   // A damaged document's version record may still match the peer's: make it differ, so this round looks at it.
+  await ctx.replica.scrub(scrubDocsPerRound);
   for (const id of ctx.replica.damagedDocs()) ctx.tree.set(id, unknownVersionHash());
   const differing = new Set<string>();
   let nodes: Array<{ path: string } & NodeDigest> = [{ path: "", ...ctx.tree.node("") }];

@@ -79,6 +79,13 @@ export interface DocSlots {
    * true; false when it loads (repaired meanwhile, or never damaged) or is absent.
    */
   rewriteDamaged(id: string, kind: DocKind, delta: Uint8Array, versionHash: Uint8Array): Promise<boolean>;
+  /**
+   * Under the gate of `id`, unless it is cached (a live instance was checked
+   * when it loaded): loads it from the store, with every check, without
+   * caching it, and notes it as damaged if it fails them. Throws only what
+   * concerns the whole replica ("closed", "unavailable").
+   */
+  verify(id: string): Promise<void>;
 }
 
 /** Bounds the damaged-id set: beyond it, the oldest are forgotten (a later load finds them again). */
@@ -252,6 +259,16 @@ export function createDocSlots(deps: DocSlotsDeps): DocSlots {
     },
     retire,
     damaged,
+    verify(id) {
+      return gated(id, async () => {
+        if (cache.peek(id)) return;
+        try {
+          await fromStore(id);
+        } catch (error) {
+          if (isConcordError(error, "closed") || isConcordError(error, "unavailable")) throw error;
+        }
+      });
+    },
     rewriteDamaged(id, kind, delta, hash) {
       return gated(id, async () => {
         if (cache.peek(id)) return false; // it loaded: whatever the peer sent is merged by ordinary replication

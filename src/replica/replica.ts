@@ -56,6 +56,7 @@ export class Replica {
   private readonly bugs: InjectedBugs;
   private closed = false;
   private docsRepaired = 0;
+  private scrubCursor: AsyncIterator<{ id: string }> | undefined;
 
   /** Use openReplica(); the constructor assumes an opened keyring. */
   constructor(options: ReplicaOptions, docs: DocStore, epoch: number) {
@@ -226,6 +227,24 @@ export class Replica {
     this.checkOpen();
     checkDocId(id);
     return applyRemote({ slots: this.slots, docs: this.docs, writer: this.writer, engines: this.engines, bugs: this.bugs }, id, kind, delta);
+  }
+
+  /**
+   * Checks the records of up to `maxDocs` documents not in the cache (the next
+   * ones of a sweep over the version records that wraps around), so damage is
+   * found without anyone reading the document: anti-entropy then repairs it.
+   */
+  async scrub(maxDocs: number): Promise<void> {
+    this.checkOpen();
+    for (let checked = 0; checked < maxDocs; checked++) {
+      this.scrubCursor ??= this.docs.versions()[Symbol.asyncIterator]();
+      const next = await this.scrubCursor.next();
+      if (next.done) {
+        this.scrubCursor = undefined; // the sweep is done: the next call starts another
+        return;
+      }
+      await this.slots.verify(next.value.id);
+    }
   }
 
   /** Ids whose records failed their checks when last loaded ("corrupt_record"): anti-entropy repairs them. */

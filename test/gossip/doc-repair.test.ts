@@ -58,6 +58,23 @@ describe("a damaged document", () => {
     await cluster.stop();
   });
 
+  it("is found by the round's own scrub and repaired in that round, without anyone reading it first", async () => {
+    const cluster = await createCluster({ names: ["a", "b"] });
+    const a = cluster.get("a").replica;
+    await a.create("quiet", "yjs");
+    for (let i = 0; i < 3; i++) await a.change("quiet", (d: Y.Doc) => d.getText("t").insert(0, `${i};`));
+    await cluster.settle(500);
+    const raw = cluster.get("b").disk.open();
+    const key = await lastLogKey(raw, (await openKeyring(raw, testKey(2), createSeededRandom(1))).docHash("quiet"));
+    await raw.write([{ key }]); // a missing tail; the version record still matches a's
+    const b = (await cluster.restart("b")).replica;
+    const report = await cluster.get("b").gossip.antiEntropy("a");
+    expect(report.damagedRepaired).toBe(1);
+    expect(b.stats().docsRepaired).toBe(1);
+    expect((await b.read("quiet")).value).toEqual((await a.read("quiet")).value);
+    await cluster.stop();
+  });
+
   it("is skipped, not rewritten, when no peer holds it", async () => {
     const cluster = await createCluster({ names: ["a", "b"] });
     const b = cluster.get("b").replica;
