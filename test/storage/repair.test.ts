@@ -45,10 +45,14 @@ describe("concord repair", () => {
   it("rebuilds a store whose data file is refused, keeping every intact document and dropping the damaged ones", async () => {
     const file = join(storePath(dir), "data.mdb");
     const original = await readFile(file);
-    // Zero the last leaf page of the tree (a freed page would not matter: nothing reads it).
+    // Zero the last leaf page of the tree whose keys are all documents' records (>= "L": not the keyring, which
+    // would leave nothing readable); a freed page would not matter, nothing reads it, so try until one is refused.
     for (let at = original.length - pageBytes; ; at -= pageBytes) {
+      if (at < 2 * pageBytes) throw new Error("no leaf page of document records found");
       const bytes = Uint8Array.from(original);
-      if (new DataView(bytes.buffer).getUint16(at + 18, true) !== 0x02) continue;
+      const view = new DataView(bytes.buffer);
+      const firstKeyByte = bytes[at + 24 + view.getUint16(at + 24, true) + 8];
+      if (view.getUint16(at + 18, true) !== 0x02 || firstKeyByte === undefined || firstKeyByte < 0x4c) continue;
       await writeFile(file, bytes.fill(0, at, at + pageBytes));
       const refused = await openReplica({ dir, masterKey, region: "r" }).then((r) => r.close().then(() => undefined), (error: unknown) => error);
       if (refused) {
