@@ -11,9 +11,10 @@ import { simCommand } from "./cli/sim.ts";
 import { serveCommand } from "./cli/serve.ts";
 import { clusterCommand } from "./cli/cluster.ts";
 import { backupCommand } from "./cli/backup.ts";
+import { repairCommand } from "./cli/repair.ts";
 import { restoreCommand } from "./cli/restore.ts";
 
-const commands: Command[] = [demoCommand, keysCommand, serveCommand, clusterCommand, backupCommand, restoreCommand, simCommand];
+const commands: Command[] = [demoCommand, keysCommand, serveCommand, clusterCommand, backupCommand, restoreCommand, repairCommand, simCommand];
 
 function usage(): string {
   const width = Math.max(...commands.map((c) => c.name.length));

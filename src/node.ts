@@ -5,6 +5,7 @@
  *   const r = await openReplica({ dir: "./data" });   // key from $CONCORD_MASTER_KEY or DIR/keys/master.key
  */
 import { join } from "node:path";
+import { ConcordError, isConcordError } from "./errors.ts";
 import { openReplica as openReplicaOnStore, type Replica } from "./replica/replica.ts";
 import type { ReplicaOptions } from "./replica/types.ts";
 import { openLmdbStore } from "./storage/lmdb-store.ts";
@@ -62,6 +63,10 @@ export async function openDataDir(options: Exclude<NodeReplicaOptions, ReplicaOp
   } catch (error) {
     if (store) await store.close();
     else await lock.release();
+    // A store-wide record (the keyring, say) that fails its checks: say where, and the way out.
+    if (isConcordError(error, "corrupt_record")) {
+      throw new ConcordError("corrupt_record", `the store in ${storePath(dir)} is damaged: ${error.message}. Rebuild it with "concord repair --data ${dir}", or restore it from a backup`, { cause: error, details: { path: storePath(dir) } });
+    }
     throw error;
   }
 }

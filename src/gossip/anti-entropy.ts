@@ -9,12 +9,20 @@
  * differing document, both sides exchange versions and engine diffs, in both
  * directions, deletions included.
  *
- * A document that fails here (a corrupt record, say: see doc-failure.ts) is
- * skipped and counted, on either side, so one bad document cannot abort every
- * round and leave all the others unrepaired.
+ * A document that fails here (see doc-failure.ts) is skipped and counted, on
+ * either side, so one bad document cannot abort every round and leave all the
+ * others unrepaired. A damaged one (its records fail their checks:
+ * "corrupt_record", found by a read or by the bounded scrub each round makes)
+ * is repaired when this side starts the round: its tree
+ * entry is made to differ from every peer's, it is asked about as absent, so
+ * the peer answers with its whole state, and that state replaces the damaged
+ * records (Replica.repair). As the responder, a damaged document is skipped:
+ * a delta pushed to it may be partial, and a repair takes a whole state only.
  */
+import { isConcordError } from "../errors.ts";
 import { bytesEqual } from "../storage/bytes.ts";
 import type { Replica } from "../replica/replica.ts";
+import { unknownVersionHash } from "../replica/version-token.ts";
 import type { DigestTree, NodeDigest } from "./digest-tree.ts";
 import { isDocFailure } from "./doc-failure.ts";
 import type { DocState, PushEntry, Request, Response, TreeAnswer } from "./messages.ts";
@@ -23,6 +31,8 @@ import type { DocState, PushEntry, Request, Response, TreeAnswer } from "./messa
 export const leafEntries = 16;
 /** At most this many nodes or documents per request. */
 const maxPerRequest = 256;
+/** Documents whose stored records each round checks (Replica.scrub), so damage nobody reads is found too. */
+export const scrubDocsPerRound = 64;
 
 const sameDigest = (a: NodeDigest, b: NodeDigest) => a.count === b.count && bytesEqual(a.hash, b.hash);
 
@@ -80,6 +90,8 @@ export interface RoundContext {
    * lost in a crash), so the same difference is not found round after round.
    */
   settled?(id: string, status: DocState): void;
+  /** A damaged document was rewritten from the peer's whole state (for the log). */
+  repaired?(id: string): void;
 }
 
 export interface RoundReport {
@@ -89,10 +101,15 @@ export interface RoundReport {
   repairedThere: number;
   /** Differing documents that failed here (read or write) and were left out of the round. */
   skipped: number;
+  /** Damaged documents here rewritten from the peer's whole state (also counted in repairedHere). */
+  damagedRepaired?: number;
 }
 
 export async function runRound(ctx: RoundContext): Promise<RoundReport> {
-  const report: RoundReport = { roundTrips: 0, differing: 0, repairedHere: 0, repairedThere: 0, skipped: 0 };
+  const report: RoundReport = { roundTrips: 0, differing: 0, repairedHere: 0, repairedThere: 0, skipped: 0, damagedRepaired: 0 };
+  // A damaged document's version record may still match the peer's: make it differ, so this round looks at it.
+  await ctx.replica.scrub(scrubDocsPerRound);
+  for (const id of ctx.replica.damagedDocs()) ctx.tree.set(id, unknownVersionHash());
   const differing = new Set<string>();
   let nodes: Array<{ path: string } & NodeDigest> = [{ path: "", ...ctx.tree.node("") }];
   while (nodes.length > 0) {
@@ -137,10 +154,33 @@ async function perDoc<T>(report: RoundReport, step: () => Promise<T>): Promise<T
   }
 }
 
+/** Its status; a damaged document is "absent", so that the peer answers with its whole state. */
+async function statusForSync(ctx: RoundContext, id: string, damaged: Set<string>): Promise<DocState> {
+  try {
+    return await ctx.replica.status(id);
+  } catch (error) {
+    if (!isConcordError(error, "corrupt_record")) throw error;
+    damaged.add(id);
+    return { state: "absent" };
+  }
+}
+
+/** Rewrites a damaged document from the peer's whole state; false when that is not possible or not needed. */
+async function repairDamaged(ctx: RoundContext, theirs: { id: string; diff?: Uint8Array } & DocState, report: RoundReport): Promise<boolean> {
+  if (theirs.state !== "present" || !theirs.diff) return false;
+  if (!(await ctx.replica.repair(theirs.id, theirs.kind, theirs.diff))) return false;
+  report.repairedHere++;
+  report.damagedRepaired = (report.damagedRepaired ?? 0) + 1;
+  ctx.repaired?.(theirs.id);
+  ctx.settled?.(theirs.id, await ctx.replica.status(theirs.id));
+  return true;
+}
+
 async function syncDocs(ctx: RoundContext, ids: string[], report: RoundReport): Promise<void> {
   const before = new Map<string, DocState>();
+  const damaged = new Set<string>();
   for (const id of ids) {
-    const status = await perDoc(report, () => ctx.replica.status(id));
+    const status = await perDoc(report, () => statusForSync(ctx, id, damaged));
     if (status) before.set(id, status);
   }
   if (before.size === 0) return;
@@ -154,6 +194,12 @@ async function syncDocs(ctx: RoundContext, ids: string[], report: RoundReport): 
     if (!mine || answered.has(theirs.id)) continue; // not asked about, or answered twice: ignore
     answered.add(theirs.id);
     await perDoc(report, async () => {
+      if (damaged.has(theirs.id)) {
+        if (await repairDamaged(ctx, theirs, report)) return;
+        // Not repaired: still damaged (the peer has no whole state of it), this throws and the step is skipped;
+        // it loads now (repaired meanwhile), an ordinary exchange follows.
+        await ctx.replica.status(theirs.id);
+      }
       const entry = await syncDoc(ctx, theirs, mine, report);
       if (entry) toPeer.push(entry);
       ctx.settled?.(theirs.id, await ctx.replica.status(theirs.id));

@@ -37,6 +37,8 @@ export interface GossipOptions {
   downAfterMs?: number;
   /** Bound on remote deltas waiting for their dependencies. Default 16 MiB. */
   pendingMaxBytes?: number;
+  /** Hears of each damaged document anti-entropy rewrote from `peer`'s whole state (the region logs it). */
+  onDocRepaired?: (id: string, peer: string) => void;
   /** Simulator only: deliberate defects (see InjectedBugs in src/replica/types.ts). */
   bugs?: Pick<InjectedBugs, "dropFailedPushes" | "skipAntiEntropy">;
 }
@@ -212,6 +214,7 @@ export function createGossip(deps: GossipDeps, options: GossipOptions = {}): Gos
         await applier.retry(entry.id);
       },
       settled: (id, status) => tree.set(id, statusHash(status)),
+      repaired: (id) => o.onDocRepaired?.(id, to),
     });
     state.rounds++;
     state.repaired += report.repairedHere + report.repairedThere;

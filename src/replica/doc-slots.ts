@@ -67,7 +67,29 @@ export interface DocSlots {
   shred<T>(id: string, remove: () => Promise<T>): Promise<T>;
   /** Drops `doc` if it is the cached instance (it may hold a rejected edit): the next use reloads it. */
   retire(doc: LoadedDoc): void;
+  /**
+   * Ids whose last load failed with "corrupt_record" (at most
+   * `maxDamagedIds`, oldest dropped first): anti-entropy marks them as
+   * differing from every peer, which makes it fetch and repair them.
+   */
+  readonly damaged: ReadonlySet<string>;
+  /**
+   * Under the gate of `id`: if it still fails to load with "corrupt_record",
+   * swaps its records for `delta` at seq 1 (DocStore.rewrite) and returns
+   * true; false when it loads (repaired meanwhile, or never damaged) or is absent.
+   */
+  rewriteDamaged(id: string, kind: DocKind, delta: Uint8Array, versionHash: Uint8Array): Promise<boolean>;
+  /**
+   * Under the gate of `id`, unless it is cached (a live instance was checked
+   * when it loaded): loads it from the store, with every check, without
+   * caching it, and notes it as damaged if it fails them. Throws only what
+   * concerns the whole replica ("closed", "unavailable").
+   */
+  verify(id: string): Promise<void>;
 }
+
+/** Bounds the damaged-id set: beyond it, the oldest are forgotten (a later load finds them again). */
+export const maxDamagedIds = 10_000;
 
 export function createDocSlots(deps: DocSlotsDeps): DocSlots {
   const { docs, engines } = deps;
@@ -93,12 +115,31 @@ export function createDocSlots(deps: DocSlotsDeps): DocSlots {
     cache.set(doc.handle.id, doc);
   };
 
+  const damaged = new Set<string>();
+  const noteDamaged = (id: string) => {
+    damaged.delete(id);
+    damaged.add(id);
+    if (damaged.size > maxDamagedIds) damaged.delete(damaged.values().next().value!);
+  };
+
+  /** The document from the store, replayed; notes (or clears) it as damaged. */
+  const fromStore = async (id: string): Promise<LoadedDoc | undefined> => {
+    try {
+      const stored = await docs.load(id);
+      const doc = stored && docFromStore(stored, engines[stored.kind]);
+      damaged.delete(id);
+      return doc;
+    } catch (error) {
+      if (isConcordError(error, "corrupt_record")) noteDamaged(id);
+      throw error;
+    }
+  };
+
   const load = (id: string) => gated(id, async () => {
     const cached = cache.peek(id);
     if (cached) return cached; // installed by an operation gated before this one
-    const stored = await docs.load(id);
-    if (!stored) throw new ConcordError("not_found", `document "${id}" does not exist`);
-    const doc = docFromStore(stored, engines[stored.kind]);
+    const doc = await fromStore(id);
+    if (!doc) throw new ConcordError("not_found", `document "${id}" does not exist`);
     install(doc);
     return doc;
   });
@@ -217,5 +258,30 @@ export function createDocSlots(deps: DocSlotsDeps): DocSlots {
       });
     },
     retire,
+    damaged,
+    verify(id) {
+      return gated(id, async () => {
+        if (cache.peek(id)) return;
+        try {
+          await fromStore(id);
+        } catch (error) {
+          if (isConcordError(error, "closed") || isConcordError(error, "unavailable")) throw error;
+        }
+      });
+    },
+    rewriteDamaged(id, kind, delta, hash) {
+      return gated(id, async () => {
+        if (cache.peek(id)) return false; // it loaded: whatever the peer sent is merged by ordinary replication
+        try {
+          await fromStore(id);
+          return false;
+        } catch (error) {
+          if (!isConcordError(error, "corrupt_record")) throw error;
+        }
+        await docs.rewrite(id, kind, delta, hash);
+        damaged.delete(id);
+        return true;
+      });
+    },
   };
 }

@@ -21,6 +21,7 @@ import type { Store } from "../storage/store.ts";
 import { ChangeFeed } from "./change-feed.ts";
 import { checkDocId, checkNewDocId } from "./doc-id.ts";
 import { createDocSlots, type DocSlots } from "./doc-slots.ts";
+import { repairDoc } from "./doc-repair.ts";
 import { createDocWriter, type DocWriter, type Persisted } from "./doc-writer.ts";
 import type { LoadedDoc } from "./loaded-doc.ts";
 import { applyRemote } from "./remote-apply.ts";
@@ -56,6 +57,8 @@ export class Replica {
   private replication: Replication | undefined;
   private readonly bugs: InjectedBugs;
   private closed = false;
+  private docsRepaired = 0;
+  private scrubCursor: AsyncIterator<{ id: string }> | undefined;
 
   /** Use openReplica(); the constructor assumes an opened keyring. */
   constructor(options: ReplicaOptions, docs: DocStore, epoch: number) {
@@ -222,6 +225,7 @@ export class Replica {
       storeBatches: this.docs.stats.batches,
       storeEntries: this.docs.stats.entries,
       ...this.writer.counters,
+      docsRepaired: this.docsRepaired,
       listenerErrors: this.feed.listenerErrors,
       ...(this.replication ? { replication: this.replication.stats() } : {}),
     };
@@ -258,6 +262,43 @@ export class Replica {
     this.checkOpen();
     checkDocId(id);
     return applyRemote({ slots: this.slots, docs: this.docs, writer: this.writer, engines: this.engines, bugs: this.bugs }, id, kind, delta);
+  }
+
+  /**
+   * Checks the records of up to `maxDocs` documents not in the cache (the next
+   * ones of a sweep over the version records that wraps around), so damage is
+   * found without anyone reading the document: anti-entropy then repairs it.
+   */
+  async scrub(maxDocs: number): Promise<void> {
+    this.checkOpen();
+    for (let checked = 0; checked < maxDocs; checked++) {
+      this.scrubCursor ??= this.docs.versions()[Symbol.asyncIterator]();
+      const next = await this.scrubCursor.next();
+      if (next.done) {
+        this.scrubCursor = undefined; // the sweep is done: the next call starts another
+        return;
+      }
+      await this.slots.verify(next.value.id);
+    }
+  }
+
+  /** Ids whose records failed their checks when last loaded ("corrupt_record"): anti-entropy repairs them. */
+  damagedDocs(): string[] {
+    return [...this.slots.damaged];
+  }
+
+  /**
+   * Rewrites damaged `id` from a peer's whole state of it (see doc-repair.ts):
+   * true when it was damaged and now holds that state (counted in
+   * stats().docsRepaired), false when it loads or is absent. Throws
+   * "invalid_update" for a state that is not whole.
+   */
+  async repair(id: string, kind: DocKind, state: Uint8Array): Promise<boolean> {
+    this.checkOpen();
+    checkDocId(id);
+    const repaired = await repairDoc({ slots: this.slots, engines: this.engines }, id, kind, state);
+    if (repaired) this.docsRepaired++;
+    return repaired;
   }
 
   /** Applies a deletion from another region. */

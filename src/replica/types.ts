@@ -144,6 +144,8 @@ export interface ReplicaStats {
   rejectedDeltas: number;
   /** Documents whose losing kind's copy this replica moved to a conflict document (see src/replica/remote-apply.ts). */
   kindConflicts: number;
+  /** Damaged documents (records failing their checks) rewritten from a peer's whole state (see doc-repair.ts). */
+  docsRepaired: number;
   listenerErrors: number;
   /** Per-peer replication figures, when replication is attached. */
   replication?: Record<string, unknown>;

@@ -56,6 +56,14 @@ export function createServerMetrics(replica: Replica, region: string): ServerMet
     (r) => r.docsSkipped,
   );
 
+  const docsRepaired = new Gauge({
+    name: "concord_docs_repaired_total", help: "Damaged documents (records failing their checks) rewritten from a peer's whole state", registers: [registry],
+    collect() {
+      this.set(replica.stats().docsRepaired);
+    },
+  });
+  void docsRepaired;
+
   // Every per-peer replication stat: numbers become gauges, booleans 0/1.
   const peerFields = {
     up: "1 when the peer answers", queueEntries: "writes queued for eager push", queueBytes: "bytes queued for eager push",

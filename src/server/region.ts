@@ -99,6 +99,7 @@ export async function startRegion(options: RegionOptions): Promise<RunningRegion
   const transport = createHttpTransport({ urls, timeoutMs: options.gossipTimeoutMs ?? 5000 });
   const gossip = createGossip({ replica, transport, clock: systemClock, random: systemRandom, self: self.id, keyPair, peers }, {
     ...(options.logger ? { onFrameRejected: logRejection(options.logger) } : {}),
+    onDocRepaired: (id, peer) => options.logger?.warn({ region: self.id, peer, doc: id }, "repaired a damaged document from a peer"),
     ...options.gossip,
   });
   const shutdown = new AbortController();

@@ -1,12 +1,16 @@
 /**
- * A document's sealed metadata record (M): its id, kind and the sequence its
- * snapshot covers. See doc-store-layout.ts for where it lives.
+ * A document's sealed metadata record (M): its id, kind and the head of its
+ * record chain (see record-chain.ts). Rewritten in the same atomic batch as
+ * every append and compaction, so it always names the last record on disk.
+ * See doc-store-layout.ts for where it lives.
  */
 import { recordAad } from "../crypto/aad.ts";
 import { open, seal } from "../crypto/seal.ts";
 import type { DocKind } from "../doc/engine.ts";
-import { ConcordError } from "../errors.ts";
+import { ConcordError, isConcordError } from "../errors.ts";
 import type { Random } from "../runtime/random.ts";
+import { fromHex, toHex } from "./bytes.ts";
+import { recordHashBytes, type ChainHead } from "./record-chain.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -14,36 +18,52 @@ const decoder = new TextDecoder();
 export interface DocMeta {
   id: string;
   kind: DocKind;
-  /**
-   * The sequence the current snapshot covers (0: none). Rewritten in the same
-   * atomic batch as every compaction, so an older snapshot written back over
-   * the current one (its own AAD still matches) is caught: the snapshot's
-   * sequence must equal this one. Undefined only in metadata written before
-   * the field existed; such a document is not checked until its next compaction.
-   */
-  snapshotSeq: number | undefined;
+  chain: ChainHead;
 }
 
-export function sealMeta(dataKey: Uint8Array, docHash: Uint8Array, meta: DocMeta & { snapshotSeq: number }, random: Random): Uint8Array {
-  const plain = encoder.encode(JSON.stringify({ id: meta.id, kind: meta.kind, snapshotSeq: meta.snapshotSeq }));
+export function sealMeta(dataKey: Uint8Array, docHash: Uint8Array, meta: DocMeta, random: Random): Uint8Array {
+  const { chain } = meta;
+  const plain = encoder.encode(JSON.stringify({
+    id: meta.id,
+    kind: meta.kind,
+    snapshotSeq: chain.snapshotSeq,
+    snapshotHash: toHex(chain.snapshotHash),
+    headSeq: chain.headSeq,
+    headHash: toHex(chain.headHash),
+  }));
   return seal(dataKey, plain, recordAad("meta", docHash), random);
+}
+
+const malformed = (cause?: unknown) => new ConcordError("corrupt_record", "document metadata is malformed", cause === undefined ? {} : { cause });
+const isSeq = (v: unknown): v is number => typeof v === "number" && Number.isSafeInteger(v) && v >= 0;
+
+function hashField(v: unknown): Uint8Array {
+  if (typeof v !== "string" || v.length !== 2 * recordHashBytes) throw malformed();
+  try {
+    return fromHex(v);
+  } catch (cause) {
+    throw isConcordError(cause) ? malformed(cause) : cause;
+  }
 }
 
 /** Throws ConcordError("corrupt_record") when the record does not open or is malformed. */
 export function openMeta(dataKey: Uint8Array, docHash: Uint8Array, sealed: Uint8Array): DocMeta {
   const plain = open(dataKey, sealed, recordAad("meta", docHash), "document metadata");
-  let meta: { id?: unknown; kind?: unknown; snapshotSeq?: unknown };
+  let meta: Record<string, unknown>;
   try {
     meta = JSON.parse(decoder.decode(plain));
   } catch (cause) {
-    throw new ConcordError("corrupt_record", "document metadata is malformed", { cause });
+    throw malformed(cause);
   }
-  const seq = meta?.snapshotSeq;
   if (
     typeof meta?.id !== "string" || (meta.kind !== "yjs" && meta.kind !== "automerge") ||
-    (seq !== undefined && (typeof seq !== "number" || !Number.isSafeInteger(seq) || seq < 0))
+    !isSeq(meta.snapshotSeq) || !isSeq(meta.headSeq) || meta.headSeq < meta.snapshotSeq
   ) {
-    throw new ConcordError("corrupt_record", "document metadata is malformed");
+    throw malformed();
   }
-  return { id: meta.id, kind: meta.kind, snapshotSeq: seq };
+  return {
+    id: meta.id,
+    kind: meta.kind,
+    chain: { snapshotSeq: meta.snapshotSeq, snapshotHash: hashField(meta.snapshotHash), headSeq: meta.headSeq, headHash: hashField(meta.headHash) },
+  };
 }

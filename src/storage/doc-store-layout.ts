@@ -5,10 +5,11 @@
  *
  *   K keyId(8)              region keyring: the index secret, sealed by the master key
  *   D docHash(16)           the document's data key, wrapped by the master key
- *   M docHash(16)           sealed metadata: id, kind, and the seq the snapshot covers (rewritten with each
- *                           compaction, so an older snapshot written back is refused)
+ *   M docHash(16)           sealed metadata: id, kind, and the head of the record chain (snapshot seq and
+ *                           hash, last seq and its record's hash), rewritten in the batch of every append and
+ *                           compaction (see record-chain.ts)
  *   S docHash(16)           snapshot: seq (u64, authenticated) + sealed compressed engine snapshot
- *   L docHash(16) seq(8)    one sealed delta of the log after the snapshot
+ *   L docHash(16) seq(8)    one sealed delta of the log after the snapshot; its AAD binds the previous record's hash
  *   T docHash(16)           tombstone of a shredded document, sealed by the region key
  *   E                       boot epoch of this region (sealed by the region key): grows on every open
  *   V docHash(16)           the document's id and version hash, sealed by the region key, rewritten in

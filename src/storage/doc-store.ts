@@ -7,18 +7,22 @@
  */
 import { recordAad } from "../crypto/aad.ts";
 import type { Keyring } from "../crypto/keyring.ts";
-import { open, seal } from "../crypto/seal.ts";
+import { seal } from "../crypto/seal.ts";
 import type { DocKind } from "../doc/engine.ts";
 import { assert, ConcordError } from "../errors.ts";
 import { systemClock, type Clock } from "../runtime/clock.ts";
 import type { Random } from "../runtime/random.ts";
-import { decodePayload, encodePayload } from "./doc-codec.ts";
-import { decodeU64, encodeU64 } from "./bytes.ts";
+import { encodePayload } from "./doc-codec.ts";
+import { encodeU64 } from "./bytes.ts";
+import { loadStoredDoc } from "./doc-load.ts";
 import { openMeta, sealMeta } from "./doc-meta.ts";
 import { layout } from "./doc-store-layout.ts";
 import { createGroupCommit } from "./group-commit.ts";
+import { emptyChain, logAad, recordHash } from "./record-chain.ts";
+import { bootEpochRecord, nextBootEpoch, readTombstoneIds, readVersions } from "./region-records.ts";
 import type { Store, StoreWrite } from "./store.ts";
-import { createVersionRecords, openVersion } from "./version-records.ts";
+import { createVersionRecords } from "./version-records.ts";
+import type { DocHandle, KeptContent, StoredDoc } from "./doc-handle.ts";
 
 export interface DocStoreOptions {
   /** Upper bound on one store write, in bytes. Default 16 MiB (see group-commit.ts). */
@@ -27,37 +31,7 @@ export interface DocStoreOptions {
   clock?: Clock;
 }
 
-/** Epochs are the high 32 bits of a u64 frame counter (src/gossip/secure-channel.ts). */
-const maxEpoch = 2 ** 32 - 1;
-
-/** What the store needs to address and seal one document's records. */
-export interface DocHandle {
-  readonly id: string;
-  readonly kind: DocKind;
-  readonly hash: Uint8Array;
-  readonly dataKey: Uint8Array;
-}
-
-export interface StoredDoc extends DocHandle {
-  /** Sequence number the snapshot covers (0 = no snapshot yet). */
-  snapshotSeq: number;
-  snapshot: Uint8Array | undefined;
-  /** Deltas after the snapshot, in sequence order, contiguous. */
-  log: Array<{ seq: number; delta: Uint8Array }>;
-  /** Stored bytes of snapshot and log: the cost of loading it. */
-  storedBytes: number;
-}
-
-/** Content that DocStore.replace moves into another document in the same atomic write. */
-export interface KeptContent {
-  /** The document it goes to: its handle when it exists here, or the id and kind to create it with. */
-  doc: DocHandle | { id: string; kind: DocKind };
-  /** Its log sequence for `delta`: the document's next one (1 for a new document). */
-  seq: number;
-  delta: Uint8Array;
-  /** The document's version hash once `delta` is applied. */
-  versionHash: Uint8Array;
-}
+export type { DocHandle, KeptContent, StoredDoc } from "./doc-handle.ts";
 
 export interface DocStore {
   /** Creates an empty document whose version hash is `versionHash`. Throws "exists" or "deleted". */
@@ -73,6 +47,13 @@ export interface DocStore {
    * `keep` document to create), "exists" (a `keep` document to create is there).
    */
   replace(id: string, kind: DocKind, versionHash: Uint8Array, keep?: KeptContent): Promise<{ doc: DocHandle; kept: DocHandle | undefined }>;
+  /**
+   * Atomically swaps whatever is stored for `id` (damaged records included:
+   * nothing of it is read) for a fresh record set under a new data key whose
+   * log is `delta` at seq 1: a damaged document repaired from a peer's whole
+   * state (see src/replica/doc-repair.ts). Throws "deleted".
+   */
+  rewrite(id: string, kind: DocKind, delta: Uint8Array, versionHash: Uint8Array): Promise<DocHandle>;
   /**
    * Notes that `doc` changed: its version record is rewritten, from
    * `versionHash()` taken as the batch is cut, in the same atomic write as the
@@ -90,9 +71,9 @@ export interface DocStore {
   versions(): AsyncIterable<{ id: string; versionHash: Uint8Array | undefined }>;
   /** Everything stored for `id`; undefined if it was never created. Throws "deleted", "corrupt_record". */
   load(id: string): Promise<StoredDoc | undefined>;
-  /** Appends one delta at `seq`; resolves when durable. */
+  /** Appends one delta at `seq` (the handle's head + 1), with the metadata naming it; resolves when durable. */
   append(doc: DocHandle, seq: number, delta: Uint8Array): Promise<void>;
-  /** Atomically stores `snapshot` as covering `seq` and drops log records (fromSeq..seq]. */
+  /** Atomically stores `snapshot` as covering `seq` (the handle's head) and drops log records (fromSeq..seq]. */
   compact(doc: DocHandle, seq: number, snapshot: Uint8Array, fromSeq: number): Promise<void>;
   /**
    * Shreds the document: destroys its data key and records, leaves a tombstone.
@@ -120,7 +101,6 @@ export interface DocStore {
 }
 
 const encoder = new TextEncoder();
-const decoder = new TextDecoder();
 
 export function createDocStore(store: Store, keyring: Keyring, random: Random, options: DocStoreOptions = {}): DocStore {
   const clock = options.clock ?? systemClock;
@@ -130,27 +110,30 @@ export function createDocStore(store: Store, keyring: Keyring, random: Random, o
     beforeBatch: (drainsQueue, batch) => versions.forBatch(drainsQueue, batch),
   });
 
-  const metaRecord = (doc: DocHandle, snapshotSeq: number): StoreWrite => ({
+  /** The metadata naming the handle's current head: written in the same batch as each record it names. */
+  const metaRecord = (doc: DocHandle): StoreWrite => ({
     key: layout.meta(doc.hash),
-    value: sealMeta(doc.dataKey, doc.hash, { id: doc.id, kind: doc.kind, snapshotSeq }, random),
+    value: sealMeta(doc.dataKey, doc.hash, { id: doc.id, kind: doc.kind, chain: doc.chain }, random),
   });
 
-  const logRecord = (doc: DocHandle, seq: number, delta: Uint8Array): StoreWrite => ({
-    key: layout.log(doc.hash, seq),
-    value: seal(doc.dataKey, encodePayload(delta), recordAad("log", doc.hash, seq), random),
-  });
+  /** A log record chained to the head, and the metadata naming it as the new head. */
+  const logRecords = (doc: DocHandle, seq: number, delta: Uint8Array): StoreWrite[] => {
+    const { chain } = doc;
+    assert(seq === chain.headSeq + 1, `append of "${doc.id}" at ${seq} after head ${chain.headSeq}`);
+    const value = seal(doc.dataKey, encodePayload(delta), logAad(doc.hash, seq, chain.headHash), random);
+    chain.headSeq = seq;
+    chain.headHash = recordHash(value);
+    return [{ key: layout.log(doc.hash, seq), value }, metaRecord(doc)];
+  };
+
+  const newHandle = (id: string, kind: DocKind, hash: Uint8Array): DocHandle => ({ id, kind, hash, dataKey: keyring.newDataKey(), chain: emptyChain() });
 
   /** The writes that make `doc` a new, empty document (over whatever was there). */
   const newDocRecords = (doc: DocHandle, versionHash: Uint8Array): StoreWrite[] => [
     { key: layout.dataKey(doc.hash), value: keyring.wrapDataKey(doc.hash, doc.dataKey) },
-    metaRecord(doc, 0),
+    metaRecord(doc),
     versions.record(doc, versionHash),
   ];
-
-  const readDataKey = async (hash: Uint8Array): Promise<Uint8Array | undefined> => {
-    const wrapped = await store.get(layout.dataKey(hash));
-    return wrapped && keyring.unwrapDataKey(hash, wrapped);
-  };
 
   const isDeletedHash = async (hash: Uint8Array) => (await store.get(layout.tombstone(hash))) !== undefined;
 
@@ -165,13 +148,28 @@ export function createDocStore(store: Store, keyring: Keyring, random: Random, o
       const hash = keyring.docHash(id);
       if (await isDeletedHash(hash)) throw new ConcordError("deleted", `document "${id}" was deleted and cannot be recreated`);
       if (await store.get(layout.dataKey(hash))) throw new ConcordError("exists", `document "${id}" already exists`);
-      doc = { id, kind, hash, dataKey: keyring.newDataKey() };
+      doc = newHandle(id, kind, hash);
       writes.push(...newDocRecords(doc, keep.versionHash)); // its version record included
     }
-    writes.push(logRecord(doc, keep.seq, keep.delta));
+    writes.push(...logRecords(doc, keep.seq, keep.delta));
     // Its version is written here, with the append it covers: a pending record must not follow with an older one.
     versions.forget(doc.hash);
     return doc;
+  };
+
+  /** The writes that swap whatever `id` holds for a new empty document of `kind`, and its handle. Throws "deleted". */
+  const swapRecords = async (id: string, kind: DocKind, versionHash: Uint8Array) => {
+    const hash = keyring.docHash(id);
+    // Every append to the old document is on disk first, so the scan below finds all its log records.
+    await commits.drain();
+    if (await isDeletedHash(hash)) throw new ConcordError("deleted", `document "${id}" was deleted`);
+    const doc = newHandle(id, kind, hash);
+    // Overwriting the wrapped data key shreds the old records; deleting them frees their space.
+    const writes: StoreWrite[] = [{ key: layout.snapshot(hash) }];
+    for await (const [key] of store.scan(layout.logPrefix(hash))) writes.push({ key });
+    writes.push(...newDocRecords(doc, versionHash));
+    versions.forget(hash);
+    return { doc, writes };
   };
 
   // Creation is check-then-write; serialise it per document so two creates cannot both pass the check.
@@ -186,8 +184,11 @@ export function createDocStore(store: Store, keyring: Keyring, random: Random, o
         const hash = keyring.docHash(id);
         if (await isDeletedHash(hash)) throw new ConcordError("deleted", `document "${id}" was deleted and cannot be recreated`);
         if (await store.get(layout.dataKey(hash))) throw new ConcordError("exists", `document "${id}" already exists`);
-        const doc: DocHandle = { id, kind, hash, dataKey: keyring.newDataKey() };
-        await commits.commit(newDocRecords(doc, versionHash));
+        const doc = newHandle(id, kind, hash);
+        // Records left under the hash without a data key (a damaged store, a salvage) must not join the new chain.
+        const writes: StoreWrite[] = [{ key: layout.snapshot(hash) }];
+        for await (const [key] of store.scan(layout.logPrefix(hash))) writes.push({ key });
+        await commits.commit([...writes, ...newDocRecords(doc, versionHash)]);
         return doc;
       })();
       creating.set(id, work);
@@ -199,66 +200,27 @@ export function createDocStore(store: Store, keyring: Keyring, random: Random, o
     },
 
     async replace(id, kind, versionHash, keep) {
-      const hash = keyring.docHash(id);
-      // Every append to the old document is on disk first, so the scan below finds all its log records.
-      await commits.drain();
-      if (await isDeletedHash(hash)) throw new ConcordError("deleted", `document "${id}" was deleted`);
-      const doc: DocHandle = { id, kind, hash, dataKey: keyring.newDataKey() };
-      // Overwriting the wrapped data key shreds the old records; deleting them frees their space.
-      const writes: StoreWrite[] = [{ key: layout.snapshot(hash) }];
-      for await (const [key] of store.scan(layout.logPrefix(hash))) writes.push({ key });
-      writes.push(...newDocRecords(doc, versionHash));
+      const { doc, writes } = await swapRecords(id, kind, versionHash);
       const kept = keep && await keptRecords(keep, writes);
-      versions.forget(hash);
       await commits.commit(writes);
       return { doc, kept };
     },
 
+    async rewrite(id, kind, delta, versionHash) {
+      const { doc, writes } = await swapRecords(id, kind, versionHash);
+      writes.push(...logRecords(doc, 1, delta));
+      await commits.commit(writes);
+      return doc;
+    },
+
     async load(id) {
-      const hash = keyring.docHash(id);
       // A load must see every append queued before it: a document evicted from a cache with writes in flight.
       await commits.drain();
-      const dataKey = await readDataKey(hash);
-      if (!dataKey) {
-        if (await isDeletedHash(hash)) throw new ConcordError("deleted", `document "${id}" was deleted`);
-        return undefined;
-      }
-      const sealedMeta = await store.get(layout.meta(hash));
-      if (!sealedMeta) throw new ConcordError("corrupt_record", `document "${id}" has a data key but no metadata`);
-      const meta = openMeta(dataKey, hash, sealedMeta);
-      if (meta.id !== id) throw new ConcordError("corrupt_record", `document "${id}" holds the metadata of another document`);
-
-      let storedBytes = 0;
-      let snapshotSeq = 0;
-      let snapshot: Uint8Array | undefined;
-      const snapshotRecord = await store.get(layout.snapshot(hash));
-      if (snapshotRecord) {
-        if (snapshotRecord.length < 8) throw new ConcordError("corrupt_record", `the snapshot of "${id}" is truncated`);
-        snapshotSeq = decodeU64(snapshotRecord);
-        const what = `the snapshot of "${id}"`;
-        snapshot = decodePayload(open(dataKey, snapshotRecord.subarray(8), recordAad("snapshot", hash, snapshotSeq), what), what);
-        storedBytes += snapshotRecord.length;
-      }
-      if (meta.snapshotSeq !== undefined && meta.snapshotSeq !== snapshotSeq) {
-        // An older (or newer) snapshot written over the current one: it opens, but loading it would roll back.
-        throw new ConcordError("corrupt_record", `the snapshot of "${id}" covers ${snapshotSeq}, its metadata says ${meta.snapshotSeq}`);
-      }
-      const log: StoredDoc["log"] = [];
-      let expected = snapshotSeq + 1;
-      for await (const [key, value] of store.scan(layout.logPrefix(hash))) {
-        const seq = decodeU64(key, key.length - 8);
-        if (seq < expected) continue; // already folded into the snapshot
-        if (seq !== expected) throw new ConcordError("corrupt_record", `the log of "${id}" is missing record ${expected}`);
-        const what = `log record ${seq} of "${id}"`;
-        log.push({ seq, delta: decodePayload(open(dataKey, value, recordAad("log", hash, seq), what), what) });
-        storedBytes += value.length;
-        expected++;
-      }
-      return { id, kind: meta.kind, hash, dataKey, snapshotSeq, snapshot, log, storedBytes };
+      return loadStoredDoc(store, keyring, id);
     },
 
     append(doc, seq, delta) {
-      return commits.commit([logRecord(doc, seq, delta)]);
+      return commits.commit(logRecords(doc, seq, delta));
     },
 
     compact(doc, seq, snapshot, fromSeq) {
@@ -266,7 +228,12 @@ export function createDocStore(store: Store, keyring: Keyring, random: Random, o
       const value = new Uint8Array(8 + sealed.length);
       value.set(encodeU64(seq), 0);
       value.set(sealed, 8);
-      const writes: StoreWrite[] = [{ key: layout.snapshot(doc.hash), value }, metaRecord(doc, seq)];
+      const { chain } = doc;
+      // Records after `seq` would chain to a record this drops: compaction folds the whole log.
+      assert(seq === chain.headSeq, `compaction of "${doc.id}" at ${seq} below head ${chain.headSeq}`);
+      chain.snapshotSeq = seq;
+      chain.snapshotHash = chain.headHash = recordHash(value);
+      const writes: StoreWrite[] = [{ key: layout.snapshot(doc.hash), value }, metaRecord(doc)];
       for (let s = fromSeq + 1; s <= seq; s++) writes.push({ key: layout.log(doc.hash, s) });
       return commits.commit(writes);
     },
@@ -310,26 +277,18 @@ export function createDocStore(store: Store, keyring: Keyring, random: Random, o
 
     markChanged: (doc, versionHash) => versions.markChanged(doc, versionHash),
 
-    async *versions() {
-      for await (const [key, sealed] of store.scan(layout.versionPrefix())) yield openVersion(keyring.regionKey, key.subarray(1), sealed);
-    },
+    versions: () => readVersions(store, keyring.regionKey),
 
-    async *tombstones() {
-      for await (const [key, sealed] of store.scan(layout.tombstonePrefix())) {
-        const plain = open(keyring.regionKey, sealed, recordAad("tombstone", key.subarray(1)), "a tombstone");
-        yield (JSON.parse(decoder.decode(plain)) as { id: string }).id;
-      }
-    },
+    tombstones: () => readTombstoneIds(store, keyring.regionKey),
 
     async nextEpoch() {
-      const sealed = await store.get(layout.epoch());
-      const previous = sealed ? decodeU64(open(keyring.regionKey, sealed, recordAad("epoch", null), "the boot epoch")) : 0;
-      const seconds = Math.floor(clock.now() / 1000);
-      const epoch = Math.max(previous + 1, Number.isSafeInteger(seconds) ? seconds : 0);
-      assert(epoch <= maxEpoch, `boot epoch ${epoch} does not fit in 32 bits`);
-      await commits.commit([{ key: layout.epoch(), value: seal(keyring.regionKey, encodeU64(epoch), recordAad("epoch", null), random) }]);
+      const epoch = await nextBootEpoch(store, keyring.regionKey, clock);
+      await commits.commit([bootEpochRecord(keyring.regionKey, epoch, random)]);
       return epoch;
     },
+
+
+
 
     drain: () => commits.drain(),
   };

@@ -4,32 +4,18 @@
  * deletes the env's user context and then reads it again in closeEnv(), and
  * the process dies with SIGSEGV. A non-LMDB or truncated data.mdb, a wrong
  * file-format version or a permission error all take that path. So every
- * failure we can foresee is found here first and reported as a ConcordError.
- *
- * The meta page layout checked below is LMDB's (mdb.c: MDB_page_header, then
- * MDB_meta), on a 64-bit little-endian build:
- *   byte 18  u16 page flags, P_META (0x08) set on a meta page
- *   byte 24  u32 magic 0xBEEFC0DE
- *   byte 28  u32 version, low 16 bits = MDB_DATA_VERSION (2)
- *   byte 48  u32 page size (mm_dbs[FREE_DBI].md_pad)
- * and a valid file holds at least the two meta pages.
+ * failure we can foresee is found here first and reported as a ConcordError,
+ * the file's whole structure included: see lmdb-file-check.ts (a truncated or
+ * damaged file would otherwise end in SIGBUS or an assertion abort mid-read).
  */
 import { constants } from "node:fs";
 import { access, mkdir, open, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { ConcordError } from "../errors.ts";
+import { checkLmdbFile, LmdbFileDamage } from "./lmdb-file-check.ts";
 
 export const lmdbDataFile = "data.mdb";
 export const lmdbLockFile = "lock.mdb";
-
-const metaFlagsOffset = 18;
-const metaPageFlag = 0x08;
-const magicOffset = 24;
-const magic = 0xbeefc0de;
-const versionOffset = 28;
-const dataVersion = 2;
-const pageSizeOffset = 48;
-const headerBytes = 52;
 
 /**
  * Creates `path` if missing, then makes sure it is a readable, writable
@@ -79,21 +65,18 @@ async function checkDataFile(file: string): Promise<void> {
     const info = await handle.stat();
     if (!info.isFile()) throw new ConcordError("unavailable", `the LMDB data file ${file} is not a regular file`);
     if (info.size === 0) return; // LMDB initialises an empty file like a missing one
-    const header = new Uint8Array(headerBytes);
-    const { bytesRead } = await handle.read(header, 0, headerBytes, 0);
-    const view = new DataView(header.buffer);
-    const corrupt = (why: string): ConcordError =>
-      new ConcordError("corrupt_record", `${file} is not an LMDB data file this build can open: ${why}`, {
-        details: { path: file },
-      });
-    if (bytesRead < headerBytes) throw corrupt(`only ${info.size} bytes long`);
-    if ((view.getUint16(metaFlagsOffset, true) & metaPageFlag) === 0) throw corrupt("the first page is not a meta page");
-    if (view.getUint32(magicOffset, true) !== magic) throw corrupt("bad magic number");
-    const version = view.getUint32(versionOffset, true) & 0xffff;
-    if (version !== dataVersion) throw corrupt(`format version ${version}, expected ${dataVersion}`);
-    const pageSize = view.getUint32(pageSizeOffset, true);
-    if (pageSize < 512 || pageSize > 65536 || (pageSize & (pageSize - 1)) !== 0) throw corrupt(`bad page size ${pageSize}`);
-    if (info.size < 2 * pageSize) throw corrupt(`truncated to ${info.size} bytes, less than its two meta pages`);
+    try {
+      await checkLmdbFile(handle, info.size);
+    } catch (cause) {
+      if (!(cause instanceof LmdbFileDamage)) throw cause;
+      throw new ConcordError(
+        "corrupt_record",
+        `${file} is damaged: ${cause.message}. Concord does not open it (LMDB would crash on it). ` +
+          `Rebuild it with "concord repair --data DIR [--topology FILE --region ID]" (it keeps every intact document and fetches the rest from the peers), ` +
+          `or restore the data directory from a backup`,
+        { details: { path: file }, cause },
+      );
+    }
   } finally {
     await handle.close();
   }

@@ -28,7 +28,7 @@ async function digestCost(mine: DigestTree, theirs: DigestTree) {
   let roundTrips = 0;
   const synced: string[] = [];
   // Documents are only looked up for the sync phase; here every one reads as absent.
-  const replica = { status: async () => ({ state: "absent" }) } as unknown as Replica;
+  const replica = { status: async () => ({ state: "absent" }), damagedDocs: () => [], scrub: async () => {} } as unknown as Replica;
   await runRound({
     replica,
     tree: mine,

@@ -1,7 +1,5 @@
 import { beforeAll, describe, expect, it } from "vitest";
-import { recordAad } from "../../src/crypto/aad.ts";
 import { openKeyring } from "../../src/crypto/keyring.ts";
-import { seal } from "../../src/crypto/seal.ts";
 import { loadSodium } from "../../src/crypto/sodium.ts";
 import { openReplica } from "../../src/replica/replica.ts";
 import { createManualClock } from "../../src/runtime/clock.ts";
@@ -79,24 +77,6 @@ describe("document store", () => {
     await r1.close();
     const r2 = await openReplica({ store: unclosable(mem), masterKey: key, random: createSeededRandom(2) });
     expect((await r2.read("d")).value).toEqual({ text: "one;two;three;four;five;" });
-    await r2.close();
-  });
-
-  it("opens a document whose metadata predates the snapshot sequence in it", async () => {
-    const mem = createMemoryStore();
-    const key = testKey();
-    const client = yjsClient(1);
-    const r1 = await openReplica({ store: unclosable(mem), masterKey: key, random: createSeededRandom(1), compactMaxLogRecords: 2 });
-    await r1.create("d", "yjs");
-    for (const word of ["one;", "two;", "three;"]) await r1.update("d", client.insert(word));
-    await r1.close();
-    const ring = await openKeyring(mem, key, createSeededRandom(1));
-    const hash = ring.docHash("d");
-    const dataKey = ring.unwrapDataKey(hash, (await mem.get(layout.dataKey(hash)))!);
-    const legacy = new TextEncoder().encode(JSON.stringify({ id: "d", kind: "yjs" }));
-    await mem.write([{ key: layout.meta(hash), value: seal(dataKey, legacy, recordAad("meta", hash), createSeededRandom(9)) }]);
-    const r2 = await openReplica({ store: unclosable(mem), masterKey: key, random: createSeededRandom(2) });
-    expect((await r2.read("d")).value).toEqual({ text: "one;two;three;" });
     await r2.close();
   });
 

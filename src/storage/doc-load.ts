@@ -1,0 +1,94 @@
+/**
+ * Reading one document's record set back: open every seal and check that the
+ * records are exactly the set its metadata names (record-chain.ts). Anything
+ * else (a record missing, swapped, rolled back, or left beyond the head) is
+ * ConcordError("corrupt_record") and nothing of the document is returned.
+ */
+import type { Keyring } from "../crypto/keyring.ts";
+import { recordAad } from "../crypto/aad.ts";
+import { open } from "../crypto/seal.ts";
+import { ConcordError, isConcordError } from "../errors.ts";
+import { bytesEqual, decodeU64 } from "./bytes.ts";
+import { decodePayload } from "./doc-codec.ts";
+import { openMeta } from "./doc-meta.ts";
+import type { StoredDoc } from "./doc-handle.ts";
+import { keyIdBytes, layout } from "./doc-store-layout.ts";
+import { logAad, noRecordHash, recordHash, type ChainHead } from "./record-chain.ts";
+import type { Store } from "./store.ts";
+
+const corrupt = (message: string) => new ConcordError("corrupt_record", message);
+
+/** The snapshot the chain names, opened; undefined when it names none. */
+async function readSnapshot(store: Store, id: string, hash: Uint8Array, dataKey: Uint8Array, chain: ChainHead) {
+  const record = await store.get(layout.snapshot(hash));
+  if (!record) {
+    if (chain.snapshotSeq > 0) throw corrupt(`the snapshot of "${id}" is missing`);
+    return undefined;
+  }
+  if (chain.snapshotSeq === 0) throw corrupt(`"${id}" holds a snapshot its metadata does not name`);
+  if (record.length < 8) throw corrupt(`the snapshot of "${id}" is truncated`);
+  const seq = decodeU64(record);
+  // An older snapshot written back over the current one still opens: the hash in the metadata is what refuses it.
+  if (seq !== chain.snapshotSeq || !bytesEqual(recordHash(record), chain.snapshotHash)) {
+    throw corrupt(`the snapshot of "${id}" (covering ${seq}) is not the one its metadata names (covering ${chain.snapshotSeq})`);
+  }
+  const what = `the snapshot of "${id}"`;
+  return { bytes: decodePayload(open(dataKey, record.subarray(8), recordAad("snapshot", hash, seq), what), what), stored: record.length };
+}
+
+/**
+ * The document's data key. A key id that no keyring record has is a damaged
+ * record ("corrupt_record"); one the keyring still holds is a key rotation not
+ * finished ("wrong_key", which `concord keys rotate` resolves).
+ */
+async function unwrap(store: Store, keyring: Keyring, id: string, hash: Uint8Array, wrapped: Uint8Array): Promise<Uint8Array> {
+  try {
+    return keyring.unwrapDataKey(hash, wrapped);
+  } catch (error) {
+    if (!isConcordError(error, "wrong_key") || (await store.get(layout.keyring(wrapped.subarray(0, keyIdBytes)))) !== undefined) throw error;
+    throw corrupt(`the data key of "${id}" names a master key this region never had`);
+  }
+}
+
+/** Everything stored for `id`; undefined if it was never created. Throws "deleted", "corrupt_record". */
+export async function loadStoredDoc(store: Store, keyring: Keyring, id: string): Promise<StoredDoc | undefined> {
+  const hash = keyring.docHash(id);
+  const wrapped = await store.get(layout.dataKey(hash));
+  if (!wrapped) {
+    if ((await store.get(layout.tombstone(hash))) !== undefined) throw new ConcordError("deleted", `document "${id}" was deleted`);
+    // Its version record is written and deleted with its data key: one without the other is a damaged store, and
+    // reading the document as absent would leave anti-entropy (which starts from version records) blind to it.
+    if ((await store.get(layout.version(hash))) !== undefined) throw corrupt(`the data key of "${id}" is missing`);
+    return undefined;
+  }
+  const dataKey = await unwrap(store, keyring, id, hash, wrapped);
+  const sealedMeta = await store.get(layout.meta(hash));
+  if (!sealedMeta) throw corrupt(`document "${id}" has a data key but no metadata`);
+  const meta = openMeta(dataKey, hash, sealedMeta);
+  if (meta.id !== id) throw corrupt(`document "${id}" holds the metadata of another document`);
+  const { chain } = meta;
+
+  const snapshot = await readSnapshot(store, id, hash, dataKey, chain);
+  let storedBytes = snapshot?.stored ?? 0;
+  const log: StoredDoc["log"] = [];
+  let previous = chain.snapshotSeq > 0 ? chain.snapshotHash : noRecordHash;
+  let expected = chain.snapshotSeq + 1;
+  for await (const [key, value] of store.scan(layout.logPrefix(hash))) {
+    const seq = decodeU64(key, key.length - 8);
+    if (seq < expected) continue; // folded into the snapshot: a leftover is never read
+    if (seq > chain.headSeq) throw corrupt(`the log of "${id}" holds record ${seq} beyond its head ${chain.headSeq}`);
+    if (seq !== expected) throw corrupt(`the log of "${id}" is missing record ${expected}`);
+    const what = `log record ${seq} of "${id}"`;
+    // The chain is in the associated data: a record that is not the successor of the one before fails to open.
+    log.push({ seq, delta: decodePayload(open(dataKey, value, logAad(hash, seq, previous), what), what) });
+    previous = recordHash(value);
+    storedBytes += value.length;
+    expected++;
+  }
+  if (expected - 1 !== chain.headSeq) throw corrupt(`the log of "${id}" ends at ${expected - 1}, its metadata at ${chain.headSeq}`);
+  if (!bytesEqual(previous, chain.headHash)) throw corrupt(`the last record of "${id}" is not the one its metadata names`);
+  return {
+    id, kind: meta.kind, hash, dataKey, chain: { ...chain },
+    snapshotSeq: chain.snapshotSeq, snapshot: snapshot?.bytes, log, storedBytes,
+  };
+}
