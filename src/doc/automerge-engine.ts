@@ -183,7 +183,11 @@ export function createAutomergeEngine(deps: EngineDeps): DocEngine<Doc> {
     initialize(doc, docId, init) {
       const ops = initialShapeOps(init, { nestedListsAndTexts: true, topLevelScalars: true });
       checkOpLimits(ops, limits);
-      return applyAutomergeOps(doc, ops, { docId, initWriter: deterministicActor("init", [docId, shapeKey(init)]) }, opsDeps);
+      const initWriter = deterministicActor("init", [docId, shapeKey(init)]);
+      // Another region's creation with this shape already arrived: its change is here, and a second
+      // one by the same actor would add everything again.
+      if (indexFor(doc).actorOf(initWriter) !== undefined) return { state: doc, delta: empty };
+      return applyAutomergeOps(doc, ops, { docId, initWriter }, opsDeps);
     },
 
     snapshot: (doc) => Automerge.save(doc),

@@ -138,6 +138,9 @@ export function createYjsEngine(deps: EngineDeps): DocEngine<Y.Doc> {
       const ops = initialShapeOps(init, { nestedListsAndTexts: false, topLevelScalars: false });
       checkOpLimits(ops, limits);
       const initWriter = deterministicClientId("init", [docId, shapeKey(init)]);
+      // Another region's creation with this shape already arrived: the same structs are here, and a second
+      // run would add them again after the first.
+      if (doc.store.clients.has(initWriter)) return { state: doc, delta: empty };
       return engine.change(doc, (d: Y.Doc) => applyYjsOps(d, ops, { docId, initWriter }));
     },
 

@@ -147,3 +147,16 @@ describe.each(["automerge", "yjs"] as const)("JSON ops on %s documents", (kind) 
     expect(net.sync()[0]).toBe(before);
   });
 });
+
+describe.each(["automerge", "yjs"] as const)("initial shapes (%s)", (kind) => {
+  it("adds nothing when the same shape's creation from another region arrived first", () => {
+    const net = replicas(kind, 2);
+    const shape = { items: ["first"], meta: { title: "Untitled" } };
+    net.init(0, shape);
+    net.sync(); // replica 1 now holds replica 0's creation
+    net.init(1, shape);
+    const [a, b] = net.sync();
+    expect(a).toBe(b);
+    expect(net.json(1)).toEqual(shape);
+  });
+});
