@@ -5,7 +5,7 @@
 import { join } from "node:path";
 import { pino, type Level } from "pino";
 import { ConcordError } from "../errors.ts";
-import { startRegion } from "../server/region.ts";
+import { authModes, startRegion, type AuthMode } from "../server/region.ts";
 import { readTopologyFile } from "../server/topology-file.ts";
 import type { Command } from "./command.ts";
 import { defineCommand, requireFlag } from "./command.ts";
@@ -17,8 +17,9 @@ the topology (/internal/gossip), /healthz, /readyz, /metrics and a status page
 at /. Needs DIR/keys/master.key (or $CONCORD_MASTER_KEY) and
 DIR/keys/region.key, and every region's public key in the topology: create
 them with "concord keys init --topology FILE --data PARENT". Bearer tokens are
-read from DIR/tokens.json (hashes only); without that file authentication is
-off, so never run that way outside a laptop. Logs: one JSON line per request,
+read from DIR/tokens.json (hashes only), which must exist: a missing file is an
+error, never an open server. "--auth off" runs without authentication
+(development only): logged as a warning and shown on the status page. Logs: one JSON line per request,
 and one warning per gossip frame refused (with its reason). One process per
 data directory: a second one exits with "locked", naming the holder's pid. A
 region that has never completed an anti-entropy round with a peer (new, or
@@ -32,6 +33,8 @@ Options:
   --host HOST       interface to listen on (default: 127.0.0.1 for a loopback
                     URL, else 0.0.0.0; put TLS termination in front)
   --port PORT       port to listen on (default: the port of the region's URL)
+  --auth MODE       tokens (default: DIR/tokens.json must exist) or off (no
+                    authentication; development only)
   --log-level L     trace, debug, info, warn, error (default info)
   -h, --help        this help
 `;
@@ -48,6 +51,7 @@ export const serveCommand: Command = defineCommand({
     host: { type: "string" },
     port: { type: "string" },
     "log-level": { type: "string" },
+    auth: { type: "string" },
   },
   async run(values) {
     const topology = await readTopologyFile(requireFlag(values.topology, "--topology"));
@@ -56,9 +60,11 @@ export const serveCommand: Command = defineCommand({
     if (!["trace", "debug", "info", "warn", "error"].includes(level)) throw new ConcordError("invalid_argument", "--log-level must be trace, debug, info, warn or error");
     const port = values.port === undefined ? undefined : Number(values.port);
     if (port !== undefined && !(Number.isInteger(port) && port >= 0 && port < 65536)) throw new ConcordError("invalid_argument", "--port must be 0..65535");
+    const auth = (values.auth ?? "tokens") as AuthMode;
+    if (!authModes.includes(auth)) throw new ConcordError("invalid_argument", "--auth must be tokens or off");
     const logger = pino({ level, base: { region } });
     const running = await startRegion({
-      topology, region, logger,
+      topology, region, logger, auth,
       dataDir: values.data ?? join("data", topology.name, region),
       ...(values["key-file"] ? { keyFile: values["key-file"] } : {}),
       ...(values.host ? { host: values.host } : {}),

@@ -24,7 +24,7 @@ import { opsRoutes, type Readiness } from "./ops-routes.ts";
 export interface ServerOptions {
   /** Where gossip frames go (POST /internal/gossip); without it the route answers 404. */
   gossip?: FrameHandler;
-  /** Accepted tokens (hashed). Undefined turns authentication off: only for development and in-process tests. */
+  /** Accepted tokens (hashed). Undefined turns authentication off (the status page says so): only for development and in-process tests. */
   tokens?: readonly TokenRecord[];
   /** Time for rate limits, keep-alives and latencies. Default: the system clock. */
   clock?: Clock;
@@ -93,7 +93,7 @@ export function createServer(replica: Replica, options: ServerOptions = {}): Con
     options.logger?.info({ method: c.req.method, path: c.req.path, status: c.res.status, ms, principal: c.get("principal")?.name }, "request");
   });
 
-  app.route("/", opsRoutes(replica, metrics, () => options.readiness?.() ?? { ready: true }));
+  app.route("/", opsRoutes(replica, metrics, () => options.readiness?.() ?? { ready: true }, { authOff: options.tokens === undefined }));
 
   if (options.gossip) {
     app.use("/internal/gossip", limitBody(options.maxFrameBytes ?? 32 << 20));
