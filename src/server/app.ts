@@ -5,6 +5,7 @@
  *
  *   const app = createServer(replica, { gossip, tokens, clock });
  */
+import { randomBytes } from "node:crypto";
 import { Hono } from "hono";
 import type { Logger } from "pino";
 import { ConcordError, isConcordError } from "../errors.ts";
@@ -17,6 +18,7 @@ import type { AppEnv } from "./env.ts";
 import { eventsRoute } from "./events-route.ts";
 import { gossipRoute, type FrameHandler } from "./gossip-route.ts";
 import { errorResponse } from "./http-errors.ts";
+import { redactPath } from "./log-paths.ts";
 import { limitBody, limitConcurrency, limitRate, type RateLimitOptions } from "./limits.ts";
 import { createServerMetrics, type ServerMetrics } from "./metrics.ts";
 import { opsRoutes, type Readiness } from "./ops-routes.ts";
@@ -50,6 +52,11 @@ export interface ServerOptions {
   catchingUp?: () => boolean;
   /** One info line per request. Default: no request log. */
   logger?: Logger;
+  /**
+   * Key of the hash that stands for document ids in logged paths (src/server/log-paths.ts).
+   * Default: random per app, so hashes match only within one process; a region passes a key derived from its secret.
+   */
+  logKey?: Uint8Array;
   /** Serves GET /v1/admin/backup; without it that route answers 404. */
   backup?: BackupProvider;
   /** Aborting it ends every event stream (graceful shutdown). */
@@ -71,13 +78,14 @@ export type ConcordApp = Hono<AppEnv> & { metrics: ServerMetrics };
 /** Builds the HTTP app for `replica`. Creates its own metrics registry. */
 export function createServer(replica: Replica, options: ServerOptions = {}): ConcordApp {
   const clock = options.clock ?? systemClock;
+  const logKey = options.logKey ?? new Uint8Array(randomBytes(32));
   const metrics = createServerMetrics(replica, replica.region);
   const app = new Hono<AppEnv>() as ConcordApp;
   app.metrics = metrics;
 
   app.onError((error, c) => {
     if (!(error instanceof ConcordError) && !(error instanceof Error && (error.cause as unknown) instanceof ConcordError)) {
-      options.logger?.error({ err: error, path: c.req.path }, "unexpected error");
+      options.logger?.error({ err: error, path: redactPath(logKey, c.req.path) }, "unexpected error");
     }
     return errorResponse(c, options.catchingUp?.() && isConcordError(error, "not_found") ? notHereYet(error) : error);
   });
@@ -90,7 +98,7 @@ export function createServer(replica: Replica, options: ServerOptions = {}): Con
     const route = c.res.status === 404 && c.req.routePath === "*" ? "unmatched" : c.req.routePath;
     const ms = clock.now() - started;
     metrics.observe(c.req.method, route, c.res.status, ms / 1000);
-    options.logger?.info({ method: c.req.method, path: c.req.path, status: c.res.status, ms, principal: c.get("principal")?.name }, "request");
+    options.logger?.info({ method: c.req.method, path: redactPath(logKey, c.req.path), status: c.res.status, ms, principal: c.get("principal")?.name }, "request");
   });
 
   app.route("/", opsRoutes(replica, metrics, () => options.readiness?.() ?? { ready: true }, { authOff: options.tokens === undefined }));

@@ -11,6 +11,7 @@
 import type { AddressInfo } from "node:net";
 import { serve, type ServerType } from "@hono/node-server";
 import type { Logger } from "pino";
+import { deriveKey } from "../crypto/keyed-hash.ts";
 import { ConcordError } from "../errors.ts";
 import { createGossip, type FrameRejectionEvent, type Gossip, type GossipOptions } from "../gossip/index.ts";
 import type { Topology } from "../gossip/topology.ts";
@@ -122,6 +123,8 @@ export async function startRegion(options: RegionOptions): Promise<RunningRegion
     ...serverOptions,
     ...(tokens ? { tokens } : {}),
     ...(options.logger ? { logger: options.logger } : {}),
+    // Stable across restarts (operators can follow one document through days of logs), secret like the region key.
+    logKey: deriveKey(keyPair.secretKey, "log-doc-ids"),
     gossip: transport,
     backup: backupProvider({ store, masterKey, region: self.id, regionSecretKey: keyPair.secretKey, clock: systemClock, random: systemRandom }),
     shutdown: shutdown.signal,

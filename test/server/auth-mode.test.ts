@@ -53,7 +53,10 @@ describe("authentication mode", () => {
       expect(warning?.msg).toMatch(/authentication is off/);
       const page = await (await fetch(`${region.url}/`)).text();
       expect(page).toContain("Authentication is off");
-      expect((await fetch(`${region.url}/v1/docs/open`, { method: "PUT", body: JSON.stringify({ kind: "yjs" }), headers: { "content-type": "application/json" } })).status).toBe(201);
+      expect((await fetch(`${region.url}/v1/docs/canary-0f3e9a`, { method: "PUT", body: JSON.stringify({ kind: "yjs" }), headers: { "content-type": "application/json" } })).status).toBe(201);
+      // The region's request log names the document by its keyed hash only.
+      expect(lines.some((l) => l.msg === "request" && String(l.path).startsWith("/v1/docs/<"))).toBe(true);
+      expect(JSON.stringify(lines)).not.toContain("canary-0f3e9a");
     } finally {
       await region.stop();
     }
