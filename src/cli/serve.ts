@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { pino, type Level } from "pino";
 import { ConcordError } from "../errors.ts";
 import { authModes, startRegion, type AuthMode } from "../server/region.ts";
+import { positive, type ServerLimits } from "../server/server-limits.ts";
 import { readTopologyFile } from "../server/topology-file.ts";
 import type { Command } from "./command.ts";
 import { defineCommand, requireFlag } from "./command.ts";
@@ -36,8 +37,33 @@ Options:
   --auth MODE       tokens (default: DIR/tokens.json must exist) or off (no
                     authentication; development only)
   --log-level L     trace, debug, info, warn, error (default info)
+  --rate-limit N    client requests per second per token (default: none)
+  --rate-burst N    requests a token may make at once after being idle
+                    (default: one second's worth)
+  --max-concurrent N            client requests in progress at most (503
+                                past it; default 1024)
+  --max-concurrent-per-token N  per token (429 past it; default a quarter of
+                                --max-concurrent)
+                    These override the topology's "limits" section.
   -h, --help        this help
 `;
+
+const number = (text: string | undefined, flag: string, fraction = false) => positive(text === undefined ? undefined : Number(text), flag, fraction);
+
+/** The limits given as flags; each overrides the same limit in the topology. */
+function limitsFromFlags(values: Record<string, string | boolean | undefined>): ServerLimits {
+  const flag = (name: string) => values[name] as string | undefined;
+  const limits: ServerLimits = {};
+  const rps = number(flag("rate-limit"), "--rate-limit", true);
+  const burst = number(flag("rate-burst"), "--rate-burst");
+  if (burst !== undefined && rps === undefined) throw new ConcordError("invalid_argument", "--rate-burst needs --rate-limit");
+  if (rps !== undefined) limits.rateLimit = { requestsPerSecond: rps, burst: burst ?? Math.max(1, Math.ceil(rps)) };
+  const max = number(flag("max-concurrent"), "--max-concurrent");
+  const perToken = number(flag("max-concurrent-per-token"), "--max-concurrent-per-token");
+  if (max !== undefined) limits.maxConcurrentRequests = max;
+  if (perToken !== undefined) limits.maxConcurrentPerToken = perToken;
+  return limits;
+}
 
 export const serveCommand: Command = defineCommand({
   name: "serve",
@@ -52,6 +78,10 @@ export const serveCommand: Command = defineCommand({
     port: { type: "string" },
     "log-level": { type: "string" },
     auth: { type: "string" },
+    "rate-limit": { type: "string" },
+    "rate-burst": { type: "string" },
+    "max-concurrent": { type: "string" },
+    "max-concurrent-per-token": { type: "string" },
   },
   async run(values) {
     const topology = await readTopologyFile(requireFlag(values.topology, "--topology"));
@@ -65,6 +95,7 @@ export const serveCommand: Command = defineCommand({
     const logger = pino({ level, base: { region } });
     const running = await startRegion({
       topology, region, logger, auth,
+      server: limitsFromFlags(values),
       dataDir: values.data ?? join("data", topology.name, region),
       ...(values["key-file"] ? { keyFile: values["key-file"] } : {}),
       ...(values.host ? { host: values.host } : {}),

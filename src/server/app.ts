@@ -19,7 +19,7 @@ import { eventsRoute } from "./events-route.ts";
 import { gossipRoute, type FrameHandler } from "./gossip-route.ts";
 import { errorResponse } from "./http-errors.ts";
 import { redactPath } from "./log-paths.ts";
-import { limitBody, limitConcurrency, limitRate, type RateLimitOptions } from "./limits.ts";
+import { limitBody, limitConcurrency, limitPrincipalConcurrency, limitRate, type RateLimitOptions } from "./limits.ts";
 import { createServerMetrics, type ServerMetrics } from "./metrics.ts";
 import { opsRoutes, type Readiness } from "./ops-routes.ts";
 
@@ -38,6 +38,11 @@ export interface ServerOptions {
   rateLimit?: RateLimitOptions;
   /** Client requests in progress at most (503 past it). Default 1024. */
   maxConcurrentRequests?: number;
+  /**
+   * Client requests in progress at most per token (429 past it). Default: a quarter of
+   * maxConcurrentRequests. Not applied with authentication off (every request is one principal).
+   */
+  maxConcurrentPerToken?: number;
   /** Longest a write may wait for other regions or a read for its token, ms. Default 30000. */
   maxWaitMs?: number;
   /** SSE keep-alive interval, ms. Default 15000. */
@@ -108,8 +113,10 @@ export function createServer(replica: Replica, options: ServerOptions = {}): Con
     app.route("/internal", gossipRoute(options.gossip));
   }
 
-  app.use("/v1/*", limitConcurrency(options.maxConcurrentRequests ?? 1024));
+  const maxConcurrentRequests = options.maxConcurrentRequests ?? 1024;
+  app.use("/v1/*", limitConcurrency(maxConcurrentRequests));
   app.use("/v1/*", authenticate(options.tokens));
+  if (options.tokens) app.use("/v1/*", limitPrincipalConcurrency(options.maxConcurrentPerToken ?? Math.max(1, Math.floor(maxConcurrentRequests / 4))));
   if (options.rateLimit) app.use("/v1/*", limitRate(clock, options.rateLimit));
   app.use("/v1/*", limitBody(options.maxBodyBytes ?? (8 << 20) + (64 << 10)));
   app.route("/v1/docs", eventsRoute(replica, { clock, keepAliveMs: options.keepAliveMs ?? 15_000, shutdown: options.shutdown ?? new AbortController().signal }));

@@ -25,6 +25,7 @@ import { createHttpTransport } from "./http-transport.ts";
 import { catchUpMessage, catchUpReason, catchUpWithAPeer, markCaughtUp } from "./catch-up.ts";
 import { backupProvider } from "./region-backup.ts";
 import { readRegionKeyFile, regionKeyFile } from "./region-key-file.ts";
+import { parseServerLimits } from "./server-limits.ts";
 import { requireTokensFile, tokensFile } from "./tokens-file.ts";
 
 /** How a region authenticates client requests; open is only ever an explicit choice. */
@@ -52,7 +53,7 @@ export interface RegionOptions {
    * "off": no authentication, every request has every scope; logged as a warning and shown on the status page.
    */
   auth?: AuthMode;
-  /** Passed to createServer (tokens: see `auth`). */
+  /** Passed to createServer (tokens: see `auth`); its limits override the topology's `limits` section. */
   server?: Omit<ServerOptions, "gossip" | "readiness" | "shutdown" | "backup" | "catchingUp">;
   /** How long stop() lets requests in progress finish, ms. Default 5000. */
   drainMs?: number;
@@ -98,6 +99,7 @@ export async function startRegion(options: RegionOptions): Promise<RunningRegion
     urls.set(r.id, r.url);
   }
 
+  const topologyLimits = parseServerLimits(topology.limits, `topology ${topology.name}`);
   const authOff = options.auth === "off";
   const tokens = authOff ? undefined : options.server?.tokens ?? (await requireTokensFile(tokensFile(dataDir)));
   // The lock before anything is written: a second process on a live directory stops here.
@@ -120,6 +122,7 @@ export async function startRegion(options: RegionOptions): Promise<RunningRegion
   }
   const { tokens: _ignored, ...serverOptions } = options.server ?? {};
   const app = createServer(replica, {
+    ...topologyLimits,
     ...serverOptions,
     ...(tokens ? { tokens } : {}),
     ...(options.logger ? { logger: options.logger } : {}),
