@@ -58,6 +58,8 @@ export interface Gossip extends Replication {
   stop(): void;
   /** Handles one incoming frame (the Transport's handler). */
   handle(frame: Uint8Array): Promise<Uint8Array>;
+  /** Counts and reports a frame its transport refused before handle() could see it (e.g. a body over the size limit). */
+  refused(rejection: FrameRejectionEvent): void;
   /** One anti-entropy round with `peer` now (tests, benchmarks, operators). */
   antiEntropy(peer: string): Promise<RoundReport>;
   /** Bytes of request and response payloads exchanged so far (deterministic, for cost tests). */
@@ -276,6 +278,11 @@ export function createGossip(deps: GossipDeps, options: GossipOptions = {}): Gos
       for (const cancel of timers) cancel();
       timers.clear();
       holders.releaseAll();
+    },
+
+    refused(rejection) {
+      channel.refused(rejection.peer, rejection.reason, rejection.message);
+      o.onFrameRejected?.(rejection);
     },
 
     async handle(frame) {

@@ -59,6 +59,12 @@ export interface SecureChannel {
    * the counter moved.
    */
   skipPast(peer: string, counter: bigint): boolean;
+  /**
+   * Counts a frame refused before it could be opened (its body over the size
+   * limit, say, refused by the HTTP route while it was still arriving). Returns
+   * the error to answer with.
+   */
+  refused(peer: string, reason: FrameRejection, message: string): Error;
   /** Rejected frames: peer (or "?" when unknown) → reason → count. */
   rejected(): Record<string, Partial<Record<FrameRejection, number>>>;
   readonly maxFrameBytes: number;
@@ -105,9 +111,6 @@ export function createSecureChannel(options: ChannelOptions): SecureChannel {
       if (header.receiver !== options.self) {
         throw reject(header.sender, "wrong_receiver", `a frame for "${header.receiver}" reached "${options.self}"`);
       }
-      if (!(supportedVersions as readonly number[]).includes(header.version)) {
-        throw reject(header.sender, "unsupported_version", `protocol version ${header.version} is not supported (this region speaks ${supportedVersions.join(", ")})`);
-      }
       let window = windows.get(header.sender);
       if (!window) windows.set(header.sender, (window = createReplayWindow()));
       // Mark the counter only after the MAC passed: a forged frame must not burn a counter. A replay is
@@ -118,6 +121,11 @@ export function createSecureChannel(options: ChannelOptions): SecureChannel {
         payload = openFrame(frame, headerBytes, key);
       } catch (error) {
         throw reject(header.sender, "bad_mac", (error as Error).message);
+      }
+      // A version is judged only once the MAC passed (newer versions keep this header and AEAD layout for
+      // that): an authentic newer peer gets a sealed refusal listing our versions, a forgery gets nothing.
+      if (!(supportedVersions as readonly number[]).includes(header.version)) {
+        throw reject(header.sender, "unsupported_version", `protocol version ${header.version} is not supported (this region speaks ${supportedVersions.join(", ")})`);
       }
       if (!fresh) throw reject(header.sender, "replayed", `a replayed or too old frame from "${header.sender}"`);
       if (expect && !expect.includes(header.kind)) {
@@ -137,6 +145,7 @@ export function createSecureChannel(options: ChannelOptions): SecureChannel {
       sent.set(peer, counter);
       return true;
     },
+    refused: (peer, reason, message) => reject(peer, reason, message),
     rejected: () => structuredClone(rejections),
   };
 }

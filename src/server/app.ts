@@ -109,7 +109,9 @@ export function createServer(replica: Replica, options: ServerOptions = {}): Con
   app.route("/", opsRoutes(replica, metrics, () => options.readiness?.() ?? { ready: true }, { authOff: options.tokens === undefined }));
 
   if (options.gossip) {
-    app.use("/internal/gossip", limitBody(options.maxFrameBytes ?? 32 << 20));
+    const gossip = options.gossip;
+    // Counted like any refused frame: the body limit answers before gossip could see (and count) it.
+    app.use("/internal/gossip", limitBody(options.maxFrameBytes ?? 32 << 20, (message) => gossip.refused?.({ peer: "?", reason: "oversized", message })));
     app.route("/internal", gossipRoute(options.gossip));
   }
 

@@ -4,6 +4,7 @@
  * anything forged, replayed or tampered is rejected (and counted) by gossip.
  */
 import { Hono } from "hono";
+import type { FrameRejectionEvent } from "../gossip/frame-refusal.ts";
 import type { AppEnv } from "./env.ts";
 import { errorResponse } from "./http-errors.ts";
 import { ConcordError } from "../errors.ts";
@@ -11,6 +12,8 @@ import { ConcordError } from "../errors.ts";
 /** What receives frames: Gossip.handle (an empty answer means "rejected"). */
 export interface FrameHandler {
   handle(frame: Uint8Array): Promise<Uint8Array>;
+  /** Told of a frame this route refused before handle() saw it (Gossip.refused counts it). */
+  refused?(rejection: FrameRejectionEvent): void;
 }
 
 export const gossipPath = "/internal/gossip";

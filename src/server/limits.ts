@@ -11,11 +11,15 @@ import type { Clock } from "../runtime/clock.ts";
 import type { Principal } from "./auth.ts";
 import { errorResponse } from "./http-errors.ts";
 
-/** 413 "too_large" before the handler sees more than `maxBodyBytes`. */
-export function limitBody(maxBodyBytes: number): MiddlewareHandler {
+/** 413 "too_large" before the handler sees more than `maxBodyBytes`; `onRefused` hears of each (to count it). */
+export function limitBody(maxBodyBytes: number, onRefused?: (message: string) => void): MiddlewareHandler {
   return bodyLimit({
     maxSize: maxBodyBytes,
-    onError: (c) => errorResponse(c, new ConcordError("too_large", `the request body is over ${maxBodyBytes} bytes`)),
+    onError: (c) => {
+      const message = `the request body is over ${maxBodyBytes} bytes`;
+      onRefused?.(message);
+      return errorResponse(c, new ConcordError("too_large", message));
+    },
   });
 }
 
