@@ -32,8 +32,12 @@ export interface ServerOptions {
   clock?: Clock;
   /** Largest client request body. Default 8 MiB + 64 KiB (the default delta limit plus framing). */
   maxBodyBytes?: number;
-  /** Largest gossip frame accepted. Default 32 MiB. */
+  /** Largest gossip frame accepted (413 past it, counted as oversized). Default 32 MiB. */
   maxFrameBytes?: number;
+  /** Gossip frames read at once from one claimed sender (429 past it). Default 4: a peer sends one push, one anti-entropy request and a heartbeat at a time. */
+  maxGossipPerSender?: number;
+  /** Gossip frames read at once in all (429 past it). Default 32. */
+  maxGossipInFlight?: number;
   /** Per-token rate limit; undefined means none. */
   rateLimit?: RateLimitOptions;
   /** Client requests in progress at most (503 past it). Default 1024. */
@@ -109,10 +113,11 @@ export function createServer(replica: Replica, options: ServerOptions = {}): Con
   app.route("/", opsRoutes(replica, metrics, () => options.readiness?.() ?? { ready: true }, { authOff: options.tokens === undefined }));
 
   if (options.gossip) {
-    const gossip = options.gossip;
-    // Counted like any refused frame: the body limit answers before gossip could see (and count) it.
-    app.use("/internal/gossip", limitBody(options.maxFrameBytes ?? 32 << 20, (message) => gossip.refused?.({ peer: "?", reason: "oversized", message })));
-    app.route("/internal", gossipRoute(options.gossip));
+    app.route("/internal", gossipRoute(options.gossip, {
+      maxFrameBytes: options.maxFrameBytes ?? 32 << 20,
+      maxPerSender: options.maxGossipPerSender ?? 4,
+      maxInFlight: options.maxGossipInFlight ?? 32,
+    }));
   }
 
   const maxConcurrentRequests = options.maxConcurrentRequests ?? 1024;

@@ -11,15 +11,11 @@ import type { Clock } from "../runtime/clock.ts";
 import type { Principal } from "./auth.ts";
 import { errorResponse } from "./http-errors.ts";
 
-/** 413 "too_large" before the handler sees more than `maxBodyBytes`; `onRefused` hears of each (to count it). */
-export function limitBody(maxBodyBytes: number, onRefused?: (message: string) => void): MiddlewareHandler {
+/** 413 "too_large" before the handler sees more than `maxBodyBytes`. */
+export function limitBody(maxBodyBytes: number): MiddlewareHandler {
   return bodyLimit({
     maxSize: maxBodyBytes,
-    onError: (c) => {
-      const message = `the request body is over ${maxBodyBytes} bytes`;
-      onRefused?.(message);
-      return errorResponse(c, new ConcordError("too_large", message));
-    },
+    onError: (c) => errorResponse(c, new ConcordError("too_large", `the request body is over ${maxBodyBytes} bytes`)),
   });
 }
 

@@ -128,7 +128,7 @@ export async function startRegion(options: RegionOptions): Promise<RunningRegion
     ...(options.logger ? { logger: options.logger } : {}),
     // Stable across restarts (operators can follow one document through days of logs), secret like the region key.
     logKey: deriveKey(keyPair.secretKey, "log-doc-ids"),
-    gossip: { handle: (frame) => transport.handle(frame), refused: (rejection) => gossip.refused(rejection) },
+    gossip: { handle: (frame) => transport.handle(frame), refused: (rejection) => gossip.refused(rejection), screen: (prefix) => gossip.screen(prefix) },
     backup: backupProvider({ store, masterKey, region: self.id, regionSecretKey: keyPair.secretKey, clock: systemClock, random: systemRandom }),
     shutdown: shutdown.signal,
     catchingUp: () => catchingUp !== undefined,
