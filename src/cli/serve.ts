@@ -5,7 +5,8 @@
 import { join } from "node:path";
 import { pino, type Level } from "pino";
 import { ConcordError } from "../errors.ts";
-import { startRegion } from "../server/region.ts";
+import { authModes, startRegion, type AuthMode } from "../server/region.ts";
+import { positive, type ServerLimits } from "../server/server-limits.ts";
 import { readTopologyFile } from "../server/topology-file.ts";
 import type { Command } from "./command.ts";
 import { defineCommand, requireFlag } from "./command.ts";
@@ -17,8 +18,9 @@ the topology (/internal/gossip), /healthz, /readyz, /metrics and a status page
 at /. Needs DIR/keys/master.key (or $CONCORD_MASTER_KEY) and
 DIR/keys/region.key, and every region's public key in the topology: create
 them with "concord keys init --topology FILE --data PARENT". Bearer tokens are
-read from DIR/tokens.json (hashes only); without that file authentication is
-off, so never run that way outside a laptop. Logs: one JSON line per request,
+read from DIR/tokens.json (hashes only), which must exist: a missing file is an
+error, never an open server. "--auth off" runs without authentication
+(development only): logged as a warning and shown on the status page. Logs: one JSON line per request,
 and one warning per gossip frame refused (with its reason). One process per
 data directory: a second one exits with "locked", naming the holder's pid. A
 region that has never completed an anti-entropy round with a peer (new, or
@@ -32,9 +34,36 @@ Options:
   --host HOST       interface to listen on (default: 127.0.0.1 for a loopback
                     URL, else 0.0.0.0; put TLS termination in front)
   --port PORT       port to listen on (default: the port of the region's URL)
+  --auth MODE       tokens (default: DIR/tokens.json must exist) or off (no
+                    authentication; development only)
   --log-level L     trace, debug, info, warn, error (default info)
+  --rate-limit N    client requests per second per token (default: none)
+  --rate-burst N    requests a token may make at once after being idle
+                    (default: one second's worth)
+  --max-concurrent N            client requests in progress at most (503
+                                past it; default 1024)
+  --max-concurrent-per-token N  per token (429 past it; default a quarter of
+                                --max-concurrent)
+                    These override the topology's "limits" section.
   -h, --help        this help
 `;
+
+const number = (text: string | undefined, flag: string, fraction = false) => positive(text === undefined ? undefined : Number(text), flag, fraction);
+
+/** The limits given as flags; each overrides the same limit in the topology. */
+function limitsFromFlags(values: Record<string, string | boolean | undefined>): ServerLimits {
+  const flag = (name: string) => values[name] as string | undefined;
+  const limits: ServerLimits = {};
+  const rps = number(flag("rate-limit"), "--rate-limit", true);
+  const burst = number(flag("rate-burst"), "--rate-burst");
+  if (burst !== undefined && rps === undefined) throw new ConcordError("invalid_argument", "--rate-burst needs --rate-limit");
+  if (rps !== undefined) limits.rateLimit = { requestsPerSecond: rps, burst: burst ?? Math.max(1, Math.ceil(rps)) };
+  const max = number(flag("max-concurrent"), "--max-concurrent");
+  const perToken = number(flag("max-concurrent-per-token"), "--max-concurrent-per-token");
+  if (max !== undefined) limits.maxConcurrentRequests = max;
+  if (perToken !== undefined) limits.maxConcurrentPerToken = perToken;
+  return limits;
+}
 
 export const serveCommand: Command = defineCommand({
   name: "serve",
@@ -48,6 +77,11 @@ export const serveCommand: Command = defineCommand({
     host: { type: "string" },
     port: { type: "string" },
     "log-level": { type: "string" },
+    auth: { type: "string" },
+    "rate-limit": { type: "string" },
+    "rate-burst": { type: "string" },
+    "max-concurrent": { type: "string" },
+    "max-concurrent-per-token": { type: "string" },
   },
   async run(values) {
     const topology = await readTopologyFile(requireFlag(values.topology, "--topology"));
@@ -56,9 +90,12 @@ export const serveCommand: Command = defineCommand({
     if (!["trace", "debug", "info", "warn", "error"].includes(level)) throw new ConcordError("invalid_argument", "--log-level must be trace, debug, info, warn or error");
     const port = values.port === undefined ? undefined : Number(values.port);
     if (port !== undefined && !(Number.isInteger(port) && port >= 0 && port < 65536)) throw new ConcordError("invalid_argument", "--port must be 0..65535");
+    const auth = (values.auth ?? "tokens") as AuthMode;
+    if (!authModes.includes(auth)) throw new ConcordError("invalid_argument", "--auth must be tokens or off");
     const logger = pino({ level, base: { region } });
     const running = await startRegion({
-      topology, region, logger,
+      topology, region, logger, auth,
+      server: limitsFromFlags(values),
       dataDir: values.data ?? join("data", topology.name, region),
       ...(values["key-file"] ? { keyFile: values["key-file"] } : {}),
       ...(values.host ? { host: values.host } : {}),

@@ -21,6 +21,12 @@ export type FrameKind = keyof typeof frameKinds;
 const nonceBytes = 24;
 const tagBytes = 16;
 const maxIdBytes = 64;
+/**
+ * Bytes that always hold a whole clear header (magic, version, kind, both ids at
+ * their longest, counter, replyTo) plus nonce and tag: what a receiver reads
+ * of a frame to screen it before reading the rest.
+ */
+export const screenBytes = 4 + 2 * (1 + maxIdBytes) + 16 + nonceBytes + tagBytes;
 
 export interface FrameHeader {
   version: number;
@@ -32,7 +38,9 @@ export interface FrameHeader {
 }
 
 /** Why a frame was refused; each is counted per peer. */
-export type FrameRejection = "truncated" | "oversized" | "bad_magic" | "unsupported_version" | "unknown_sender" | "wrong_receiver" | "bad_mac" | "replayed" | "unexpected";
+export type FrameRejection =
+  | "truncated" | "oversized" | "bad_magic" | "unsupported_version" | "unknown_sender" | "wrong_receiver" | "bad_mac" | "replayed" | "unexpected"
+  | "busy"; // too many frames arriving at once (from one claimed sender, or in all): refused before being read
 
 export function frameError(reason: FrameRejection, message: string): ConcordError {
   return new ConcordError(reason === "unknown_sender" ? "unknown_peer" : "bad_frame", message, { details: { reason } });

@@ -60,6 +60,13 @@ export interface Gossip extends Replication {
   stop(): void;
   /** Handles one incoming frame (the Transport's handler). */
   handle(frame: Uint8Array): Promise<Uint8Array>;
+  /** Counts and reports a frame its transport refused before handle() could see it (e.g. a body over the size limit). */
+  refused(rejection: FrameRejectionEvent): void;
+  /**
+   * Screens the first `screenBytes` of a frame still arriving (SecureChannel.screen): throws a counted,
+   * reported bad_frame/unknown_peer for a frame from a non-peer; returns the claimed sender otherwise.
+   */
+  screen(prefix: Uint8Array): string;
   /** One anti-entropy round with `peer` now (tests, benchmarks, operators). */
   antiEntropy(peer: string): Promise<RoundReport>;
   /** Bytes of request and response payloads exchanged so far (deterministic, for cost tests). */
@@ -279,6 +286,20 @@ export function createGossip(deps: GossipDeps, options: GossipOptions = {}): Gos
       for (const cancel of timers) cancel();
       timers.clear();
       holders.releaseAll();
+    },
+
+    screen(prefix) {
+      try {
+        return channel.screen(prefix).sender;
+      } catch (error) {
+        o.onFrameRejected?.(rejectionOf(channel, prefix, error));
+        throw error;
+      }
+    },
+
+    refused(rejection) {
+      channel.refused(rejection.peer, rejection.reason, rejection.message);
+      o.onFrameRejected?.(rejection);
     },
 
     async handle(frame) {

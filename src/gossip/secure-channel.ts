@@ -59,6 +59,20 @@ export interface SecureChannel {
    * the counter moved.
    */
   skipPast(peer: string, counter: bigint): boolean;
+  /**
+   * Screens the first bytes of a frame still arriving (at least `screenBytes`,
+   * or the whole frame if shorter): the same header checks as `open` (magic,
+   * kind, a sender in the topology, this region as receiver), so a frame from
+   * a non-peer is refused, and counted, before its body is read. Returns the
+   * claimed header: claimed only, nothing is authenticated yet.
+   */
+  screen(prefix: Uint8Array): FrameHeader;
+  /**
+   * Counts a frame refused before it could be opened (its body over the size
+   * limit, say, refused by the HTTP route while it was still arriving). Returns
+   * the error to answer with.
+   */
+  refused(peer: string, reason: FrameRejection, message: string): Error;
   /** Rejected frames: peer (or "?" when unknown) → reason → count. */
   rejected(): Record<string, Partial<Record<FrameRejection, number>>>;
   readonly maxFrameBytes: number;
@@ -81,6 +95,24 @@ export function createSecureChannel(options: ChannelOptions): SecureChannel {
     return frameError(reason, message);
   };
 
+  /** The clear header of a frame from a known peer to this region, with that peer's key; counted rejections otherwise. */
+  const addressed = (frame: Uint8Array) => {
+    let parsed: ReturnType<typeof readHeader>;
+    try {
+      parsed = readHeader(frame, maxFrameBytes);
+    } catch (error) {
+      const reason = ((error as { details?: { reason?: FrameRejection } }).details?.reason ?? "truncated");
+      throw reject("?", reason, (error as Error).message);
+    }
+    const { header, headerBytes } = parsed;
+    const key = keys.get(header.sender);
+    if (!key) throw reject("?", "unknown_sender", `a frame from "${header.sender}", which is not in the topology`);
+    if (header.receiver !== options.self) {
+      throw reject(header.sender, "wrong_receiver", `a frame for "${header.receiver}" reached "${options.self}"`);
+    }
+    return { header, headerBytes, key };
+  };
+
   return {
     maxFrameBytes,
     seal(peer, kind, payload, replyTo = 0n) {
@@ -91,23 +123,9 @@ export function createSecureChannel(options: ChannelOptions): SecureChannel {
       const header: FrameHeader = { version: currentVersion, kind, sender: options.self, receiver: peer, counter, replyTo };
       return { frame: sealFrame(header, payload, key, options.random), counter };
     },
+    screen: (prefix) => addressed(prefix).header,
     open(frame, expect) {
-      let parsed: ReturnType<typeof readHeader>;
-      try {
-        parsed = readHeader(frame, maxFrameBytes);
-      } catch (error) {
-        const reason = ((error as { details?: { reason?: FrameRejection } }).details?.reason ?? "truncated");
-        throw reject("?", reason, (error as Error).message);
-      }
-      const { header, headerBytes } = parsed;
-      const key = keys.get(header.sender);
-      if (!key) throw reject("?", "unknown_sender", `a frame from "${header.sender}", which is not in the topology`);
-      if (header.receiver !== options.self) {
-        throw reject(header.sender, "wrong_receiver", `a frame for "${header.receiver}" reached "${options.self}"`);
-      }
-      if (!(supportedVersions as readonly number[]).includes(header.version)) {
-        throw reject(header.sender, "unsupported_version", `protocol version ${header.version} is not supported (this region speaks ${supportedVersions.join(", ")})`);
-      }
+      const { header, headerBytes, key } = addressed(frame);
       let window = windows.get(header.sender);
       if (!window) windows.set(header.sender, (window = createReplayWindow()));
       // Mark the counter only after the MAC passed: a forged frame must not burn a counter. A replay is
@@ -118,6 +136,11 @@ export function createSecureChannel(options: ChannelOptions): SecureChannel {
         payload = openFrame(frame, headerBytes, key);
       } catch (error) {
         throw reject(header.sender, "bad_mac", (error as Error).message);
+      }
+      // A version is judged only once the MAC passed (newer versions keep this header and AEAD layout for
+      // that): an authentic newer peer gets a sealed refusal listing our versions, a forgery gets nothing.
+      if (!(supportedVersions as readonly number[]).includes(header.version)) {
+        throw reject(header.sender, "unsupported_version", `protocol version ${header.version} is not supported (this region speaks ${supportedVersions.join(", ")})`);
       }
       if (!fresh) throw reject(header.sender, "replayed", `a replayed or too old frame from "${header.sender}"`);
       if (expect && !expect.includes(header.kind)) {
@@ -137,6 +160,7 @@ export function createSecureChannel(options: ChannelOptions): SecureChannel {
       sent.set(peer, counter);
       return true;
     },
+    refused: (peer, reason, message) => reject(peer, reason, message),
     rejected: () => structuredClone(rejections),
   };
 }

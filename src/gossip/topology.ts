@@ -25,6 +25,8 @@ export interface RegionSpec {
 export interface Topology {
   name: string;
   regions: RegionSpec[];
+  /** The file's `limits` section, as written: client request limits, checked by the server (src/server/server-limits.ts), not here. */
+  limits?: unknown;
   /** One-way latency between two regions, ms (0 for a region and itself). */
   latencyMs(a: string, b: string): number;
   region(id: string): RegionSpec;
@@ -73,6 +75,7 @@ export function parseTopology(json: unknown, source = "topology"): Topology {
   return {
     name,
     regions,
+    ...(raw.limits !== undefined ? { limits: raw.limits } : {}),
     latencyMs: (a, b) => (a === b ? 0 : latency.get(`${a} ${b}`) ?? 50),
     region(id) {
       const found = regions.find((r) => r.id === id);
@@ -96,5 +99,6 @@ export function topologyToJSON(topology: Topology): unknown {
       publicKey: r.publicKey ? sodium().to_base64(r.publicKey, sodium().base64_variants.URLSAFE_NO_PADDING) : "",
     })),
     latencyMs,
+    ...(topology.limits !== undefined ? { limits: topology.limits } : {}),
   };
 }

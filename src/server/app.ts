@@ -5,6 +5,7 @@
  *
  *   const app = createServer(replica, { gossip, tokens, clock });
  */
+import { randomBytes } from "node:crypto";
 import { Hono } from "hono";
 import type { Logger } from "pino";
 import { ConcordError, isConcordError } from "../errors.ts";
@@ -17,25 +18,35 @@ import type { AppEnv } from "./env.ts";
 import { eventsRoute } from "./events-route.ts";
 import { gossipRoute, type FrameHandler } from "./gossip-route.ts";
 import { errorResponse } from "./http-errors.ts";
-import { limitBody, limitConcurrency, limitRate, type RateLimitOptions } from "./limits.ts";
+import { redactPath } from "./log-paths.ts";
+import { limitBody, limitConcurrency, limitPrincipalConcurrency, limitRate, type RateLimitOptions } from "./limits.ts";
 import { createServerMetrics, type ServerMetrics } from "./metrics.ts";
 import { opsRoutes, type Readiness } from "./ops-routes.ts";
 
 export interface ServerOptions {
   /** Where gossip frames go (POST /internal/gossip); without it the route answers 404. */
   gossip?: FrameHandler;
-  /** Accepted tokens (hashed). Undefined turns authentication off: only for development and in-process tests. */
+  /** Accepted tokens (hashed). Undefined turns authentication off (the status page says so): only for development and in-process tests. */
   tokens?: readonly TokenRecord[];
   /** Time for rate limits, keep-alives and latencies. Default: the system clock. */
   clock?: Clock;
   /** Largest client request body. Default 8 MiB + 64 KiB (the default delta limit plus framing). */
   maxBodyBytes?: number;
-  /** Largest gossip frame accepted. Default 32 MiB. */
+  /** Largest gossip frame accepted (413 past it, counted as oversized). Default 32 MiB. */
   maxFrameBytes?: number;
+  /** Gossip frames read at once from one claimed sender (429 past it). Default 4: a peer sends one push, one anti-entropy request and a heartbeat at a time. */
+  maxGossipPerSender?: number;
+  /** Gossip frames read at once in all (429 past it). Default 32. */
+  maxGossipInFlight?: number;
   /** Per-token rate limit; undefined means none. */
   rateLimit?: RateLimitOptions;
   /** Client requests in progress at most (503 past it). Default 1024. */
   maxConcurrentRequests?: number;
+  /**
+   * Client requests in progress at most per token (429 past it). Default: a quarter of
+   * maxConcurrentRequests. Not applied with authentication off (every request is one principal).
+   */
+  maxConcurrentPerToken?: number;
   /** Longest a write may wait for other regions or a read for its token, ms. Default 30000. */
   maxWaitMs?: number;
   /** SSE keep-alive interval, ms. Default 15000. */
@@ -50,6 +61,11 @@ export interface ServerOptions {
   catchingUp?: () => boolean;
   /** One info line per request. Default: no request log. */
   logger?: Logger;
+  /**
+   * Key of the hash that stands for document ids in logged paths (src/server/log-paths.ts).
+   * Default: random per app, so hashes match only within one process; a region passes a key derived from its secret.
+   */
+  logKey?: Uint8Array;
   /** Serves GET /v1/admin/backup; without it that route answers 404. */
   backup?: BackupProvider;
   /** Aborting it ends every event stream (graceful shutdown). */
@@ -71,13 +87,14 @@ export type ConcordApp = Hono<AppEnv> & { metrics: ServerMetrics };
 /** Builds the HTTP app for `replica`. Creates its own metrics registry. */
 export function createServer(replica: Replica, options: ServerOptions = {}): ConcordApp {
   const clock = options.clock ?? systemClock;
+  const logKey = options.logKey ?? new Uint8Array(randomBytes(32));
   const metrics = createServerMetrics(replica, replica.region);
   const app = new Hono<AppEnv>() as ConcordApp;
   app.metrics = metrics;
 
   app.onError((error, c) => {
     if (!(error instanceof ConcordError) && !(error instanceof Error && (error.cause as unknown) instanceof ConcordError)) {
-      options.logger?.error({ err: error, path: c.req.path }, "unexpected error");
+      options.logger?.error({ err: error, path: redactPath(logKey, c.req.path) }, "unexpected error");
     }
     return errorResponse(c, options.catchingUp?.() && isConcordError(error, "not_found") ? notHereYet(error) : error);
   });
@@ -90,18 +107,23 @@ export function createServer(replica: Replica, options: ServerOptions = {}): Con
     const route = c.res.status === 404 && c.req.routePath === "*" ? "unmatched" : c.req.routePath;
     const ms = clock.now() - started;
     metrics.observe(c.req.method, route, c.res.status, ms / 1000);
-    options.logger?.info({ method: c.req.method, path: c.req.path, status: c.res.status, ms, principal: c.get("principal")?.name }, "request");
+    options.logger?.info({ method: c.req.method, path: redactPath(logKey, c.req.path), status: c.res.status, ms, principal: c.get("principal")?.name }, "request");
   });
 
-  app.route("/", opsRoutes(replica, metrics, () => options.readiness?.() ?? { ready: true }));
+  app.route("/", opsRoutes(replica, metrics, () => options.readiness?.() ?? { ready: true }, { authOff: options.tokens === undefined }));
 
   if (options.gossip) {
-    app.use("/internal/gossip", limitBody(options.maxFrameBytes ?? 32 << 20));
-    app.route("/internal", gossipRoute(options.gossip));
+    app.route("/internal", gossipRoute(options.gossip, {
+      maxFrameBytes: options.maxFrameBytes ?? 32 << 20,
+      maxPerSender: options.maxGossipPerSender ?? 4,
+      maxInFlight: options.maxGossipInFlight ?? 32,
+    }));
   }
 
-  app.use("/v1/*", limitConcurrency(options.maxConcurrentRequests ?? 1024));
+  const maxConcurrentRequests = options.maxConcurrentRequests ?? 1024;
+  app.use("/v1/*", limitConcurrency(maxConcurrentRequests));
   app.use("/v1/*", authenticate(options.tokens));
+  if (options.tokens) app.use("/v1/*", limitPrincipalConcurrency(options.maxConcurrentPerToken ?? Math.max(1, Math.floor(maxConcurrentRequests / 4))));
   if (options.rateLimit) app.use("/v1/*", limitRate(clock, options.rateLimit));
   app.use("/v1/*", limitBody(options.maxBodyBytes ?? (8 << 20) + (64 << 10)));
   app.route("/v1/docs", eventsRoute(replica, { clock, keepAliveMs: options.keepAliveMs ?? 15_000, shutdown: options.shutdown ?? new AbortController().signal }));

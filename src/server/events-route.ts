@@ -34,6 +34,8 @@ export function eventsRoute(replica: Replica, options: EventsRouteOptions): Hono
         });
       });
       let cancelKeepAlive = () => {};
+      // One listener per stream on the server-wide signal: removed when the stream ends, or every subscription ever made would stay attached (and keep its closure alive).
+      let stopWatchingShutdown = () => {};
       const keepAlive = () => {
         void stream.write(": keep-alive\n\n");
         cancelKeepAlive = options.clock.timer(options.keepAliveMs, keepAlive);
@@ -44,9 +46,12 @@ export function eventsRoute(replica: Replica, options: EventsRouteOptions): Hono
         await new Promise<void>((resolve) => {
           if (options.shutdown.aborted) return resolve();
           stream.onAbort(resolve);
-          options.shutdown.addEventListener("abort", () => resolve(), { once: true });
+          const onShutdown = () => resolve();
+          options.shutdown.addEventListener("abort", onShutdown, { once: true });
+          stopWatchingShutdown = () => options.shutdown.removeEventListener("abort", onShutdown);
         });
       } finally {
+        stopWatchingShutdown();
         unsubscribe();
         cancelKeepAlive();
       }

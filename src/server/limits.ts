@@ -1,7 +1,8 @@
 /**
  * Request limits: body size (checked while streaming, so a chunked body with
  * no Content-Length is cut off too), request rate per principal (a token
- * bucket on the injected clock) and concurrent requests.
+ * bucket on the injected clock), concurrent requests in all, and concurrent
+ * requests per principal (so one token cannot take every slot).
  */
 import type { MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
@@ -61,6 +62,33 @@ export function limitConcurrency(maxConcurrentRequests: number): MiddlewareHandl
       await next();
     } finally {
       inFlight--;
+    }
+  };
+}
+
+/**
+ * 429 "rate_limited" while the principal already has `maxPerPrincipal`
+ * requests in progress. Without it one token holding slow requests fills
+ * `maxConcurrentRequests` and every other token gets 503. Entries go when
+ * their count drops to 0, so the map never outgrows the requests in flight.
+ */
+export function limitPrincipalConcurrency(maxPerPrincipal: number): MiddlewareHandler<{ Variables: { principal: Principal } }> {
+  const inFlight = new Map<string, number>();
+  return async (c, next) => {
+    const key = c.get("principal").name;
+    const count = inFlight.get(key) ?? 0;
+    if (count >= maxPerPrincipal) {
+      throw new ConcordError("rate_limited", `this token already has ${maxPerPrincipal} requests in progress; retry shortly`, {
+        details: { retryAfterMs: 1000, reason: "concurrency" },
+      });
+    }
+    inFlight.set(key, count + 1);
+    try {
+      await next();
+    } finally {
+      const left = inFlight.get(key)! - 1;
+      if (left === 0) inFlight.delete(key);
+      else inFlight.set(key, left);
     }
   };
 }

@@ -21,7 +21,7 @@ export interface Readiness {
   reason?: string;
 }
 
-export function opsRoutes(replica: Replica, metrics: ServerMetrics, readiness: () => Readiness): Hono<AppEnv> {
+export function opsRoutes(replica: Replica, metrics: ServerMetrics, readiness: () => Readiness, options: { authOff: boolean }): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   app.get("/healthz", (c) => c.json({ ok: true }));
   app.get("/readyz", (c) => {
@@ -34,6 +34,6 @@ export function opsRoutes(replica: Replica, metrics: ServerMetrics, readiness: (
     c.header("Content-Type", metrics.registry.contentType);
     return c.body(await metrics.registry.metrics());
   });
-  app.get("/", (c) => c.html(statusPage(replica.stats())));
+  app.get("/", (c) => c.html(statusPage(replica.stats(), { authOff: options.authOff })));
   return app;
 }

@@ -11,6 +11,7 @@
 import type { AddressInfo } from "node:net";
 import { serve, type ServerType } from "@hono/node-server";
 import type { Logger } from "pino";
+import { deriveKey } from "../crypto/keyed-hash.ts";
 import { ConcordError } from "../errors.ts";
 import { createGossip, type FrameRejectionEvent, type Gossip, type GossipOptions } from "../gossip/index.ts";
 import type { Topology } from "../gossip/topology.ts";
@@ -24,7 +25,12 @@ import { createHttpTransport } from "./http-transport.ts";
 import { catchUpMessage, catchUpReason, catchUpWithAPeer, markCaughtUp } from "./catch-up.ts";
 import { backupProvider } from "./region-backup.ts";
 import { readRegionKeyFile, regionKeyFile } from "./region-key-file.ts";
-import { readTokensFile, tokensFile } from "./tokens-file.ts";
+import { parseServerLimits } from "./server-limits.ts";
+import { requireTokensFile, tokensFile } from "./tokens-file.ts";
+
+/** How a region authenticates client requests; open is only ever an explicit choice. */
+export type AuthMode = "tokens" | "off";
+export const authModes = ["tokens", "off"] as const satisfies readonly AuthMode[];
 
 export interface RegionOptions {
   topology: Topology;
@@ -42,7 +48,12 @@ export interface RegionOptions {
   gossip?: GossipOptions;
   /** Deadline for one gossip round trip, ms. Default 5000. */
   gossipTimeoutMs?: number;
-  /** Passed to createServer (tokens default to DIR/tokens.json; without that file, auth is off). */
+  /**
+   * "tokens" (default): bearer tokens from `server.tokens`, else DIR/tokens.json, which must exist.
+   * "off": no authentication, every request has every scope; logged as a warning and shown on the status page.
+   */
+  auth?: AuthMode;
+  /** Passed to createServer (tokens: see `auth`); its limits override the topology's `limits` section. */
   server?: Omit<ServerOptions, "gossip" | "readiness" | "shutdown" | "backup" | "catchingUp">;
   /** How long stop() lets requests in progress finish, ms. Default 5000. */
   drainMs?: number;
@@ -88,7 +99,9 @@ export async function startRegion(options: RegionOptions): Promise<RunningRegion
     urls.set(r.id, r.url);
   }
 
-  const tokens = options.server?.tokens ?? (await readTokensFile(tokensFile(dataDir)));
+  const topologyLimits = parseServerLimits(topology.limits, `topology ${topology.name}`);
+  const authOff = options.auth === "off";
+  const tokens = authOff ? undefined : options.server?.tokens ?? (await requireTokensFile(tokensFile(dataDir)));
   // The lock before anything is written: a second process on a live directory stops here.
   const lock = await lockDataDir(dataDir);
   let catchingUp = await catchUpReason(dataDir, storePath(dataDir)).catch(async (error: unknown) => {
@@ -108,11 +121,15 @@ export async function startRegion(options: RegionOptions): Promise<RunningRegion
     await markCaughtUp(dataDir); // a lone region has nobody to catch up with
     catchingUp = undefined;
   }
+  const { tokens: _ignored, ...serverOptions } = options.server ?? {};
   const app = createServer(replica, {
-    ...options.server,
+    ...topologyLimits,
+    ...serverOptions,
     ...(tokens ? { tokens } : {}),
     ...(options.logger ? { logger: options.logger } : {}),
-    gossip: transport,
+    // Stable across restarts (operators can follow one document through days of logs), secret like the region key.
+    logKey: deriveKey(keyPair.secretKey, "log-doc-ids"),
+    gossip: { handle: (frame) => transport.handle(frame), refused: (rejection) => gossip.refused(rejection), screen: (prefix) => gossip.screen(prefix) },
     backup: backupProvider({ store, masterKey, region: self.id, regionSecretKey: keyPair.secretKey, clock: systemClock, random: systemRandom }),
     shutdown: shutdown.signal,
     catchingUp: () => catchingUp !== undefined,
@@ -136,6 +153,7 @@ export async function startRegion(options: RegionOptions): Promise<RunningRegion
     throw error;
   }
   options.logger?.info({ region: self.id, port, peers: [...peers.keys()] }, "region started");
+  if (authOff) options.logger?.warn({ region: self.id, auth: "off" }, "authentication is off (--auth off): every client request has every scope; never run this way outside development");
   if (catchingUp) {
     const reason = catchingUp;
     void catchUpWithAPeer({ peers: [...peers.keys()], round: (peer) => gossip.antiEntropy(peer), clock: systemClock, signal: shutdown.signal })

@@ -6,8 +6,15 @@ import type { ReplicaStats } from "../replica/types.ts";
 
 const escape = (s: string) => s.replace(/[&<>"']/g, (ch) => `&#${ch.charCodeAt(0)};`);
 
+export interface StatusPageOptions {
+  /** Client requests need no token: said in red at the top, so an open region is never missed. */
+  authOff?: boolean;
+  refreshSeconds?: number;
+}
+
 /** Renders the status page from replica.stats(). */
-export function statusPage(stats: ReplicaStats, refreshSeconds = 5): string {
+export function statusPage(stats: ReplicaStats, options: StatusPageOptions = {}): string {
+  const refreshSeconds = options.refreshSeconds ?? 5;
   const replication = stats.replication as { peers?: Record<string, Record<string, unknown>>; documents?: number } | undefined;
   const peers = Object.entries(replication?.peers ?? {});
   const rows = peers.map(([id, p]) => {
@@ -21,7 +28,7 @@ export function statusPage(stats: ReplicaStats, refreshSeconds = 5): string {
 <style>body{font:14px system-ui,sans-serif;margin:2em;color:#222}table{border-collapse:collapse}td,th{padding:.3em .8em;border-bottom:1px solid #ddd;text-align:left}.up{color:#080}.down{color:#c00;font-weight:bold}</style>
 </head><body>
 <h1>Concord — region ${escape(stats.region)}</h1>
-<p>Documents: ${replication?.documents ?? "?"} · cached: ${stats.cachedDocs} · rejected deltas: ${stats.rejectedDeltas}</p>
+${options.authOff ? `<p class="down" id="auth-off">Authentication is off: every client request has every scope (development only).</p>\n` : ""}<p>Documents: ${replication?.documents ?? "?"} · cached: ${stats.cachedDocs} · rejected deltas: ${stats.rejectedDeltas}</p>
 <h2>Peers</h2>
 ${peers.length === 0 ? "<p>No replication attached.</p>" : `<table><tr><th>peer</th><th>state</th><th>lag</th><th>queued</th><th>anti-entropy rounds</th><th>docs repaired</th></tr>\n${rows}</table>`}
 <p><a href="/metrics">/metrics</a> · <a href="/readyz">/readyz</a> · refreshes every ${refreshSeconds} s</p>

@@ -29,6 +29,21 @@ export async function readTokensFile(path: string): Promise<TokenRecord[] | unde
   }
 }
 
+/**
+ * The tokens in `path`, which must exist: a lost or deleted file must never
+ * turn authentication off. Running open is chosen explicitly (`--auth off`).
+ */
+export async function requireTokensFile(path: string): Promise<TokenRecord[]> {
+  const tokens = await readTokensFile(path);
+  if (tokens !== undefined) return tokens;
+  throw new ConcordError(
+    "invalid_argument",
+    `no tokens file at ${path}: create it as {"tokens":[{"name":"app","sha256":"<hex SHA-256 of the token>","scopes":["read","write"]}]} ` +
+      `(e.g. TOKEN=cct_$(openssl rand -hex 32); printf %s "$TOKEN" | sha256sum), or start with --auth off to run without authentication (development only)`,
+    { details: { file: path } },
+  );
+}
+
 /** A new random token, "cct_" + 43 base64url characters. */
 export function newToken(): string {
   return "cct_" + randomBytes(32).toString("base64url");

@@ -1,6 +1,8 @@
 import { describe, expect, it } from "vitest";
 import type * as Y from "yjs";
-import { readHeader } from "../../src/gossip/frame.ts";
+import { readHeader, sealFrame } from "../../src/gossip/frame.ts";
+import { encodeRequest } from "../../src/gossip/messages.ts";
+import { derivePairKey } from "../../src/gossip/region-keys.ts";
 import { contents, createCluster, flush } from "../helpers/cluster.ts";
 
 /** Runs `work` while advancing virtual time, so timers inside it can fire. */
@@ -136,21 +138,25 @@ describe("hostile traffic", () => {
     await cluster.stop();
   });
 
-  it("answers a peer speaking a newer protocol with the versions it speaks", async () => {
+  it("answers a peer speaking a newer protocol with the versions it speaks, and a frame whose version byte was changed with nothing", async () => {
     const cluster = await createCluster();
     const east = cluster.get("us-east");
     const west = cluster.get("eu-west");
     await cluster.settle(50);
-    let newer: Uint8Array | undefined;
+    let captured: Uint8Array | undefined;
     cluster.network.intercept((from, to, frame) => {
-      if (from === "us-east" && to === "eu-west" && !newer) newer = frame.slice();
+      if (from === "us-east" && to === "eu-west" && !captured) captured = frame.slice();
       return frame;
     });
     await east.replica.create("d", "yjs");
     await cluster.settle(50);
     cluster.network.intercept(undefined);
-    newer![2] = 2; // claims protocol version 2
-    const answer = await west.gossip.handle(newer!);
+    const tampered = captured!.slice();
+    tampered[2] = 2; // claims protocol version 2, but the version byte is authenticated
+    expect((await west.gossip.handle(tampered)).length).toBe(0);
+    const key = derivePairKey(east.keyPair, west.keyPair.publicKey);
+    const newer = sealFrame({ version: 2, kind: "request", sender: "us-east", receiver: "eu-west", counter: (1n << 62n) + 1n, replyTo: 0n }, encodeRequest({ type: "heartbeat" }), key, cluster.random);
+    const answer = await west.gossip.handle(newer);
     expect(answer.length).toBeGreaterThan(0);
     expect(answer[3]).toBe(3); // a refusal frame
     await cluster.stop();

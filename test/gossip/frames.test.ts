@@ -6,6 +6,9 @@ import { derivePairKey, generateRegionKeyPair } from "../../src/gossip/region-ke
 import { createSecureChannel } from "../../src/gossip/secure-channel.ts";
 import { createSeededRandom } from "../../src/runtime/random.ts";
 import fc from "fast-check";
+import { createGossip } from "../../src/gossip/gossip.ts";
+import { createManualClock } from "../../src/runtime/clock.ts";
+import { memoryReplica } from "../helpers/replicas.ts";
 
 beforeAll(async () => {
   await loadSodium();
@@ -106,9 +109,46 @@ describe("secure channel", () => {
       frame[2] = version;
       expect(() => west.open(frame)).toThrow(expect.objectContaining({ code: "bad_frame" }));
     }
+    // The version byte is authenticated: a changed one is a forgery, refused before any version talk.
     const frame = east.seal("west", "request", payload).frame;
     frame[2] = 0;
-    expect(() => west.open(frame)).toThrow(expect.objectContaining({ details: { reason: "unsupported_version" } }));
+    expect(() => west.open(frame)).toThrow(expect.objectContaining({ details: { reason: "bad_mac" } }));
+  });
+
+  it("calls a frame unsupported_version only once its MAC passed: an authentic newer peer, never a forger", () => {
+    const { random, a, b, east, west } = pair();
+    const key = derivePairKey(a, b.publicKey);
+    const newer = sealFrame({ version: 2, kind: "request", sender: "east", receiver: "west", counter: 1n << 40n, replyTo: 0n }, payload, key, random);
+    expect(() => west.open(newer)).toThrow(expect.objectContaining({ details: { reason: "unsupported_version" } }));
+    const forged = sealFrame({ version: 2, kind: "request", sender: "east", receiver: "west", counter: 1n << 40n, replyTo: 0n }, payload, new Uint8Array(32), random);
+    expect(() => west.open(forged)).toThrow(expect.objectContaining({ details: { reason: "bad_mac" } }));
+    expect(west.rejected()).toEqual({ east: { unsupported_version: 1, bad_mac: 1 } });
+    // Neither burned a counter: east's next ordinary frame is accepted.
+    expect(west.open(east.seal("west", "request", payload).frame).header.sender).toBe("east");
+  });
+
+  it("answers a forged frame of any version or replyTo with nothing, and seals a refusal only to an authentic one", async () => {
+    const { random, a, b } = pair();
+    const replica = await memoryReplica({ region: "west" });
+    try {
+      const sent: Uint8Array[] = [];
+      const west = createGossip({ replica, transport: { send: async (_p, f) => (sent.push(f), new Uint8Array(0)), serve: () => {} }, clock: createManualClock(0), random, self: "west", keyPair: b, peers: new Map([["east", a.publicKey]]) });
+      const key = derivePairKey(a, b.publicKey);
+      const header = { kind: "request", sender: "east", receiver: "west", counter: 1n << 40n } as const;
+      for (const version of [0, 2, 255]) {
+        const forged = sealFrame({ ...header, version, replyTo: 123n }, payload, new Uint8Array(32), random);
+        expect((await west.handle(forged)).length).toBe(0);
+      }
+      const authentic = sealFrame({ ...header, version: 2, replyTo: 123n }, payload, key, random);
+      const refusal = await west.handle(authentic);
+      expect(refusal.length).toBeGreaterThan(0);
+      const { header: answered, headerBytes } = readHeader(refusal, 1 << 20);
+      // It answers the authenticated counter, not the replyTo the frame carried.
+      expect(answered).toMatchObject({ kind: "refusal", sender: "west", receiver: "east", replyTo: 1n << 40n });
+      expect(decodeResponse(openFrame(refusal, headerBytes, key))).toMatchObject({ type: "refused", code: "unsupported_version" });
+    } finally {
+      await replica.close();
+    }
   });
 
   it("rejects any flipped bit", () => {

@@ -19,7 +19,8 @@ import { openReplica } from "../../src/replica/replica.ts";
 import { backupProvider } from "../../src/server/region-backup.ts";
 import { readBackup } from "../../src/storage/backup-reader.ts";
 import { createMemoryStore } from "../../src/storage/memory-store.ts";
-import { memoryReplica, testKey, unclosable } from "../helpers/replicas.ts";
+import { memoryReplica, testKey, unclosable, yjsClient } from "../helpers/replicas.ts";
+import { poll } from "./processes.ts";
 
 const tokens: TokenRecord[] = [
   { name: "admin", sha256: hashToken("admin-token"), scopes: ["read", "write", "admin"] },
@@ -178,6 +179,33 @@ describe("limits", () => {
     const results = await Promise.all([slow, app.request("/v1/docs/w")]);
     expect(results.map((r) => r.status).sort()).toEqual([200, 503]);
     await results[0]!.body?.cancel();
+  });
+});
+
+describe("per-token concurrency", () => {
+  it("keeps another token's requests served while one token holds many slow requests, answering that token 429 past its cap", async () => {
+    const app = createServer(replica, { tokens, maxConcurrentRequests: 8, maxConcurrentPerToken: 2, maxWaitMs: 60_000 });
+    expect((await app.request("/v1/docs/slow", as("admin-token", put("yjs")))).status).toBe(201);
+    // Eight uploads from one token whose bodies never end until released.
+    const bodies: Array<ReadableStreamDefaultController<Uint8Array>> = [];
+    const answered: Response[] = [];
+    const held = Array.from({ length: 8 }, () => {
+      const body = new ReadableStream<Uint8Array>({ start: (controller) => void bodies.push(controller) });
+      const init = as("admin-token", { method: "POST", body, headers: { "content-type": "application/octet-stream" }, duplex: "half" } as RequestInit);
+      return Promise.resolve(app.request("/v1/docs/slow/updates", init)).then((r) => (answered.push(r), r));
+    });
+    // Past its cap of 2 the token is refused at once; without a per-token cap all 8 would hold global slots and nothing answers.
+    await poll("the token's requests past its cap answered", async () => (answered.length >= 6 ? true : undefined), 10_000).catch(() => undefined);
+    const others = await Promise.all(Array.from({ length: 2 }, () => app.request("/v1/docs/slow", as("read-token"))));
+    expect(others.map((r) => r.status)).toEqual([200, 200]);
+    expect(answered.map((r) => r.status)).toEqual([429, 429, 429, 429, 429, 429]);
+    expect(await errorCode(answered[0]!)).toBe("rate_limited");
+    expect(answered[0]!.headers.get("retry-after")).toBe("1");
+    for (const controller of bodies) {
+      controller.enqueue(yjsClient(3).insert("x"));
+      controller.close();
+    }
+    expect((await Promise.all(held)).map((r) => r.status).sort()).toEqual([200, 200, 429, 429, 429, 429, 429, 429]);
   });
 });
 

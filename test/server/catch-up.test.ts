@@ -29,7 +29,7 @@ describe("a region new to its peers", () => {
     await stop(cluster.procs.get("b")!);
     await stop(cluster.procs.get("a")!);
     for (const name of ["store", "CAUGHT_UP", "tokens.json"]) await rm(join(cluster.dataDir("b"), name), { recursive: true, force: true });
-    const b = startConcord(["serve", "--topology", cluster.topologyFile, "--region", "b", "--data", cluster.dataDir("b"), "--log-level", "warn"]);
+    const b = startConcord(["serve", "--topology", cluster.topologyFile, "--region", "b", "--data", cluster.dataDir("b"), "--log-level", "warn", "--auth", "off"]);
     cluster.procs.set("b", b);
     const first = await poll("b answers /readyz", () => readyz("b").catch(() => undefined));
     expect(first.status).toBe(503);

@@ -28,7 +28,7 @@ describe("one process per data directory", () => {
   it("refuses a second concord serve and an embedded openReplica on a live directory, naming the holder's pid", async () => {
     const holder = cluster.procs.get("solo")!.child.pid!;
     const lockFile = join(cluster.dataDir("solo"), "LOCK");
-    const second = startConcord(["serve", "--topology", cluster.topologyFile, "--region", "solo", "--data", cluster.dataDir("solo"), "--port", String(await freePort())]);
+    const second = startConcord(["serve", "--topology", cluster.topologyFile, "--region", "solo", "--data", cluster.dataDir("solo"), "--port", String(await freePort()), "--auth", "off"]);
     cluster.procs.set("second", second); // killed by cluster.stop() should it ever start
     expect(await second.exited).not.toBe(0);
     expect(second.output()).toContain(`process ${holder}`);

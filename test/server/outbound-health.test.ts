@@ -29,8 +29,8 @@ beforeAll(async () => {
   await writeFile(aFile, text.replace(urls.b!, `http://127.0.0.1:${await freePort()}`));
   const logger = pino({ level: "warn" }, { write: (line: string) => void logLines.push(JSON.parse(line) as Record<string, unknown>) });
   const port = (url: string) => Number(new URL(url).port);
-  regions.set("a", await startRegion({ topology: await readTopologyFile(aFile), region: "a", dataDir: join(dir.path, "a"), port: port(urls.a!), logger, gossipTimeoutMs: 1000 }));
-  regions.set("b", await startRegion({ topology: await readTopologyFile(file), region: "b", dataDir: join(dir.path, "b"), port: port(urls.b!) }));
+  regions.set("a", await startRegion({ topology: await readTopologyFile(aFile), region: "a", dataDir: join(dir.path, "a"), port: port(urls.a!), logger, gossipTimeoutMs: 1000, auth: "off" }));
+  regions.set("b", await startRegion({ topology: await readTopologyFile(file), region: "b", dataDir: join(dir.path, "b"), port: port(urls.b!), auth: "off" }));
 });
 
 afterAll(async () => {

@@ -63,7 +63,7 @@ beforeAll(async () => {
   const init = spawnSync(process.execPath, [bin, "keys", "init", "--topology", topology, "--data", dir.path], { encoding: "utf8" });
   expect(init.status, init.stderr).toBe(0);
   for (const id of ids) {
-    procs.set(id, startConcord(["serve", "--topology", topology, "--region", id, "--data", join(dir.path, id), "--port", String(ports[id]), "--log-level", "warn"]));
+    procs.set(id, startConcord(["serve", "--topology", topology, "--region", id, "--data", join(dir.path, id), "--port", String(ports[id]), "--log-level", "warn", "--auth", "off"]));
   }
   await Promise.all(ids.map((id) => waitReady(direct[id]!, procs.get(id))));
   expect((await api("east", "/v1/docs/board", { kind: "automerge" }, "PUT")).status).toBe(201);

@@ -110,7 +110,7 @@ export async function startProcessCluster(ids: string[], prefix: string): Promis
     urls, topologyFile, procs, dataDir,
     path: dir.path,
     async serve(id) {
-      const proc = startConcord(["serve", "--topology", topologyFile, "--region", id, "--data", dataDir(id), "--log-level", "warn"]);
+      const proc = startConcord(["serve", "--topology", topologyFile, "--region", id, "--data", dataDir(id), "--log-level", "warn", "--auth", "off"]);
       procs.set(id, proc);
       await waitReady(urls[id]!, proc);
       return proc;
