@@ -20,6 +20,7 @@ import type { Replica } from "../replica/replica.ts";
 import { systemClock } from "../runtime/clock.ts";
 import { lockDataDir } from "../runtime/dir-lock.ts";
 import { systemRandom } from "../runtime/random.ts";
+import { logIdHash } from "./log-paths.ts";
 import { createServer, type ConcordApp, type ServerOptions } from "./app.ts";
 import { createHttpTransport } from "./http-transport.ts";
 import { catchUpMessage, catchUpReason, catchUpWithAPeer, markCaughtUp } from "./catch-up.ts";
@@ -110,9 +111,11 @@ export async function startRegion(options: RegionOptions): Promise<RunningRegion
   });
   const { replica, store, masterKey } = await openDataDir({ dir: dataDir, lock, region: self.id, ...(options.keyFile ? { keyFile: options.keyFile } : {}) });
   const transport = createHttpTransport({ urls, timeoutMs: options.gossipTimeoutMs ?? 5000 });
+  // Stable across restarts (operators can follow one document through days of logs), secret like the region key.
+  const logKey = deriveKey(keyPair.secretKey, "log-doc-ids");
   const gossip = createGossip({ replica, transport, clock: systemClock, random: systemRandom, self: self.id, keyPair, peers }, {
     ...(options.logger ? { onFrameRejected: logRejection(options.logger) } : {}),
-    onDocRepaired: (id, peer) => options.logger?.warn({ region: self.id, peer, doc: id }, "repaired a damaged document from a peer"),
+    onDocRepaired: (id, peer) => options.logger?.warn({ region: self.id, peer, doc: logIdHash(logKey, id) }, "repaired a damaged document from a peer"),
     ...options.gossip,
   });
   const shutdown = new AbortController();
@@ -127,8 +130,7 @@ export async function startRegion(options: RegionOptions): Promise<RunningRegion
     ...serverOptions,
     ...(tokens ? { tokens } : {}),
     ...(options.logger ? { logger: options.logger } : {}),
-    // Stable across restarts (operators can follow one document through days of logs), secret like the region key.
-    logKey: deriveKey(keyPair.secretKey, "log-doc-ids"),
+    logKey,
     gossip: { handle: (frame) => transport.handle(frame), refused: (rejection) => gossip.refused(rejection), screen: (prefix) => gossip.screen(prefix) },
     backup: backupProvider({ store, masterKey, region: self.id, regionSecretKey: keyPair.secretKey, clock: systemClock, random: systemRandom }),
     shutdown: shutdown.signal,
