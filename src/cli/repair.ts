@@ -72,7 +72,8 @@ function summary(kept: RebuildReport, salvaged: { entries: number; expected: num
 /** One anti-entropy round with each peer; how many answered and how many documents came back. */
 async function fetchFromPeers(dataDir: string, topologyFile: string, region: string, keyFile: string | undefined): Promise<string> {
   const topology = await readTopologyFile(topologyFile);
-  const running = await startRegion({ topology, region, dataDir, ...(keyFile ? { keyFile } : {}) });
+  // Only gossip is needed for the rounds: no client token opens this short-lived region, whatever tokens.json says.
+  const running = await startRegion({ topology, region, dataDir, server: { tokens: [] }, ...(keyFile ? { keyFile } : {}) });
   const peers = topology.regions.map((r) => r.id).filter((id) => id !== region);
   let answered = 0;
   let fetched = 0;

@@ -51,7 +51,7 @@ describe("concord repair", () => {
 
     await stop(cluster.procs.get("r3")!);
     await zeroDocumentLeaf(join(cluster.dataDir("r3"), "store", "data.mdb"));
-    const refused = startConcord(["serve", "--topology", cluster.topologyFile, "--region", "r3", "--data", cluster.dataDir("r3")]);
+    const refused = startConcord(["serve", "--topology", cluster.topologyFile, "--region", "r3", "--data", cluster.dataDir("r3"), "--auth", "off"]);
     expect(await refused.exited).not.toBe(0);
     expect(refused.output()).toMatch(/data\.mdb is damaged/);
     expect(refused.output()).toMatch(/concord repair --data DIR/);
