@@ -150,7 +150,8 @@ async function swap(options: RekeyRotationOptions): Promise<void> {
 /**
  * Runs (or finishes) the re-keying rotation of `dataDir` (see the file
  * header). Throws ConcordError "wrong_key" when neither key opens the store,
- * and whatever rekeyStore throws (a damaged document: "corrupt_record").
+ * "invalid_argument" when a --rewrap-only rotation is halfway, and whatever
+ * rekeyStore throws (a damaged document: "corrupt_record").
  */
 export async function rekeyDataDir(options: RekeyRotationOptions): Promise<RekeyOutcome> {
   await loadSodium();
@@ -163,8 +164,12 @@ export async function rekeyDataDir(options: RekeyRotationOptions): Promise<Rekey
   let swapNeeded: boolean;
   try {
     const ids = await keyringIds(live);
-    swapNeeded = ids.includes(oldId);
-    if (!swapNeeded && !(ids.length === 1 && ids[0] === newId)) {
+    if (ids.length > 1) {
+      // Checked before store-rekeying/ exists: that directory would make --rewrap-only refuse to finish.
+      throw new ConcordError("invalid_argument", `the store in ${paths.store} is halfway through a rewrap (keyrings ${ids.join(", ")}): finish it with "concord keys rotate --rewrap-only" first`);
+    }
+    swapNeeded = ids[0] === oldId;
+    if (!swapNeeded && ids[0] !== newId) {
       throw new ConcordError("wrong_key", `the store in ${paths.store} is under master key id ${ids.join(", ") || "(none)"}, neither the old key (${oldId}) nor the new one (${newId})`);
     }
     if (swapNeeded) copied = await copyStore(live, options);

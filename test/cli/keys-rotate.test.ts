@@ -10,11 +10,13 @@ import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
 import * as Y from "yjs";
 import { rekeyDataDir, rekeyPaths, type RekeyStep } from "../../src/cli/keys-rekey.ts";
+import { rotateMasterKey } from "../../src/crypto/keyring.ts";
 import { openReplica as openDataDir, storePath } from "../../src/node.ts";
 import { openReplica, type Replica } from "../../src/replica/replica.ts";
 import { createKeyFile, defaultKeyFile, readKeyFile } from "../../src/runtime/master-key.ts";
 import { systemRandom } from "../../src/runtime/random.ts";
 import { openLmdbStore } from "../../src/storage/lmdb-store.ts";
+import type { Store } from "../../src/storage/store.ts";
 import { recordingStore, scanDirectory, type RecordingStore } from "../helpers/old-key-scan.ts";
 import { tempDir } from "../helpers/replicas.ts";
 
@@ -165,6 +167,26 @@ describe("concord keys rotate (issue 10, finding 10)", () => {
     expect(await readDir(dir)).toEqual(views);
     expect(Buffer.from(await readKeyFile(keyFile)).equals(Buffer.from(newKey))).toBe(true);
     expect(await exists(`${keyFile}.new`)).toBe(false);
+  });
+
+  it("refuses to re-key a store halfway through a --rewrap-only rotation, which then finishes", async () => {
+    const { dir, oldKey, views } = await populated(5);
+    const keyFile = defaultKeyFile(dir);
+    const newKey = await createKeyFile(`${keyFile}.new`);
+    const store = await openLmdbStore({ path: storePath(dir) });
+    let writes = 0;
+    const failing: Store = { get: (k) => store.get(k), scan: (p) => store.scan(p), snapshot: () => store.snapshot(), close: () => store.close(), write: (b) => (++writes === 2 ? Promise.reject(new Error("power cut")) : store.write(b)) };
+    await expect(rotateMasterKey(failing, oldKey, newKey, systemRandom, { batchSize: 3 })).rejects.toThrow("power cut");
+    await store.close();
+
+    const rekey = concord(["keys", "rotate", "--data", dir]);
+    expect(rekey.code).toBe(2);
+    expect(rekey.err).toContain("--rewrap-only");
+    expect(await exists(rekeyPaths(dir).fresh)).toBe(false);
+    const rewrap = concord(["keys", "rotate", "--data", dir, "--rewrap-only"]);
+    expect(rewrap.code, rewrap.err).toBe(0);
+    expect(Buffer.from(await readKeyFile(keyFile)).equals(Buffer.from(newKey))).toBe(true);
+    expect(await readDir(dir)).toEqual(views);
   });
 
   it("holds the data-directory lock: a rotation while the region runs is refused and changes nothing", async () => {
