@@ -1,5 +1,6 @@
 /** `concord keys`: create and rotate a region's master key; create every region's keys for a topology. */
-import { rename, stat } from "node:fs/promises";
+import { readdir, rename, stat } from "node:fs/promises";
+import { join } from "node:path";
 import { rotateMasterKey } from "../crypto/keyring.ts";
 import { ConcordError } from "../errors.ts";
 import { createKeyFile, defaultKeyFile, masterKeyEnv, readKeyFile, resolveMasterKey } from "../runtime/master-key.ts";
@@ -161,6 +162,9 @@ async function rekey(dir: string, oldKey: Uint8Array, newKey: Uint8Array, moveKe
     ? `re-keyed ${copied.documents} documents (${copied.alreadyCopied} by an earlier run) and ${copied.tombstones} tombstones` +
       (copied.tombstonesUnreadable > 0 ? `; ${copied.tombstonesUnreadable} unreadable tombstones left behind` : "")
     : "the store was re-keyed by an earlier run");
+  // A damaged store that concord repair set aside is still under the old keys: say so, it is the operator's to delete.
+  const setAside = (await readdir(dir)).filter((name) => name.startsWith("store-damaged-"));
+  for (const name of setAside) process.stderr.write(`warning: ${join(dir, name)} (kept by concord repair) is still under the old keys: delete it\n`);
   return `re-keyed: new data keys, every record sealed again, the old store file (${shreddedBytes} bytes) overwritten and deleted`;
 }
 

@@ -28,7 +28,7 @@ import { encodePayload } from "./doc-codec.ts";
 import type { StoredDoc } from "./doc-handle.ts";
 import { loadStoredDoc } from "./doc-load.ts";
 import { openMeta, sealMeta } from "./doc-meta.ts";
-import { layout } from "./doc-store-layout.ts";
+import { layout, recordPrefix } from "./doc-store-layout.ts";
 import { emptyChain, logAad, recordHash } from "./record-chain.ts";
 import type { Store, StoreWrite } from "./store.ts";
 import { createVersionRecords, openVersion, type VersionRecords } from "./version-records.ts";
@@ -70,6 +70,7 @@ export async function rekeyStore(
   if (keyIds.length > 1) {
     throw new ConcordError("invalid_argument", `the store is halfway through a rewrap (keyrings ${keyIds.join(", ")}): finish it with "concord keys rotate --rewrap-only" first`);
   }
+  await refuseUnknownRecords(from);
   const oldRing = await openKeyring(from, oldKey, random);
   const newRing = await openKeyring(into, newKey, random);
   if (bytesEqual(oldRing.keyId, newRing.keyId)) throw new ConcordError("invalid_argument", "the new master key equals the old one");
@@ -93,6 +94,21 @@ export async function rekeyStore(
   for await (const _ of into.scan(layout.dataKeyPrefix())) copied++;
   assert(copied === total, `re-keying copied ${copied} documents of ${total}`);
   return { documents: total, alreadyCopied: copier.alreadyCopied, tombstones, tombstonesUnreadable: unreadable };
+}
+
+/**
+ * Throws when `from` holds a record kind this copy does not know (one added
+ * to doc-store-layout.ts after it): better no rotation than one that drops
+ * records silently. One seek per unused prefix byte.
+ */
+async function refuseUnknownRecords(from: Store): Promise<void> {
+  const known = new Set<number>(Object.values(recordPrefix));
+  for (let prefix = 0; prefix < 256; prefix++) {
+    if (known.has(prefix)) continue;
+    for await (const _ of from.scan(Uint8Array.of(prefix))) {
+      throw new ConcordError("invalid_argument", `the store holds records of kind 0x${prefix.toString(16)}, which re-keying does not know: nothing was changed`);
+    }
+  }
 }
 
 /** Copies documents one at a time into batches of whole documents. */

@@ -133,4 +133,12 @@ describe("re-keying a store (issue 10, finding 10)", () => {
     });
     expect(masterKeyId(newKey)).toHaveLength(8);
   });
+
+  it("refuses a store holding a record kind it does not know, rather than leave it behind", async () => {
+    const { random, oldKey, store } = await populated(5);
+    await store.write([{ key: Uint8Array.of(0x51, 1, 2, 3), value: Uint8Array.of(9) }]);
+    const into = createMemoryStore();
+    await expect(rekeyStore(store, into, oldKey, random.bytes(32), random)).rejects.toMatchObject({ code: "invalid_argument", message: expect.stringContaining("0x51") });
+    expect(await allValues(into)).toEqual([]);
+  });
 });
