@@ -51,7 +51,7 @@ describe("concord command", () => {
       const oldKey = (await readFile(keyFile, "utf8")).trim();
       const rotate = concord(["keys", "rotate", "--data", dir.path]);
       expect(rotate.code).toBe(0);
-      expect(rotate.err).toContain("rewrapped 2 data keys");
+      expect(rotate.err).toContain("re-keyed 2 documents");
       expect(concord(["demo", "--data", dir.path]).code).toBe(0);
       const stale = concord(["demo", "--data", dir.path], { CONCORD_MASTER_KEY: oldKey });
       expect(stale.code).toBe(1);

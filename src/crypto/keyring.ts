@@ -4,8 +4,10 @@
  *   - the region's index secret, from which the keyed hashes of document ids
  *     and the tombstone key are derived, and
  *   - one random data key per document.
- * Rotating the master key rewraps those small records only. Destroying a
- * document's wrapped data key shreds the document (see DocStore.delete).
+ * Rotating the master key (rotateMasterKey) rewraps those small records
+ * only; re-keying a store (src/storage/store-rekey.ts) replaces them and the
+ * index secret too. Destroying a document's wrapped data key shreds the
+ * document (see DocStore.delete).
  */
 import { ConcordError } from "../errors.ts";
 import type { Random } from "../runtime/random.ts";
@@ -59,7 +61,8 @@ export async function openKeyring(store: Store, masterKey: Uint8Array, random: R
     if (known.length > 0) {
       throw new ConcordError(
         "wrong_key",
-        `the master key (id ${toHex(keyId)}) does not open this data directory; it was written under key id ${known.join(", ")}`,
+        `the master key (id ${toHex(keyId)}) does not open this data directory; it was written under key id ${known.join(", ")}` +
+          " (if a key rotation was interrupted, run \"concord keys rotate\" again to finish it)",
       );
     }
     for await (const _ of store.scan(new Uint8Array(0))) {
@@ -106,8 +109,11 @@ export interface RotationProgress {
 
 /**
  * Rewraps the index secret and every data key under `newKey`; afterwards
- * `oldKey` opens nothing. Resumable: if it is interrupted, both keys' keyring
- * records exist and running it again with the same keys finishes the job.
+ * `oldKey` opens nothing in the live records. Resumable: if it is interrupted,
+ * both keys' keyring records exist and running it again with the same keys
+ * finishes the job. It shreds nothing: the data keys stay the same, and a
+ * store's free pages (LMDB) can keep old wrapped keys, which the old master
+ * key still opens. A key that may have leaked needs rekeyStore instead.
  */
 export async function rotateMasterKey(
   store: Store,

@@ -1,12 +1,24 @@
 /**
- * The gossip wire format, version 1. Every frame between two regions:
+ * The gossip wire format, version 2. Every frame between two regions:
  *
  *   "CC" · version u8 · kind u8 · sender (u8 length + UTF-8) · receiver (same)
- *   · counter u64 · replyTo u64 · nonce 24 · XChaCha20-Poly1305(payload)
+ *   · counter u64 · replyTo u64 · nonce 24 · XChaCha20-Poly1305(body)
+ *
+ *   body = senderEpoch u32 · receiverEpoch u32 · message (messages.ts)
  *
  * The header up to the nonce is the associated data: sender, receiver,
  * version, counter and the request a response answers are all authenticated,
  * so a frame can be neither redirected, downgraded nor replayed unnoticed.
+ * The epochs are the sender's boot epoch and the receiver's as the sender
+ * last heard it (0: not heard yet): a request is bound to one boot of its
+ * receiver, so frames captured before a restart are refused after it
+ * (secure-channel.ts explains why this, not a persisted window).
+ *
+ * Version rules: every version keeps this clear header and AEAD layout (what
+ * lies inside the AEAD may change), so a region authenticates any version's
+ * frame before judging the version, and can tell an authentic peer which
+ * versions it speaks. Version 1 (no epochs in the body) never shipped and is
+ * not spoken.
  */
 import { sodium } from "../crypto/sodium.ts";
 import { ConcordError } from "../errors.ts";
@@ -14,8 +26,8 @@ import type { Random } from "../runtime/random.ts";
 
 export const frameMagic = [0x43, 0x43] as const;
 /** Versions this build speaks, oldest first. */
-export const supportedVersions = [1] as const;
-export const currentVersion = 1;
+export const supportedVersions = [2] as const;
+export const currentVersion = 2;
 export const frameKinds = { request: 1, response: 2, refusal: 3 } as const;
 export type FrameKind = keyof typeof frameKinds;
 const nonceBytes = 24;
@@ -40,6 +52,7 @@ export interface FrameHeader {
 /** Why a frame was refused; each is counted per peer. */
 export type FrameRejection =
   | "truncated" | "oversized" | "bad_magic" | "unsupported_version" | "unknown_sender" | "wrong_receiver" | "bad_mac" | "replayed" | "unexpected"
+  | "stale_epoch" // a request made for another boot of this region: captured before a restart, or from a peer that has not heard of it yet
   | "busy"; // too many frames arriving at once (from one claimed sender, or in all): refused before being read
 
 export function frameError(reason: FrameRejection, message: string): ConcordError {
@@ -122,4 +135,31 @@ export function openFrame(frame: Uint8Array, headerBytes: number, key: Uint8Arra
   } catch {
     throw frameError("bad_mac", "a frame failed authentication (forged, altered, or from a region with another key)");
   }
+}
+
+/** The two boot epochs at the start of every frame's body (see the file header). */
+export interface FrameEpochs {
+  /** The sender's boot epoch. */
+  sender: number;
+  /** The receiver's boot epoch as the sender knows it; 0 when it does not know it yet. */
+  receiver: number;
+}
+
+const epochBytes = 8;
+
+/** A frame body: the epochs, then the message. */
+export function encodeFrameBody(epochs: FrameEpochs, message: Uint8Array): Uint8Array {
+  const out = new Uint8Array(epochBytes + message.length);
+  const view = new DataView(out.buffer);
+  view.setUint32(0, epochs.sender);
+  view.setUint32(4, epochs.receiver);
+  out.set(message, epochBytes);
+  return out;
+}
+
+/** Splits an opened body; throws bad_frame "truncated" when it is too short to hold the epochs. */
+export function decodeFrameBody(body: Uint8Array): { epochs: FrameEpochs; message: Uint8Array } {
+  if (body.length < epochBytes) throw frameError("truncated", "a frame body is too short to hold its epochs");
+  const view = new DataView(body.buffer, body.byteOffset, body.length);
+  return { epochs: { sender: view.getUint32(0), receiver: view.getUint32(4) }, message: body.subarray(epochBytes) };
 }

@@ -111,7 +111,7 @@ export function createGossip(deps: GossipDeps, options: GossipOptions = {}): Gos
     timers.add(cancel);
   }
 
-  async function request(to: string, message: Request): Promise<Response> {
+  async function request(to: string, message: Request, resent = false): Promise<Response> {
     const payload = encodeRequest(message);
     const { frame, counter } = channel.seal(to, "request", payload);
     const state = peer(to);
@@ -121,10 +121,7 @@ export function createGossip(deps: GossipDeps, options: GossipOptions = {}): Gos
     try {
       const reply = await transport.send(to, frame);
       state.bytesReceived += reply.length;
-      const opened = channel.open(reply, ["response", "refusal"]);
-      if (opened.header.sender !== to || opened.header.replyTo !== counter) {
-        throw new ConcordError("bad_frame", `a response from ${to} does not answer this request`, { details: { reason: "unexpected" } });
-      }
+      const opened = channel.open(reply, { expect: ["response", "refusal"], answers: { peer: to, counter } });
       payloadBytes.received += opened.payload.length;
       response = decodeResponse(opened.payload);
     } catch (error) {
@@ -133,6 +130,9 @@ export function createGossip(deps: GossipDeps, options: GossipOptions = {}): Gos
       throw error;
     }
     if (response.type === "refused") {
+      // Made for an earlier boot of the peer (or before we heard its epoch): nothing was served, and opening the
+      // refusal taught the channel the peer's epoch, so the request goes again, once.
+      if (response.code === "stale_epoch" && !resent) return request(to, message, true);
       // Answered, but not served: as far as pushing goes the peer is not up.
       detector.failed(to, clock.now());
       if (response.code === "replayed" && response.highestSeen !== undefined && channel.skipPast(to, response.highestSeen)) {
@@ -306,7 +306,7 @@ export function createGossip(deps: GossipDeps, options: GossipOptions = {}): Gos
       let opened;
       try {
         // Only requests are served: a response or refusal fed here is refused and counted, and changes nothing.
-        opened = channel.open(frame, ["request"]);
+        opened = channel.open(frame, { expect: ["request"] });
       } catch (error) {
         const rejection = rejectionOf(channel, frame, error);
         o.onFrameRejected?.(rejection);

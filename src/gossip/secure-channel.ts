@@ -1,7 +1,8 @@
 /**
  * Seals and opens frames between this region and its peers: pair keys,
- * per-pair counters, replay windows, version checks, and a count of every
- * rejected frame by peer and reason. No state changes on a rejected frame.
+ * per-pair counters, replay windows, boot epochs, version checks, and a count
+ * of every rejected frame by peer and reason. No state changes on a rejected
+ * frame.
  *
  * Counters are `epoch · 2^32 + n`, one sequence per peer: the epoch is a boot
  * epoch the replica persists (at least the boot's wall-clock second), so a
@@ -9,12 +10,34 @@
  * peer, because the receiver's replay window is 1,024 counters wide: with one
  * sequence shared by all peers, traffic to the others would push two frames to
  * one peer that arrive reordered out of each other's window.
+ *
+ * Replays, and why nothing is persisted per frame:
+ * - Within one boot of the receiver, its replay window (in memory) accepts
+ *   each counter once.
+ * - Across restarts of the receiver, every request names the receiver's boot
+ *   epoch as its sender last heard it, and the receiver accepts only its
+ *   current one ("stale_epoch" otherwise). Its epoch is durable before the
+ *   region serves and grows on every boot (DocStore.nextEpoch), so a request
+ *   made for an earlier boot, however many were captured, is never accepted
+ *   again. Persisting the window instead would need a durable write per
+ *   accepted frame: frames accepted after the last write would be accepted
+ *   again after a crash.
+ * - Across restarts of the sender, its counters start in a new epoch: once
+ *   the receiver has seen one, all older frames lie behind its window.
+ * - Responses and refusals are bound to the one request they answer
+ *   (`answers`): the requester's counters never repeat across its boots, so
+ *   a captured answer answers nothing later.
+ * A sender learns a peer's epoch only from frames of that peer it accepted
+ * (authenticated, fresh): every body carries its sender's epoch. A request
+ * with a stale epoch gets a sealed refusal, once its MAC passed, whose body
+ * tells the sender the current epoch; the sender then sends it again.
  */
+import { assert } from "../errors.ts";
 import type { Random } from "../runtime/random.ts";
 import { derivePairKey, type RegionKeyPair } from "./region-keys.ts";
 import {
-  currentVersion, frameError, openFrame, readHeader, sealFrame, supportedVersions,
-  type FrameHeader, type FrameKind, type FrameRejection,
+  currentVersion, decodeFrameBody, encodeFrameBody, frameError, openFrame, readHeader, sealFrame, supportedVersions,
+  type FrameEpochs, type FrameHeader, type FrameKind, type FrameRejection,
 } from "./frame.ts";
 import { createReplayWindow, type ReplayWindow } from "./replay-window.ts";
 
@@ -23,7 +46,10 @@ export interface ChannelOptions {
   keyPair: RegionKeyPair;
   /** Peer id → its X25519 public key, from the topology. */
   peers: ReadonlyMap<string, Uint8Array>;
-  /** A number that grows on every restart of this region (persisted by the caller). */
+  /**
+   * This region's boot epoch: grows on every restart and is durable before
+   * the first frame (the caller persists it: DocStore.nextEpoch). 1 .. 2^32-1.
+   */
   epoch: number;
   random: Random;
   /** Largest frame accepted or sent. Default 32 MiB. */
@@ -32,18 +58,32 @@ export interface ChannelOptions {
 
 export interface OpenedFrame {
   header: FrameHeader;
+  epochs: FrameEpochs;
+  /** The message (the body after the epochs). */
   payload: Uint8Array;
+}
+
+export interface OpenOptions {
+  /** Kinds the caller takes; another kind is refused ("unexpected") after authentication. */
+  expect?: readonly FrameKind[];
+  /** The request an answer must answer: from `peer`, replying to `counter` ("unexpected" otherwise). */
+  answers?: { peer: string; counter: bigint };
 }
 
 export interface SecureChannel {
   seal(peer: string, kind: FrameKind, payload: Uint8Array, replyTo?: bigint): { frame: Uint8Array; counter: bigint };
   /**
    * Opens a frame addressed to this region. Throws ConcordError
-   * "bad_frame"/"unknown_peer" (counted); with `expect`, a frame of another
-   * kind is refused too ("unexpected"), after authentication and without
-   * marking its counter seen.
+   * "bad_frame"/"unknown_peer" (counted): forged ("bad_mac"), replayed,
+   * a request for another boot of this region ("stale_epoch"), or, with
+   * `options`, of a kind the caller does not take or not the answer it
+   * waits for ("unexpected"). Every refusal after authentication leaves the
+   * counter unmarked. An accepted frame teaches the channel its sender's
+   * epoch, which the next frames to that peer name.
    */
-  open(frame: Uint8Array, expect?: readonly FrameKind[]): OpenedFrame;
+  open(frame: Uint8Array, options?: OpenOptions): OpenedFrame;
+  /** The epoch `peer` last told us (0 before it told us any). */
+  peerEpoch(peer: string): number;
   /**
    * The highest counter accepted from `peer`, told to it when it sends a frame
    * this side refuses as replayed (see skipPast). Undefined before its first.
@@ -82,12 +122,16 @@ const maxCounter = (1n << 64n) - (1n << 32n);
 
 export function createSecureChannel(options: ChannelOptions): SecureChannel {
   const maxFrameBytes = options.maxFrameBytes ?? 32 * 1024 * 1024;
+  // 0 is "not heard yet" on the wire, and an epoch is the high half of a u64 counter.
+  assert(Number.isInteger(options.epoch) && options.epoch >= 1 && options.epoch < 2 ** 32, `boot epoch ${options.epoch} is not in 1 .. 2^32-1`);
   const keys = new Map<string, Uint8Array>();
   for (const [peer, publicKey] of options.peers) keys.set(peer, derivePairKey(options.keyPair, publicKey));
   const windows = new Map<string, ReplayWindow>();
   const rejections: Record<string, Partial<Record<FrameRejection, number>>> = {};
   const first = BigInt(options.epoch) << 32n;
   const sent = new Map<string, bigint>();
+  /** Each peer's boot epoch, from the last frame of it we accepted. */
+  const epochs = new Map<string, number>();
 
   const reject = (peer: string, reason: FrameRejection, message: string) => {
     const counts = (rejections[peer] ??= {});
@@ -121,34 +165,53 @@ export function createSecureChannel(options: ChannelOptions): SecureChannel {
       const counter = (sent.get(peer) ?? first) + 1n;
       sent.set(peer, counter);
       const header: FrameHeader = { version: currentVersion, kind, sender: options.self, receiver: peer, counter, replyTo };
-      return { frame: sealFrame(header, payload, key, options.random), counter };
+      const body = encodeFrameBody({ sender: options.epoch, receiver: epochs.get(peer) ?? 0 }, payload);
+      return { frame: sealFrame(header, body, key, options.random), counter };
     },
     screen: (prefix) => addressed(prefix).header,
-    open(frame, expect) {
+    open(frame, openOptions = {}) {
       const { header, headerBytes, key } = addressed(frame);
-      let window = windows.get(header.sender);
-      if (!window) windows.set(header.sender, (window = createReplayWindow()));
-      // Mark the counter only after the MAC passed: a forged frame must not burn a counter. A replay is
+      const { sender } = header;
+      let window = windows.get(sender);
+      if (!window) windows.set(sender, (window = createReplayWindow()));
+      // Mark the counter only after every check passed: a forged frame must not burn a counter. A replay is
       // authenticated too before it is refused as one, because the refusal tells the sender how far to skip.
       const fresh = window.check(header.counter);
-      let payload: Uint8Array;
+      let body: Uint8Array;
       try {
-        payload = openFrame(frame, headerBytes, key);
+        body = openFrame(frame, headerBytes, key);
       } catch (error) {
-        throw reject(header.sender, "bad_mac", (error as Error).message);
+        throw reject(sender, "bad_mac", (error as Error).message);
       }
       // A version is judged only once the MAC passed (newer versions keep this header and AEAD layout for
       // that): an authentic newer peer gets a sealed refusal listing our versions, a forgery gets nothing.
       if (!(supportedVersions as readonly number[]).includes(header.version)) {
-        throw reject(header.sender, "unsupported_version", `protocol version ${header.version} is not supported (this region speaks ${supportedVersions.join(", ")})`);
+        throw reject(sender, "unsupported_version", `protocol version ${header.version} is not supported (this region speaks ${supportedVersions.join(", ")})`);
       }
-      if (!fresh) throw reject(header.sender, "replayed", `a replayed or too old frame from "${header.sender}"`);
+      let opened: ReturnType<typeof decodeFrameBody>;
+      try {
+        opened = decodeFrameBody(body);
+      } catch (error) {
+        throw reject(sender, "truncated", (error as Error).message);
+      }
+      if (!fresh) throw reject(sender, "replayed", `a replayed or too old frame from "${sender}"`);
+      const { expect, answers } = openOptions;
       if (expect && !expect.includes(header.kind)) {
-        throw reject(header.sender, "unexpected", `a ${header.kind} frame from "${header.sender}" where a ${expect.join(" or ")} belongs`);
+        throw reject(sender, "unexpected", `a ${header.kind} frame from "${sender}" where a ${expect.join(" or ")} belongs`);
+      }
+      if (answers && (answers.peer !== sender || answers.counter !== header.replyTo)) {
+        throw reject(sender, "unexpected", `a ${header.kind} from "${sender}" that does not answer our request ${answers.counter} to "${answers.peer}"`);
+      }
+      if (header.kind === "request" && opened.epochs.receiver !== options.epoch) {
+        throw reject(sender, "stale_epoch", opened.epochs.receiver === 0
+          ? `a request from "${sender}", which has not heard this region's epoch (${options.epoch}) yet`
+          : `a request from "${sender}" made for epoch ${opened.epochs.receiver} of this region, which restarted since (epoch ${options.epoch}): replayed, or sent before it heard of the restart`);
       }
       window.accept(header.counter);
-      return { header, payload };
+      epochs.set(sender, opened.epochs.sender);
+      return { header, epochs: opened.epochs, payload: opened.message };
     },
+    peerEpoch: (peer) => epochs.get(peer) ?? 0,
     highestSeen(peer) {
       const highest = windows.get(peer)?.highest();
       return highest === undefined || highest < 0n ? undefined : highest;

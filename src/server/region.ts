@@ -77,9 +77,12 @@ function listenPort(url: string): number {
   return u.port ? Number(u.port) : u.protocol === "https:" ? 443 : 80;
 }
 
-/** One warn line per refused gossip frame, with its peer and reason (the HTTP answer alone says only 400). */
+/**
+ * One line per refused gossip frame, with its peer and reason (the HTTP answer alone says only 400): warn,
+ * except stale_epoch, which every peer's first request after either side restarts gets (info).
+ */
 const logRejection = (logger: Logger) => (rejection: FrameRejectionEvent) =>
-  logger.warn({ peer: rejection.peer, reason: rejection.reason }, `refused a gossip frame: ${rejection.message}`);
+  logger[rejection.reason === "stale_epoch" ? "info" : "warn"]({ peer: rejection.peer, reason: rejection.reason }, `refused a gossip frame: ${rejection.message}`);
 
 const isLoopback = (url: string) => ["127.0.0.1", "localhost", "[::1]"].includes(new URL(url).hostname);
 

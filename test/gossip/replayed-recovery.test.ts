@@ -106,9 +106,9 @@ describe("a region whose frames a peer refuses as replayed", () => {
     network.intercept((from, to, frame) => (from === "b" && to === "a" ? refusal : frame));
     await settle(300);
     network.intercept(undefined);
-    // a refused it (a replay of b's frame, and an answer to another request): its counters did not move,
+    // a refused it (an answer to another request, and then a replay of b's frame): its counters did not move,
     // so b still accepts a's frames without a single replay refusal.
-    expect(peerStats(a.gossip, "b").framesRejected.replayed).toBeGreaterThan(0);
+    expect(peerStats(a.gossip, "b").framesRejected.unexpected).toBeGreaterThan(0);
     const replayedAtB = peerStats(b.gossip, "a").framesRejected.replayed;
     await a.replica.create("d", "yjs");
     await settle(500);
@@ -140,7 +140,7 @@ describe("outbound failure", () => {
     network.intercept(undefined);
     await settle(500);
     expect(peerStats(a.gossip, "b").up).toBe(true);
-    expect(rejections[0]).toMatchObject({ peer: "a", reason: "bad_mac" });
+    expect(rejections.find((r) => r.reason !== "stale_epoch")).toMatchObject({ peer: "a", reason: "bad_mac" });
     await stopAll();
   });
 });
