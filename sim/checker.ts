@@ -131,7 +131,7 @@ export interface MemoryBounds {
 
 /** The largest per-peer queue and pending-delta figures of one gossip instance. */
 export function memoryFigures(gossip: Gossip): { queueBytes: number; pendingBytes: number } {
-  const stats = gossip.stats() as { peers: Record<string, { queueBytes: number }>; pending: { pendingBytes: number } };
+  const stats = gossip.stats();
   const queueBytes = Math.max(0, ...Object.values(stats.peers).map((p) => p.queueBytes));
   return { queueBytes, pendingBytes: stats.pending.pendingBytes };
 }

@@ -3,7 +3,7 @@
  * the one-line command that replays a run.
  */
 import { ConcordError } from "../src/errors.ts";
-import type { InjectedBugs } from "../src/replica/types.ts";
+import type { InjectedBugs } from "../src/internal.ts";
 import { nemesisKinds, type NemesisAction, type NemesisKind } from "./nemesis.ts";
 
 /** `--inject-bug` names and the defects they switch on. */

@@ -8,8 +8,7 @@
  */
 import { createGossip, type Gossip, type GossipOptions } from "../src/gossip/gossip.ts";
 import type { RegionKeyPair } from "../src/gossip/region-keys.ts";
-import { openReplica, type Replica } from "../src/replica/replica.ts";
-import type { InjectedBugs } from "../src/replica/types.ts";
+import { openInternalReplica, type InjectedBugs, type Replica } from "../src/internal.ts";
 import { createSeededRandom } from "../src/runtime/random.ts";
 import { createMemoryDisk, type MemoryDisk } from "../src/storage/memory-store.ts";
 import type { SimNetwork } from "./network.ts";
@@ -69,7 +68,7 @@ export function createSimRegion(deps: RegionDeps): SimRegion {
       const clock = deps.scheduler.clock(deps.name, life);
       const random = createSeededRandom(deriveSeed(deps.seed, `${deps.name}#${incarnation}`));
       try {
-        const replica = await openReplica({
+        const replica = await openInternalReplica({
           store: disk.open(), masterKey: deps.masterKey, region: deps.name, clock, random, bugs: deps.bugs,
           compactMinLogBytes: 4096, compactMaxLogRecords: 64,
         });

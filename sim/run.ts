@@ -192,7 +192,7 @@ export async function runSimulation(partial: Partial<SimOptions>, onProgress?: (
     if (live.some((p) => p === undefined) || [...regions.values()].some((r) => r.disk.inFlight() > 0)) return false;
     const roots = live.map((p) => `${p!.gossip.tree.size}:${p!.gossip.tree.node("").hash.join(",")}`);
     if (roots.some((r) => r !== roots[0])) return false;
-    return live.every((p) => Object.values((p!.gossip.stats() as { peers: Record<string, { queueEntries: number }> }).peers).every((s) => s.queueEntries === 0));
+    return live.every((p) => Object.values(p!.gossip.stats().peers).every((s) => s.queueEntries === 0));
   };
   const poll = (): void => {
     if (convergedAt === undefined && quiet()) convergedAt = scheduler.now();

@@ -1,8 +1,8 @@
 #!/usr/bin/env node
-// The `concord` command. Concord ships as TypeScript; tsx compiles it on load,
-// so a clone runs after `npm ci` with no build step.
+// Development launcher: the same `concord` command run from the TypeScript sources through tsx (a
+// devDependency), so tests and a working tree need no build step. The package's bin is the built
+// dist/src/concord.js (`npm run build`, run by `npm ci`), which needs neither tsc nor tsx.
 import { register } from "tsx/esm/api";
 
 register();
-const { main } = await import("./cli.ts");
-process.exitCode = await main(process.argv.slice(2));
+await import("./concord.ts");

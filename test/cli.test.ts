@@ -2,7 +2,9 @@ import { spawnSync } from "node:child_process";
 import { readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { build } from "esbuild";
 import { describe, expect, it } from "vitest";
+import { commandTable } from "../src/cli.ts";
 import { tempDir } from "./helpers/replicas.ts";
 
 const bin = fileURLToPath(new URL("../src/concord.mjs", import.meta.url));
@@ -67,5 +69,37 @@ describe("concord command", () => {
     expect(err).toContain("--data is required");
     expect(concord(["backup", "--out", "x.ccbackup"]).err).toContain("--region (or --data) is required");
     expect(concord(["restore", "--in", "missing.ccbackup", "--data", "d"]).err).toContain("cannot read the archive missing.ccbackup");
+  });
+});
+
+describe("concord command loading", () => {
+  it("lists each command under the name and summary its own module declares", async () => {
+    for (const entry of commandTable) {
+      const command = await entry.load();
+      expect({ name: command.name, summary: command.summary }).toEqual({ name: entry.name, summary: entry.summary });
+    }
+  });
+
+  it("loads neither the engines, LMDB, libsodium, the server nor the simulator before a command runs", async () => {
+    // The module graph node runs for `concord --help`: the bin and its static imports, never the commands'
+    // dynamic import()s. esbuild resolves it exactly as it will run (packages stay external imports).
+    const result = await build({
+      entryPoints: [fileURLToPath(new URL("../src/concord.ts", import.meta.url))],
+      bundle: true, splitting: true, format: "esm", platform: "node", packages: "external",
+      outdir: "out", write: false, metafile: true, logLevel: "silent",
+    });
+    const outputs = result.metafile.outputs;
+    const entry = Object.keys(outputs).find((o) => outputs[o]!.entryPoint?.endsWith("src/concord.ts"))!;
+    const loaded = new Set<string>();
+    const visit = (output: string) => {
+      if (loaded.has(output)) return;
+      loaded.add(output);
+      for (const i of outputs[output]?.imports ?? []) if (i.kind === "import-statement") visit(i.path);
+    };
+    visit(entry);
+    const modules = [...loaded].flatMap((o) => (outputs[o] ? Object.keys(outputs[o]!.inputs) : [o]));
+    expect(modules.filter((m) => /yjs|automerge|lmdb|sodium|hono|pino|src\/(doc|storage|crypto|replica|server|gossip)\/|^sim\//.test(m))).toEqual([]);
+    // ...and the lazy table does reach every command.
+    expect(Object.values(outputs).some((o) => Object.keys(o.inputs).includes("src/cli/serve.ts"))).toBe(true);
   });
 });

@@ -10,7 +10,6 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { createWriteStream } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { ConcordError } from "../errors.ts";
 import { sleep, wallNowMs } from "../runtime/wall-time.ts";
 import { readTokensFile, addToken, tokensFile } from "../server/tokens-file.ts";
@@ -18,6 +17,7 @@ import { readTopologyFile, writeTopologyFile } from "../server/topology-file.ts"
 import { initTopologyKeys, regionDataDir } from "../server/topology-keys.ts";
 import type { Command } from "./command.ts";
 import { defineCommand } from "./command.ts";
+import { concordScript } from "./launcher.ts";
 
 const help = `Usage: concord cluster [FILE] [--data DIR]
 
@@ -34,8 +34,6 @@ Options:
   --ready-timeout-ms MS   how long to wait for every region (default 60000)
   -h, --help     this help
 `;
-
-const bin = fileURLToPath(new URL("../concord.mjs", import.meta.url));
 
 async function waitReady(url: string, deadline: number, alive: () => boolean): Promise<void> {
   while (wallNowMs() < deadline) {
@@ -82,7 +80,7 @@ export const clusterCommand: Command = defineCommand({
     for (const r of topology.regions) {
       const dir = regionDataDir(dataDir, r.id);
       const log = createWriteStream(join(dir, "server.log"), { flags: "a" });
-      const child = spawn(process.execPath, [bin, "serve", "--topology", topologyFile, "--region", r.id, "--data", dir], { stdio: ["ignore", "pipe", "pipe"] });
+      const child = spawn(process.execPath, [concordScript(), "serve", "--topology", topologyFile, "--region", r.id, "--data", dir], { stdio: ["ignore", "pipe", "pipe"] });
       child.stdout!.pipe(log);
       child.stderr!.on("data", (chunk: Buffer) => process.stderr.write(chunk.toString().replace(/^(?=.)/gm, `[${r.id}] `)));
       child.on("exit", (code, signal) => {

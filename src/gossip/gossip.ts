@@ -8,7 +8,7 @@ import { ConcordError, isConcordError } from "../errors.ts";
 import type { Clock } from "../runtime/clock.ts";
 import type { Random } from "../runtime/random.ts";
 import type { Replica } from "../replica/replica.ts";
-import type { DocStatus, InjectedBugs, ReplicaEvent, Replication } from "../replica/types.ts";
+import type { DocStatus, InjectedBugs, PeerReplicationStats, ReplicaEvent, Replication } from "../replica/types.ts";
 import { deletedVersionHash, versionHash } from "../replica/version-token.ts";
 import { answerSync, answerTree, runRound, type RoundReport } from "./anti-entropy.ts";
 import { createDigestTree, type DigestTree } from "./digest-tree.ts";
@@ -331,7 +331,7 @@ export function createGossip(deps: GossipDeps, options: GossipOptions = {}): Gos
     waitForReplicas: (localSeq, needed, timeoutMs) => holders.waitFor(localSeq, needed, timeoutMs),
 
     stats() {
-      const byPeer: Record<string, unknown> = {};
+      const byPeer: Record<string, PeerReplicationStats> = {};
       const rejected = channel.rejected();
       for (const to of peerIds) byPeer[to] = peerStats(peer(to), detector.health(to), rejected[to] ?? {}, clock.now());
       return {

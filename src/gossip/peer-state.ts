@@ -1,4 +1,5 @@
 /** What gossip keeps per peer: its push queue and backoff, traffic counters, and how they read in stats. */
+import type { PeerReplicationStats } from "../replica/types.ts";
 import type { PeerHealth } from "./failure-detector.ts";
 import type { FrameRejection } from "./frame.ts";
 import { createPeerQueue, type PeerQueue } from "./peer-queue.ts";
@@ -27,7 +28,7 @@ export function createPeerState(queueMaxBytes: number, retryBaseMs: number): Pee
 }
 
 /** One peer's figures for Replica.stats().replication.peers. */
-export function peerStats(s: PeerState, health: PeerHealth, rejected: Partial<Record<FrameRejection, number>>, now: number) {
+export function peerStats(s: PeerState, health: PeerHealth, rejected: Partial<Record<FrameRejection, number>>, now: number): PeerReplicationStats {
   return {
     up: health.up,
     queueEntries: s.queue.length,

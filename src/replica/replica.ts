@@ -28,24 +28,38 @@ import { applyRemote } from "./remote-apply.ts";
 import { readAfter } from "./read-after.ts";
 import { shredDoc } from "./shred.ts";
 import type {
-  ChangeListener, CreateOptions, DocStatus, DocView, InjectedBugs, ListOptions, ReadOptions, ReplicaEvent, ReplicaOptions,
-  ReplicaStats, Replication, WriteAck, WriteOptions,
+  ChangeListener, CreateOptions, DocStatus, DocView, InjectedBugs, InternalReplicaOptions, ListOptions, ReadOptions, ReplicaEvent,
+  ReplicaOptions, ReplicaStats, Replication, WriteAck, WriteOptions,
 } from "./types.ts";
 import { decodeVersion, deletedVersionHash, encodeVersion, unknownVersionHash, versionHash } from "./version-token.ts";
 
 export { decodeVersion, encodeVersion } from "./version-token.ts";
 
-/** Opens a replica over `options.store`, creating the keyring on an empty store. */
+/**
+ * Opens a replica over `options.store`, creating the keyring on an empty store.
+ * ConcordError "wrong_key" when the master key does not open the store's keyring.
+ */
 export async function openReplica(options: ReplicaOptions): Promise<Replica> {
+  // Injected defects never reach a replica through the public API, whatever an untyped caller passes.
+  const { bugs: _never, ...publicOptions } = options as InternalReplicaOptions;
+  return openInternalReplica(publicOptions);
+}
+
+/** openReplica with what only the simulator and tests set (InjectedBugs); see src/internal.ts. */
+export async function openInternalReplica(options: InternalReplicaOptions): Promise<Replica> {
   const random = options.random ?? systemRandom;
   const keyring = await openKeyring(options.store, options.masterKey, random);
   const docs = createDocStore(options.store, keyring, random, { clock: options.clock ?? systemClock });
   return new Replica(options, docs, await docs.nextEpoch());
 }
 
+/**
+ * One replica. Members tagged internal (in their JSDoc) are the hooks replication (src/gossip) and
+ * the server use; they are left out of the package's declarations (src/internal.ts).
+ */
 export class Replica {
   readonly region: string;
-  /** Grows on every open of this store: orders this run's frames after all earlier runs'. */
+  /** @internal Grows on every open of this store: orders this run's frames after all earlier runs'. */
   readonly epoch: number;
   private readonly clock: Clock;
   private readonly store: Store;
@@ -60,8 +74,8 @@ export class Replica {
   private docsRepaired = 0;
   private scrubCursor: AsyncIterator<{ id: string }> | undefined;
 
-  /** Use openReplica(); the constructor assumes an opened keyring. */
-  constructor(options: ReplicaOptions, docs: DocStore, epoch: number) {
+  /** @internal Use openReplica(); the constructor assumes an opened keyring. */
+  constructor(options: InternalReplicaOptions, docs: DocStore, epoch: number) {
     this.region = options.region ?? "local";
     this.epoch = epoch;
     this.clock = options.clock ?? systemClock;
@@ -121,13 +135,15 @@ export class Replica {
 
   /**
    * Edits a document in place and persists the resulting delta. `edit` gets a
-   * Y.Doc for Yjs documents and a mutable draft for Automerge documents.
+   * Y.Doc for Yjs documents and a mutable draft for Automerge documents: name
+   * the type your edit expects, `(doc: Y.Doc) => ...` or `(doc: Tasks) => ...`
+   * (unannotated, `doc` is `unknown`).
    * Containers an edit creates (`doc.items ??= []`) are new objects that a
    * concurrent creation elsewhere competes with, and one side's content is
    * lost: create them in the document's initial shape (`create(id, kind, { init })`)
    * or through `patch`, which creates them the same way in every region.
    */
-  async change<D = any>(id: string, edit: (doc: D) => void, options: WriteOptions = {}): Promise<WriteAck> {
+  async change<D = unknown>(id: string, edit: (doc: D) => void, options: WriteOptions = {}): Promise<WriteAck> {
     return this.edit(id, (engine, state) => engine.change(state, edit), options);
   }
 
@@ -215,6 +231,7 @@ export class Replica {
     return this.shred(id, "local");
   }
 
+  /** The replica's figures (cache, store, rejections, repairs), and replication's per peer when it replicates. */
   stats(): ReplicaStats {
     const cache = this.slots.cache;
     return {
@@ -241,17 +258,18 @@ export class Replica {
 
   // ---- for replication (src/gossip) ----
 
-  /** Lets writes wait for other regions, and adds replication figures to stats(). */
+  /** @internal Lets writes wait for other regions, and adds replication figures to stats(). */
   attachReplication(replication: Replication): void {
     this.replication = replication;
   }
 
-  /** Every durable change and deletion, with the local sequence gossip tracks them by. */
+  /** @internal Every durable change and deletion, with the local sequence gossip tracks them by. */
   observe(observer: (event: ReplicaEvent) => void): () => void {
     return this.feed.observe(observer);
   }
 
   /**
+   * @internal
    * Applies a delta from another region, creating the document if it is new
    * here. Validated like a client delta before anything changes (a broken
    * region must not poison this one); resolves once durable. False when the
@@ -265,6 +283,7 @@ export class Replica {
   }
 
   /**
+   * @internal
    * Checks the records of up to `maxDocs` documents not in the cache (the next
    * ones of a sweep over the version records that wraps around), so damage is
    * found without anyone reading the document: anti-entropy then repairs it.
@@ -282,12 +301,13 @@ export class Replica {
     }
   }
 
-  /** Ids whose records failed their checks when last loaded ("corrupt_record"): anti-entropy repairs them. */
+  /** @internal Ids whose records failed their checks when last loaded ("corrupt_record"): anti-entropy repairs them. */
   damagedDocs(): string[] {
     return [...this.slots.damaged];
   }
 
   /**
+   * @internal
    * Rewrites damaged `id` from a peer's whole state of it (see doc-repair.ts):
    * true when it was damaged and now holds that state (counted in
    * stats().docsRepaired), false when it loads or is absent. Throws
@@ -301,12 +321,12 @@ export class Replica {
     return repaired;
   }
 
-  /** Applies a deletion from another region. */
+  /** @internal Applies a deletion from another region. */
   async deleteRemote(id: string): Promise<void> {
     await this.shred(id, "remote");
   }
 
-  /** What this replica holds of `id`: absent, deleted, or present at a version. */
+  /** @internal What this replica holds of `id`: absent, deleted, or present at a version. */
   async status(id: string): Promise<DocStatus> {
     try {
       const doc = await this.loaded(id);
@@ -319,6 +339,7 @@ export class Replica {
   }
 
   /**
+   * @internal
    * Every document's and tombstone's version hash, for building the
    * anti-entropy tree: read from the version records, loading no document
    * unless its record says the version is not known (a crash in the middle of

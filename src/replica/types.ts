@@ -6,7 +6,8 @@ import type { Store } from "../storage/store.ts";
 
 /**
  * Deliberate defects for the simulator's checker to catch (`concord sim --inject-bug`).
- * Never set in production; each one breaks a guarantee on purpose.
+ * Never set in production; each one breaks a guarantee on purpose. Not public API:
+ * only InternalReplicaOptions (src/internal.ts) carries them.
  */
 export interface InjectedBugs {
   /** Acknowledge a write before the store says it is durable. */
@@ -39,7 +40,11 @@ export interface ReplicaOptions {
   compactMinLogBytes?: number;
   /** ... or once it holds this many records, whatever their size. Default 4096. */
   compactMaxLogRecords?: number;
-  /** Simulator only: deliberate defects (see InjectedBugs). */
+}
+
+/** ReplicaOptions plus what only the simulator and tests set (src/internal.ts); the public openReplica ignores `bugs`. */
+export interface InternalReplicaOptions extends ReplicaOptions {
+  /** Deliberate defects (see InjectedBugs). */
   bugs?: InjectedBugs;
 }
 
@@ -119,7 +124,57 @@ export interface Replication {
   readonly regions: number;
   /** Resolves with how many regions hold local change `localSeq` once `count` do, or at the timeout. */
   waitForReplicas(localSeq: number, count: number, timeoutMs: number): Promise<number>;
-  stats(): Record<string, unknown>;
+  stats(): ReplicationStats;
+}
+
+/** One peer's replication figures, as this region sees them (`stats().replication.peers[peer]`). */
+export interface PeerReplicationStats {
+  /** The peer answers our requests (a peer whose frames reach us but which refuses ours is down). */
+  up: boolean;
+  /** Writes queued for eager push to it, and their bytes. */
+  queueEntries: number;
+  queueBytes: number;
+  /** Queued writes dropped because the queue was full (anti-entropy repairs them). */
+  queueDropped: number;
+  /** The queue overflowed and awaits an anti-entropy round with this peer. */
+  needsRepair: boolean;
+  /** Clock time (ms) of the peer's last acknowledgement of a push, or null if none yet. */
+  lastAckAt: number | null;
+  /** Age of the oldest write the peer has not acknowledged, ms (0 when none is queued). */
+  lagMs: number;
+  /** Frame bytes sent to it and received from it. */
+  bytesSent: number;
+  bytesReceived: number;
+  /** Frames from it this region refused, by reason ("bad_mac", "replayed", ...). */
+  framesRejected: Partial<Record<string, number>>;
+  /** Anti-entropy rounds completed with it, and documents they repaired. */
+  antiEntropyRounds: number;
+  docsRepaired: number;
+  /** Times our counters to it skipped past frames it refused as replayed. */
+  countersSkipped: number;
+}
+
+/** Deltas from other regions held until their predecessors arrive, and what became of refused ones. */
+export interface PendingDeltaStats {
+  pendingDeltas: number;
+  pendingBytes: number;
+  /** Pending deltas dropped to stay within the pending buffer's bytes (anti-entropy repairs them). */
+  droppedPending: number;
+  /** Deltas refused as invalid, and deltas whose document failed to load here. */
+  rejected: number;
+  failed: number;
+}
+
+/** Replication figures of a region (`Replica.stats().replication`). */
+export interface ReplicationStats {
+  peers: Record<string, PeerReplicationStats>;
+  /** Frames refused before their sender was known (unknown sender, oversized, busy, ...), by reason. */
+  framesRejectedUnknown: Partial<Record<string, number>>;
+  pending: PendingDeltaStats;
+  /** Documents known to the digest tree, tombstones included. */
+  documents: number;
+  /** Documents left out of anti-entropy because they failed to load here (a corrupt record, say). */
+  docsSkipped: number;
 }
 
 export type ChangeListener = (change: DocChange) => void;
@@ -147,6 +202,6 @@ export interface ReplicaStats {
   /** Damaged documents (records failing their checks) rewritten from a peer's whole state (see doc-repair.ts). */
   docsRepaired: number;
   listenerErrors: number;
-  /** Per-peer replication figures, when replication is attached. */
-  replication?: Record<string, unknown>;
+  /** Replication figures, per peer and in all, when the replica replicates (a region; not an app's own replica). */
+  replication?: ReplicationStats;
 }

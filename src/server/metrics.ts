@@ -6,14 +6,13 @@
  */
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { Replica } from "../replica/replica.ts";
+import type { PeerReplicationStats, ReplicationStats } from "../replica/types.ts";
 
 export interface ServerMetrics {
   registry: Registry;
   /** Records one finished request. */
   observe(method: string, route: string, status: number, seconds: number): void;
 }
-
-type PeerStats = Record<string, unknown> & { framesRejected?: Record<string, number> };
 
 const num = (v: unknown): number => (typeof v === "number" && Number.isFinite(v) ? v : 0);
 
@@ -37,9 +36,8 @@ export function createServerMetrics(replica: Replica, region: string): ServerMet
   });
   void replicaGauge;
 
-  const replication = () => replica.stats().replication as { peers?: Record<string, PeerStats>; framesRejectedUnknown?: Record<string, number>; documents?: number; pending?: Record<string, number>; docsSkipped?: number } | undefined;
+  const replication = (): ReplicationStats | undefined => replica.stats().replication;
 
-  type ReplicationStats = NonNullable<ReturnType<typeof replication>>;
   /** A gauge of one replication-wide figure, read at scrape time (absent without replication). */
   const replicationFigure = (name: string, help: string, pick: (r: ReplicationStats) => number | undefined) =>
     new Gauge({
@@ -71,13 +69,14 @@ export function createServerMetrics(replica: Replica, region: string): ServerMet
     lagMs: "age of the oldest write not yet acknowledged by the peer, ms", bytesSent: "frame bytes sent", bytesReceived: "frame bytes received",
     antiEntropyRounds: "anti-entropy rounds run with the peer", docsRepaired: "documents repaired by anti-entropy",
     countersSkipped: "times our frame counters to the peer skipped past frames it refused as replayed",
-  } as const;
+  } as const satisfies Partial<Record<keyof PeerReplicationStats, string>>;
+  const peerStatNames = Object.keys(peerFields) as Array<keyof typeof peerFields>;
   const peerGauge = new Gauge({
     name: "concord_peer", help: `Replication per peer (stat: ${Object.keys(peerFields).join(", ")})`, labelNames: ["peer", "stat"], registers: [registry],
     collect() {
       this.reset();
       for (const [peer, s] of Object.entries(replication()?.peers ?? {})) {
-        for (const stat of Object.keys(peerFields)) this.set({ peer, stat }, typeof s[stat] === "boolean" ? (s[stat] ? 1 : 0) : num(s[stat]));
+        for (const stat of peerStatNames) this.set({ peer, stat }, typeof s[stat] === "boolean" ? (s[stat] ? 1 : 0) : num(s[stat]));
       }
     },
   });
@@ -86,7 +85,7 @@ export function createServerMetrics(replica: Replica, region: string): ServerMet
     name: "concord_peer_last_ack_timestamp_seconds", help: "When the peer last acknowledged a push", labelNames: ["peer"], registers: [registry],
     collect() {
       this.reset();
-      for (const [peer, s] of Object.entries(replication()?.peers ?? {})) if (typeof s.lastAckAt === "number") this.set({ peer }, s.lastAckAt / 1000);
+      for (const [peer, s] of Object.entries(replication()?.peers ?? {})) if (s.lastAckAt !== null) this.set({ peer }, s.lastAckAt / 1000);
     },
   });
   void lastAck;
@@ -95,7 +94,7 @@ export function createServerMetrics(replica: Replica, region: string): ServerMet
     collect() {
       this.reset();
       const r = replication();
-      for (const [peer, s] of Object.entries(r?.peers ?? {})) for (const [reason, n] of Object.entries(s.framesRejected ?? {})) this.set({ peer, reason }, num(n));
+      for (const [peer, s] of Object.entries(r?.peers ?? {})) for (const [reason, n] of Object.entries(s.framesRejected)) this.set({ peer, reason }, num(n));
       for (const [reason, n] of Object.entries(r?.framesRejectedUnknown ?? {})) this.set({ peer: "unknown", reason }, num(n));
     },
   });

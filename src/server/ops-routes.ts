@@ -26,8 +26,7 @@ export function opsRoutes(replica: Replica, metrics: ServerMetrics, readiness: (
   app.get("/healthz", (c) => c.json({ ok: true }));
   app.get("/readyz", (c) => {
     const r = readiness();
-    const replication = replica.stats().replication as { peers?: Record<string, { up?: boolean }> } | undefined;
-    const peers = Object.fromEntries(Object.entries(replication?.peers ?? {}).map(([id, p]) => [id, p.up ? "up" : "down"]));
+    const peers = Object.fromEntries(Object.entries(replica.stats().replication?.peers ?? {}).map(([id, p]) => [id, p.up ? "up" : "down"]));
     return c.json({ ready: r.ready, region: replica.region, peers, ...(r.reason ? { reason: r.reason } : {}) }, r.ready ? 200 : 503);
   });
   app.get("/metrics", async (c) => {

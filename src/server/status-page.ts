@@ -15,12 +15,12 @@ export interface StatusPageOptions {
 /** Renders the status page from replica.stats(). */
 export function statusPage(stats: ReplicaStats, options: StatusPageOptions = {}): string {
   const refreshSeconds = options.refreshSeconds ?? 5;
-  const replication = stats.replication as { peers?: Record<string, Record<string, unknown>>; documents?: number } | undefined;
+  const replication = stats.replication;
   const peers = Object.entries(replication?.peers ?? {});
   const rows = peers.map(([id, p]) => {
-    const up = p.up === true;
-    return `<tr><td>${escape(id)}</td><td class="${up ? "up" : "down"}">${up ? "up" : "down"}</td><td>${Number(p.lagMs ?? 0)} ms</td>` +
-      `<td>${Number(p.queueEntries ?? 0)}</td><td>${Number(p.antiEntropyRounds ?? 0)}</td><td>${Number(p.docsRepaired ?? 0)}</td></tr>`;
+    const up = p.up;
+    return `<tr><td>${escape(id)}</td><td class="${up ? "up" : "down"}">${up ? "up" : "down"}</td><td>${p.lagMs} ms</td>` +
+      `<td>${p.queueEntries}</td><td>${p.antiEntropyRounds}</td><td>${p.docsRepaired}</td></tr>`;
   }).join("\n");
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="${refreshSeconds}">

@@ -10,6 +10,7 @@ const suites = [
   ["server", () => import("./server.bench.ts")],
   ["backup", () => import("./backup.bench.ts")],
   ["simulator", () => import("./sim.bench.ts")],
+  ["cli start-up", () => import("./cli-start.bench.ts")],
 ] as const;
 
 const only = process.argv[2];

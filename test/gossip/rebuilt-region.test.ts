@@ -45,7 +45,7 @@ describe("a region rebuilt on an empty disk", () => {
       await a.replica.close();
     }
     // Each life's first request is refused as stale_epoch (it has not heard b's epoch yet); none as replayed.
-    const refusedOf = () => Object.keys((b.gossip.stats() as { peers: { a: { framesRejected: object } } }).peers.a.framesRejected);
+    const refusedOf = () => Object.keys(b.gossip.stats().peers.a?.framesRejected ?? {});
     expect(refusedOf().filter((reason) => reason !== "stale_epoch")).toEqual([]);
 
     clock.advance(10 * 60_000); // the disk is replaced and the region provisioned again: minutes later
