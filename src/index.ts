@@ -7,7 +7,7 @@ export { ConcordError, errorCodes, isConcordError } from "./errors.ts";
 export type { ErrorCode } from "./errors.ts";
 export { openReplica, Replica } from "./replica/replica.ts";
 export type {
-  ChangeListener, DocChange, DocView, ListOptions, ReplicaOptions, ReplicaStats, WriteAck,
+  ChangeListener, DocChange, DocHead, DocView, ListOptions, ReplicaOptions, ReplicaStats, WriteAck,
 } from "./replica/types.ts";
 export type { DocKind, EngineLimits } from "./doc/engine.ts";
 export { docKinds } from "./doc/engine.ts";
