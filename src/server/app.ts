@@ -17,6 +17,7 @@ import { docReadRoute } from "./doc-read-route.ts";
 import { docsRoutes } from "./docs-routes.ts";
 import type { AppEnv } from "./env.ts";
 import { eventsRoute } from "./events-route.ts";
+import { feedRoute } from "./feed-route.ts";
 import { gossipRoute, type FrameHandler } from "./gossip-route.ts";
 import { errorResponse } from "./http-errors.ts";
 import { createPathRedactor } from "./log-paths.ts";
@@ -55,6 +56,10 @@ export interface ServerOptions {
   viewCacheBytes?: number;
   /** SSE keep-alive interval, ms. Default 15000. */
   keepAliveMs?: number;
+  /** Bytes of events an SSE stream holds for a client that does not read; past it the client is disconnected. Default 8 MiB. */
+  maxEventQueueBytes?: number;
+  /** Document ids one multi-document event stream (/v1/events) may list. Default 1000. */
+  maxFeedIds?: number;
   /** Readiness for /readyz (the region says: store open, peers known). Default: always ready. */
   readiness?: () => Readiness;
   /**
@@ -131,7 +136,9 @@ export function createServer(replica: Replica, options: ServerOptions = {}): Con
   if (options.tokens) app.use("/v1/*", limitPrincipalConcurrency(options.maxConcurrentPerToken ?? Math.max(1, Math.floor(maxConcurrentRequests / 4))));
   if (options.rateLimit) app.use("/v1/*", limitRate(clock, options.rateLimit));
   app.use("/v1/*", limitBody(options.maxBodyBytes ?? (8 << 20) + (64 << 10)));
-  app.route("/v1/docs", eventsRoute(replica, { clock, keepAliveMs: options.keepAliveMs ?? 15_000, shutdown: options.shutdown ?? new AbortController().signal }));
+  const streams = { clock, keepAliveMs: options.keepAliveMs ?? 15_000, shutdown: options.shutdown ?? new AbortController().signal, maxQueuedBytes: options.maxEventQueueBytes ?? 8 << 20 };
+  app.route("/v1/docs", eventsRoute(replica, streams));
+  app.route("/v1", feedRoute(replica, { ...streams, maxIds: options.maxFeedIds ?? 1000 }));
   app.route("/v1/admin", adminRoutes({ backup: options.backup, clock }));
   const views = createViewCache({ maxBytes: options.viewCacheBytes ?? 32 << 20 });
   // Renderings of a changed or deleted document are never served again (the version differs): free them now.
