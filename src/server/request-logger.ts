@@ -30,12 +30,13 @@ export type RequestLogger = Logger & { droppedLines(): number };
 
 /** A pino logger with a bounded asynchronous destination. */
 export function createRequestLogger(options: RequestLoggerOptions): RequestLogger {
+  const maxLength = options.maxBufferBytes ?? 8 << 20;
   const destination = pino.destination({
     dest: options.file ?? 1,
     sync: false,
-    // Lines gather until 4 KiB or the periodic flush: one write for many requests.
-    minLength: 4096,
-    maxLength: options.maxBufferBytes ?? 8 << 20,
+    // Lines gather until 4 KiB (less for a tiny buffer) or the periodic flush: one write for many requests.
+    minLength: Math.min(4096, Math.floor(maxLength / 4)),
+    maxLength,
     periodicFlush: options.flushMs ?? 200,
   });
   let dropped = 0;
