@@ -4,7 +4,7 @@
  * document ids under a prefix. Gossip does not use tokens: frames are
  * authenticated by the pair keys (src/gossip/secure-channel.ts).
  */
-import { hash, timingSafeEqual } from "node:crypto";
+import { createHash, timingSafeEqual } from "node:crypto";
 import type { MiddlewareHandler } from "hono";
 import { ConcordError } from "../errors.ts";
 
@@ -29,9 +29,12 @@ export interface Principal {
   prefix: string;
 }
 
+// createHash, not crypto.hash: that one-shot needs Node 20.12, and the package says Node 20.
+const sha256 = (token: string) => createHash("sha256").update(token, "utf8").digest();
+
 /** Hex SHA-256 of a token: the only form in which tokens are stored. */
 export function hashToken(token: string): string {
-  return hash("sha256", token, "hex");
+  return sha256(token).toString("hex");
 }
 
 /** Checks a parsed tokens.json (`{ "tokens": [TokenRecord, ...] }`); a bad file is a clear invalid_argument. */
@@ -73,7 +76,7 @@ export function authenticate(tokens: readonly TokenRecord[] | undefined): Middle
     const header = c.req.header("authorization") ?? "";
     const match = /^Bearer\s+(\S+)$/i.exec(header);
     if (!match) throw new ConcordError("unauthorized", "send Authorization: Bearer <token>");
-    const digest = hash("sha256", match[1]!, "buffer");
+    const digest = sha256(match[1]!);
     const known = byHash.get(digest.toString("hex"));
     // The map lookup is on a hash of the secret, so its timing leaks nothing useful; compare anyway to be explicit.
     if (!known || !timingSafeEqual(known.digest, digest)) throw new ConcordError("unauthorized", "unknown token");

@@ -26,11 +26,11 @@ export type SendEvent = (event: string, data: unknown) => boolean;
 export const sseEvent = (event: string, data: unknown) => `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
 
 /**
- * Streams events to the client: `start(send)` subscribes (and may send a
+ * Streams events to the client: `start(send, end)` subscribes (and may send a
  * first event) and returns what ends the subscription, called exactly once
- * when the stream ends for any reason.
+ * when the stream ends for any reason; `end()` ends it from the server side.
  */
-export function eventStream(c: Context, options: EventStreamOptions, start: (send: SendEvent) => Promise<() => void>): Response {
+export function eventStream(c: Context, options: EventStreamOptions, start: (send: SendEvent, end: () => void) => Promise<() => void>): Response {
   return streamSSE(c, async (stream) => {
     let over = false;
     let end = () => {};
@@ -62,7 +62,7 @@ export function eventStream(c: Context, options: EventStreamOptions, start: (sen
       if (options.shutdown.aborted) return;
       options.shutdown.addEventListener("abort", onShutdown, { once: true });
       stream.onAbort(() => end());
-      unsubscribe = await start(send);
+      unsubscribe = await start(send, () => end());
       cancelKeepAlive = options.clock.timer(options.keepAliveMs, keepAlive);
       await ended;
     } finally {

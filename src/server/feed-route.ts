@@ -64,16 +64,23 @@ export function feedRoute(replica: Replica, options: FeedRouteOptions): Hono<App
   const stream = async (c: Context<AppEnv>, { prefix, ids }: Selection) => {
     const listed = new Set(ids);
     const wanted = (id: string) => listed.has(id) || (prefix !== undefined && id.startsWith(prefix));
-    return eventStream(c, options, async (send) => {
+    return eventStream(c, options, async (send, end) => {
       // Subscribed before the heads are read, held back until `ready` is sent: nothing in between is lost.
+      // What is held counts against the same bound as what waits for the client.
       let held: Array<[string, unknown]> | undefined = [];
+      let heldBytes = 0;
       const unsubscribe = replica.observe((event) => {
         if (!wanted(event.id)) return;
         const message: [string, unknown] = event.type === "change"
           ? ["change", { id: event.id, version: event.version, origin: event.origin, delta: Buffer.from(event.delta).toString("base64") }]
           : ["delete", { id: event.id, origin: event.origin }];
-        if (held) held.push(message);
-        else send(...message);
+        if (!held) return void send(...message);
+        heldBytes += event.type === "change" ? event.delta.length * 1.34 + 256 : 256;
+        if (heldBytes <= options.maxQueuedBytes) held.push(message);
+        else {
+          held = [];
+          end();
+        }
       });
       try {
         send("ready", { ...(prefix !== undefined ? { prefix } : {}), docs: await heads(replica, ids) });
