@@ -52,7 +52,7 @@ export interface ServerOptions {
   maxConcurrentPerToken?: number;
   /** Longest a write may wait for other regions or a read for its token, ms. Default 30000. */
   maxWaitMs?: number;
-  /** Bytes of rendered JSON views kept for GET (src/server/view-cache.ts). Default 32 MiB; 0 keeps none. */
+  /** Bytes of rendered JSON views kept for GET, and as many of whole states for ?format=update (src/server/view-cache.ts). Default 32 MiB each; 0 keeps none. */
   viewCacheBytes?: number;
   /** SSE keep-alive interval, ms. Default 15000. */
   keepAliveMs?: number;
@@ -141,9 +141,13 @@ export function createServer(replica: Replica, options: ServerOptions = {}): Con
   app.route("/v1", feedRoute(replica, { ...streams, maxIds: options.maxFeedIds ?? 1000 }));
   app.route("/v1/admin", adminRoutes({ backup: options.backup, clock }));
   const views = createViewCache({ maxBytes: options.viewCacheBytes ?? 32 << 20 });
+  const states = createViewCache({ maxBytes: options.viewCacheBytes ?? 32 << 20 });
   // Renderings of a changed or deleted document are never served again (the version differs): free them now.
-  replica.observe((event) => views.drop(event.id));
-  app.route("/v1/docs", docReadRoute(replica, { maxWaitMs: options.maxWaitMs ?? 30_000, views }));
+  replica.observe((event) => {
+    views.drop(event.id);
+    states.drop(event.id);
+  });
+  app.route("/v1/docs", docReadRoute(replica, { maxWaitMs: options.maxWaitMs ?? 30_000, views, states }));
   app.route("/v1/docs", docsRoutes(replica, { maxWaitMs: options.maxWaitMs ?? 30_000, maxListLimit: 1000 }));
   return app;
 }

@@ -5,7 +5,8 @@
  *
  * The version is read first and nothing is rendered that the answer does not
  * carry: a 304 builds no JSON, `?format=update` and `?since` build no JSON
- * view, and the JSON of a version already rendered comes from the view cache.
+ * view, and the JSON or whole state of a version already sent comes from a
+ * cache (src/server/view-cache.ts).
  */
 import { Hono } from "hono";
 import type { Replica } from "../replica/replica.ts";
@@ -20,6 +21,8 @@ export interface DocReadRouteOptions {
   maxWaitMs: number;
   /** Renderings of documents' JSON by version. */
   views: ViewCache;
+  /** Documents' whole states (`?format=update`) by version. */
+  states: ViewCache;
 }
 
 /** Whether an If-None-Match header names `etag` (or is `*`). */
@@ -35,6 +38,16 @@ function matches(ifNoneMatch: string | undefined, etag: string): boolean {
 /** The route under /v1/docs. */
 export function docReadRoute(replica: Replica, options: DocReadRouteOptions): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
+
+  /** The whole state at `version`, from the cache or encoded (and kept only if no write came in between). */
+  const wholeState = async (id: string, version: string): Promise<Uint8Array> => {
+    const cached = options.states.get(id, version);
+    if (cached !== undefined) return cached;
+    const bytes = await replica.encodeState(id);
+    // Versions only move forward: the same version after as before means these bytes are that version.
+    if ((await replica.head(id)).version === version) options.states.set(id, version, bytes);
+    return bytes;
+  };
   app.get("/:id", async (c) => {
     const id = c.req.param("id");
     authorize(c.get("principal"), "read", id);
@@ -48,7 +61,7 @@ export function docReadRoute(replica: Replica, options: DocReadRouteOptions): Ho
     const etag = `"${head.version}${suffix}"`;
     if (matches(c.req.header("if-none-match"), etag)) return c.body(null, 304, { ETag: etag, "Cache-Control": "no-cache" });
     if (suffix !== "") {
-      const bytes = since !== undefined ? await replica.diff(id, since) : await replica.encodeState(id);
+      const bytes = since !== undefined ? await replica.diff(id, since) : await wholeState(id, head.version);
       return c.body(bytes as Uint8Array<ArrayBuffer>, 200, {
         ETag: etag, "Cache-Control": "no-cache", "Content-Type": "application/octet-stream", "X-Concord-Version": head.version, "X-Concord-Kind": head.kind,
       });

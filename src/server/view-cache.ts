@@ -1,9 +1,10 @@
 /**
- * Rendered JSON views of documents, one per document, keyed by the version
- * they render. A GET checks the document's version (cheap: no JSON is built)
- * and sends the cached bytes when they render that version: building the
- * canonical JSON of a large document and stringifying it is milliseconds,
- * and nothing changes between writes.
+ * Renderings of documents (their JSON views, or their whole states for
+ * ?format=update), one per document, keyed by the version they render. A GET
+ * checks the document's version (cheap: nothing is built) and sends the
+ * cached bytes when they render that version: building the canonical JSON
+ * or the state of a large document is milliseconds, and nothing changes
+ * between writes.
  *
  * The version is the cache's whole correctness argument: an entry is only
  * ever served for the exact version it was rendered from, and a version

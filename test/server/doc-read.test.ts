@@ -48,6 +48,18 @@ describe("GET a document", () => {
     expect(read).not.toHaveBeenCalled();
   });
 
+  it("encodes the whole state of a version once, and again after a write", async () => {
+    const first = new Uint8Array(await (await app.request("/v1/docs/d?format=update")).arrayBuffer());
+    const encode = vi.spyOn(replica, "encodeState");
+    expect(new Uint8Array(await (await app.request("/v1/docs/d?format=update")).arrayBuffer())).toEqual(first);
+    expect(encode).not.toHaveBeenCalled();
+    await replica.patch("d", [{ op: "set", path: ["meta", "title"], value: "second" }]);
+    const next = await app.request("/v1/docs/d?format=update");
+    expect(next.headers.get("x-concord-version")).toBe((await replica.read("d")).version);
+    expect(encode).toHaveBeenCalledTimes(1);
+    expect(new Uint8Array(await next.arrayBuffer())).toEqual(await replica.encodeState("d"));
+  });
+
   it("renders a version once and serves it again from the cache, byte for byte", async () => {
     const first = await app.request("/v1/docs/d");
     const text = await first.text();
