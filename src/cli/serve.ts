@@ -3,9 +3,10 @@
  * SIGINT/SIGTERM, then stops gracefully (drain, stop gossip, close the store).
  */
 import { join } from "node:path";
-import { pino, type Level } from "pino";
+import type { Level } from "pino";
 import { ConcordError } from "../errors.ts";
 import { authModes, startRegion, type AuthMode } from "../server/region.ts";
+import { createRequestLogger } from "../server/request-logger.ts";
 import { positive, type ServerLimits } from "../server/server-limits.ts";
 import { readTopologyFile } from "../server/topology-file.ts";
 import type { Command } from "./command.ts";
@@ -92,7 +93,7 @@ export const serveCommand: Command = defineCommand({
     if (port !== undefined && !(Number.isInteger(port) && port >= 0 && port < 65536)) throw new ConcordError("invalid_argument", "--port must be 0..65535");
     const auth = (values.auth ?? "tokens") as AuthMode;
     if (!authModes.includes(auth)) throw new ConcordError("invalid_argument", "--auth must be tokens or off");
-    const logger = pino({ level, base: { region } });
+    const logger = createRequestLogger({ level, base: { region } });
     const running = await startRegion({
       topology, region, logger, auth,
       server: limitsFromFlags(values),

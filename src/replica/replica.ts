@@ -28,7 +28,7 @@ import { applyRemote } from "./remote-apply.ts";
 import { readAfter } from "./read-after.ts";
 import { shredDoc } from "./shred.ts";
 import type {
-  ChangeListener, CreateOptions, DocStatus, DocView, InjectedBugs, InternalReplicaOptions, ListOptions, ReadOptions, ReplicaEvent,
+  ChangeListener, CreateOptions, DocHead, DocStatus, DocView, InjectedBugs, InternalReplicaOptions, ListOptions, ReadOptions, ReplicaEvent,
   ReplicaOptions, ReplicaStats, Replication, WriteAck, WriteOptions,
 } from "./types.ts";
 import { decodeVersion, deletedVersionHash, encodeVersion, unknownVersionHash, versionHash } from "./version-token.ts";
@@ -185,6 +185,17 @@ export class Replica {
   async read(id: string, options: ReadOptions = {}): Promise<DocView> {
     if (options.after === undefined) return this.view(await this.loaded(id));
     const deps = { region: this.region, clock: this.clock, feed: this.feed, loaded: (i: string) => this.loaded(i), view: (d: LoadedDoc) => this.view(d) };
+    return readAfter(deps, id, options.after, options.timeoutMs ?? 5000);
+  }
+
+  /**
+   * read() without the value: the kind and version only, as read() would
+   * report them, so a caller can check a cached rendering (an ETag) without
+   * building the JSON. Same errors and `after` semantics as read().
+   */
+  async head(id: string, options: ReadOptions = {}): Promise<DocHead> {
+    if (options.after === undefined) return this.headOf(await this.loaded(id));
+    const deps = { region: this.region, clock: this.clock, feed: this.feed, loaded: (i: string) => this.loaded(i), view: (d: LoadedDoc) => this.headOf(d) };
     return readAfter(deps, id, options.after, options.timeoutMs ?? 5000);
   }
 
@@ -386,9 +397,13 @@ export class Replica {
     return shredDoc({ slots: this.slots, docs: this.docs, feed: this.feed, writer: this.writer, clock: this.clock }, id, origin);
   }
 
-  private view(doc: LoadedDoc): DocView {
+  private headOf(doc: LoadedDoc): DocHead {
     const { id, kind } = doc.handle;
-    return { id, kind, version: encodeVersion(doc.engine.version(doc.state)), value: doc.engine.toJSON(doc.state) };
+    return { id, kind, version: encodeVersion(doc.engine.version(doc.state)) };
+  }
+
+  private view(doc: LoadedDoc): DocView {
+    return { ...this.headOf(doc), value: doc.engine.toJSON(doc.state) };
   }
 
   private checkOpen(): void {

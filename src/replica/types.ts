@@ -48,12 +48,16 @@ export interface InternalReplicaOptions extends ReplicaOptions {
   bugs?: InjectedBugs;
 }
 
-/** A document as read: its canonical JSON value and version. */
-export interface DocView {
+/** What names a document's content without rendering it: its kind and version. */
+export interface DocHead {
   id: string;
   kind: DocKind;
   /** Opaque, base64url; changes whenever the content does. */
   version: string;
+}
+
+/** A document as read: its canonical JSON value and version. */
+export interface DocView extends DocHead {
   value: unknown;
 }
 

@@ -13,15 +13,18 @@ import type { Replica } from "../replica/replica.ts";
 import { systemClock, type Clock } from "../runtime/clock.ts";
 import { adminRoutes, type BackupProvider } from "./admin-routes.ts";
 import { authenticate, type TokenRecord } from "./auth.ts";
+import { docReadRoute } from "./doc-read-route.ts";
 import { docsRoutes } from "./docs-routes.ts";
 import type { AppEnv } from "./env.ts";
 import { eventsRoute } from "./events-route.ts";
+import { feedRoute } from "./feed-route.ts";
 import { gossipRoute, type FrameHandler } from "./gossip-route.ts";
 import { errorResponse } from "./http-errors.ts";
-import { redactPath } from "./log-paths.ts";
+import { createPathRedactor } from "./log-paths.ts";
 import { limitBody, limitConcurrency, limitPrincipalConcurrency, limitRate, type RateLimitOptions } from "./limits.ts";
 import { createServerMetrics, type ServerMetrics } from "./metrics.ts";
 import { opsRoutes, type Readiness } from "./ops-routes.ts";
+import { createViewCache } from "./view-cache.ts";
 
 export interface ServerOptions {
   /** Where gossip frames go (POST /internal/gossip); without it the route answers 404. */
@@ -49,8 +52,14 @@ export interface ServerOptions {
   maxConcurrentPerToken?: number;
   /** Longest a write may wait for other regions or a read for its token, ms. Default 30000. */
   maxWaitMs?: number;
+  /** Bytes of rendered JSON views kept for GET, and as many of whole states for ?format=update (src/server/view-cache.ts). Default 32 MiB each; 0 keeps none. */
+  viewCacheBytes?: number;
   /** SSE keep-alive interval, ms. Default 15000. */
   keepAliveMs?: number;
+  /** Bytes of events an SSE stream holds for a client that does not read; past it the client is disconnected. Default 8 MiB. */
+  maxEventQueueBytes?: number;
+  /** Document ids one multi-document event stream (/v1/events) may list. Default 1000. */
+  maxFeedIds?: number;
   /** Readiness for /readyz (the region says: store open, peers known). Default: always ready. */
   readiness?: () => Readiness;
   /**
@@ -88,13 +97,14 @@ export type ConcordApp = Hono<AppEnv> & { metrics: ServerMetrics };
 export function createServer(replica: Replica, options: ServerOptions = {}): ConcordApp {
   const clock = options.clock ?? systemClock;
   const logKey = options.logKey ?? new Uint8Array(randomBytes(32));
+  const redact = createPathRedactor(logKey);
   const metrics = createServerMetrics(replica, replica.region);
   const app = new Hono<AppEnv>() as ConcordApp;
   app.metrics = metrics;
 
   app.onError((error, c) => {
     if (!(error instanceof ConcordError) && !(error instanceof Error && (error.cause as unknown) instanceof ConcordError)) {
-      options.logger?.error({ err: error, path: redactPath(logKey, c.req.path) }, "unexpected error");
+      options.logger?.error({ err: error, path: redact(c.req.path) }, "unexpected error");
     }
     return errorResponse(c, options.catchingUp?.() && isConcordError(error, "not_found") ? notHereYet(error) : error);
   });
@@ -107,7 +117,7 @@ export function createServer(replica: Replica, options: ServerOptions = {}): Con
     const route = c.res.status === 404 && c.req.routePath === "*" ? "unmatched" : c.req.routePath;
     const ms = clock.now() - started;
     metrics.observe(c.req.method, route, c.res.status, ms / 1000);
-    options.logger?.info({ method: c.req.method, path: redactPath(logKey, c.req.path), status: c.res.status, ms, principal: c.get("principal")?.name }, "request");
+    options.logger?.info({ method: c.req.method, path: redact(c.req.path), status: c.res.status, ms, principal: c.get("principal")?.name }, "request");
   });
 
   app.route("/", opsRoutes(replica, metrics, () => options.readiness?.() ?? { ready: true }, { authOff: options.tokens === undefined }));
@@ -126,8 +136,18 @@ export function createServer(replica: Replica, options: ServerOptions = {}): Con
   if (options.tokens) app.use("/v1/*", limitPrincipalConcurrency(options.maxConcurrentPerToken ?? Math.max(1, Math.floor(maxConcurrentRequests / 4))));
   if (options.rateLimit) app.use("/v1/*", limitRate(clock, options.rateLimit));
   app.use("/v1/*", limitBody(options.maxBodyBytes ?? (8 << 20) + (64 << 10)));
-  app.route("/v1/docs", eventsRoute(replica, { clock, keepAliveMs: options.keepAliveMs ?? 15_000, shutdown: options.shutdown ?? new AbortController().signal }));
+  const streams = { clock, keepAliveMs: options.keepAliveMs ?? 15_000, shutdown: options.shutdown ?? new AbortController().signal, maxQueuedBytes: options.maxEventQueueBytes ?? 8 << 20 };
+  app.route("/v1/docs", eventsRoute(replica, streams));
+  app.route("/v1", feedRoute(replica, { ...streams, maxIds: options.maxFeedIds ?? 1000 }));
   app.route("/v1/admin", adminRoutes({ backup: options.backup, clock }));
+  const views = createViewCache({ maxBytes: options.viewCacheBytes ?? 32 << 20 });
+  const states = createViewCache({ maxBytes: options.viewCacheBytes ?? 32 << 20 });
+  // Renderings of a changed or deleted document are never served again (the version differs): free them now.
+  replica.observe((event) => {
+    views.drop(event.id);
+    states.drop(event.id);
+  });
+  app.route("/v1/docs", docReadRoute(replica, { maxWaitMs: options.maxWaitMs ?? 30_000, views, states }));
   app.route("/v1/docs", docsRoutes(replica, { maxWaitMs: options.maxWaitMs ?? 30_000, maxListLimit: 1000 }));
   return app;
 }

@@ -1,6 +1,6 @@
 /**
  * The client API for documents: create, binary updates, JSON operations,
- * reads (JSON, full state, diff, read-your-writes), listing and deletion.
+ * listing and deletion (reads are in doc-read-route.ts).
  * Every failure is a ConcordError, rendered by http-errors.ts.
  */
 import { Hono, type Context } from "hono";
@@ -11,6 +11,7 @@ import type { Durability, WriteAck, WriteOptions } from "../replica/types.ts";
 import { authorize } from "./auth.ts";
 import type { AppEnv } from "./env.ts";
 import { fail } from "./http-errors.ts";
+import { intParam } from "./query-params.ts";
 
 export interface DocsRouteOptions {
   /** Longest a client may ask a write to wait for other regions, or a read for its token. */
@@ -20,14 +21,6 @@ export interface DocsRouteOptions {
 }
 
 const durabilities: readonly Durability[] = ["local", "majority", "all"];
-
-function intParam(c: Context, name: string, fallback: number, max: number): number {
-  const raw = c.req.query(name);
-  if (raw === undefined) return fallback;
-  const n = Number(raw);
-  if (!/^\d+$/.test(raw) || !Number.isSafeInteger(n)) fail("invalid_argument", `?${name} must be a non-negative integer`);
-  return Math.min(n, max);
-}
 
 function writeOptions(c: Context, maxWaitMs: number): WriteOptions {
   const durability = c.req.query("durability") ?? "local";
@@ -65,30 +58,6 @@ export function docsRoutes(replica: Replica, options: DocsRouteOptions): Hono<Ap
     const write = writeOptions(c, options.maxWaitMs);
     const ops = parseJsonOps(await c.req.json().catch(() => fail("invalid_argument", "the body must be JSON")));
     return c.json(ackBody(await replica.patch(id, ops, write)));
-  });
-
-  app.get("/:id", async (c) => {
-    const id = c.req.param("id");
-    authorize(c.get("principal"), "read", id);
-    const after = c.req.query("after");
-    const view = await replica.read(id, after === undefined ? {} : { after, timeoutMs: intParam(c, "timeoutMs", 5000, options.maxWaitMs) });
-    const format = c.req.query("format") ?? "json";
-    const since = c.req.query("since");
-    if (format !== "json" && format !== "update") fail("invalid_argument", "?format must be json or update");
-    // The version names the content exactly, so it is a strong validator; the representation is part of it.
-    const etag = `"${view.version}${since !== undefined ? ".diff" : format === "update" ? ".update" : ""}"`;
-    c.header("ETag", etag);
-    c.header("Cache-Control", "no-cache");
-    const ifNoneMatch = c.req.header("if-none-match");
-    if (ifNoneMatch !== undefined && ifNoneMatch.split(",").some((t) => t.trim() === etag || t.trim() === "*")) return c.body(null, 304);
-    if (since !== undefined || format === "update") {
-      const bytes = since !== undefined ? await replica.diff(id, since) : await replica.encodeState(id);
-      c.header("Content-Type", "application/octet-stream");
-      c.header("X-Concord-Version", view.version);
-      c.header("X-Concord-Kind", view.kind);
-      return c.body(bytes as Uint8Array<ArrayBuffer>);
-    }
-    return c.json(view);
   });
 
   app.get("/", async (c) => {

@@ -29,3 +29,24 @@ export function redactPath(key: Uint8Array, path: string): string {
   if (!match) return path;
   return `/v1/docs/<${logIdHash(key, decoded(match[1]!))}>${match[2] ?? ""}`;
 }
+
+/**
+ * redactPath for one key, remembering the last `maxEntries` paths (of at
+ * most `maxPathLength` characters) it redacted: a BLAKE2b per logged request is a visible share of a small GET,
+ * and hot documents are asked for again and again. The ids it holds are
+ * in memory anyway while their requests run; the cache only keeps them a
+ * little longer, and never outside the process.
+ */
+export function createPathRedactor(key: Uint8Array, maxEntries = 4096, maxPathLength = 256): (path: string) => string {
+  const recent = new Map<string, string>();
+  return (path) => {
+    let redacted = recent.get(path);
+    if (redacted === undefined) {
+      redacted = redactPath(key, path);
+      if (path.length > maxPathLength) return redacted; // so the cache stays within maxEntries × maxPathLength
+      if (recent.size >= maxEntries) recent.delete(recent.keys().next().value!);
+      recent.set(path, redacted);
+    }
+    return redacted;
+  };
+}

@@ -108,11 +108,20 @@ export function createServerMetrics(replica: Replica, region: string): ServerMet
   });
   void pending;
 
+  // prom-client hashes the labels on every call; the children for a (method, route, status) are kept instead.
+  const maxChildren = 1024;
+  const children = new Map<string, { count: { inc(): void }; time: { observe(seconds: number): void } }>();
   return {
     registry,
     observe(method, route, status, seconds) {
-      requests.inc({ method, route, status: String(status) });
-      latency.observe({ method, route }, seconds);
+      const key = `${method} ${status} ${route}`;
+      let child = children.get(key);
+      if (child === undefined) {
+        child = { count: requests.labels({ method, route, status: String(status) }), time: latency.labels({ method, route }) };
+        if (children.size < maxChildren) children.set(key, child);
+      }
+      child.count.inc();
+      child.time.observe(seconds);
     },
   };
 }
