@@ -35,12 +35,22 @@ import { decodeVersion, deletedVersionHash, encodeVersion, unknownVersionHash, v
 
 export { decodeVersion, encodeVersion } from "./version-token.ts";
 
-/** Opens a replica over `options.store`, creating the keyring on an empty store. */
+/**
+ * Opens a replica over `options.store`, creating the keyring on an empty store.
+ * The replica owns the store from this call on: it closes it on close(), and
+ * openReplica closes it when opening fails (a wrong key, say), so a store that
+ * holds a lock (IndexedDB's, a data directory's) does not keep it.
+ */
 export async function openReplica(options: ReplicaOptions): Promise<Replica> {
-  const random = options.random ?? systemRandom;
-  const keyring = await openKeyring(options.store, options.masterKey, random);
-  const docs = createDocStore(options.store, keyring, random, { clock: options.clock ?? systemClock });
-  return new Replica(options, docs, await docs.nextEpoch());
+  try {
+    const random = options.random ?? systemRandom;
+    const keyring = await openKeyring(options.store, options.masterKey, random);
+    const docs = createDocStore(options.store, keyring, random, { clock: options.clock ?? systemClock });
+    return new Replica(options, docs, await docs.nextEpoch());
+  } catch (error) {
+    await options.store?.close().catch(() => undefined);
+    throw error;
+  }
 }
 
 export class Replica {

@@ -7,7 +7,7 @@
  * would hold back every write queued behind it.
  */
 import { ConcordError } from "../errors.ts";
-import { entriesStoreName, transactionDone } from "./indexeddb-database.ts";
+import { entriesStoreName, indexedDbError, transactionDone } from "./indexeddb-database.ts";
 
 export type Entry = [Uint8Array, Uint8Array];
 
@@ -47,9 +47,16 @@ export function readPage(
   limits: { maxEntries: number; maxBytes: number },
   action: string,
 ): Promise<Page> {
-  const tx = db.transaction(entriesStoreName, "readonly");
+  let tx: IDBTransaction;
+  let request: IDBRequest<IDBCursorWithValue | null>;
+  try {
+    tx = db.transaction(entriesStoreName, "readonly");
+    request = tx.objectStore(entriesStoreName).openCursor(range);
+  } catch (cause) {
+    // A connection closing under us throws here rather than failing a request.
+    return Promise.reject(indexedDbError(action, cause));
+  }
   const done = transactionDone(tx, action);
-  const request = tx.objectStore(entriesStoreName).openCursor(range);
   const entries: Entry[] = [];
   let bytes = 0;
   let full = false;

@@ -141,9 +141,14 @@ class IndexedDbStore implements Store {
     checkKey(key);
     const db = await this.database();
     const action = `reading from ${this.what}`;
-    const tx = this.transaction(db, "readonly", "reading from");
-    // Both settle on failure (the request's error aborts the transaction): await both, leave neither unhandled.
-    const [value] = await Promise.all([requestResult(tx.objectStore(entriesStoreName).get(idbKey(key)), action), transactionDone(tx, action)]);
+    let value: unknown;
+    try {
+      const tx = this.transaction(db, "readonly", "reading from");
+      // Both settle on failure (the request's error aborts the transaction): await both, leave neither unhandled.
+      [value] = await Promise.all([requestResult(tx.objectStore(entriesStoreName).get(idbKey(key)), action), transactionDone(tx, action)]);
+    } catch (cause) {
+      throw indexedDbError(action, cause);
+    }
     return value === undefined ? undefined : valueBytesOf(value);
   }
 
