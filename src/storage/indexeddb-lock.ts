@@ -32,7 +32,7 @@ export function lockStore(name: string): Promise<ReleaseLock | undefined> {
       .request(`concord-store:${name}`, { ifAvailable: true }, (lock) => {
         if (lock === null) {
           reject(
-            new ConcordError("locked", `the IndexedDB store "${name}" is open in another tab or window of this app; close it there first`, {
+            new ConcordError("locked", `the IndexedDB store "${name}" is already open (in another tab or window of this app, or not yet closed in this page); close it there first`, {
               details: { store: name },
             }),
           );
