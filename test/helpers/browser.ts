@@ -51,6 +51,7 @@ export function requireChromium(ctx: { skip: (note?: string) => void }): void {
   const missing = chromiumMissing();
   if (missing === undefined) return;
   if (process.env["CONCORD_CI"] === "1") throw new Error(`CI must run the browser tests: ${missing}`);
+  console.warn(`browser test skipped: ${missing}`);
   ctx.skip(missing);
 }
 
