@@ -8,11 +8,16 @@
  */
 import { ConcordError } from "../errors.ts";
 
-/** Releases a held lock. Idempotent. */
-export type ReleaseLock = () => void;
+/** Releases a held lock; resolves once it is free for others. Idempotent. */
+export type ReleaseLock = () => Promise<void>;
 
 interface WebLocks {
   request(name: string, options: { ifAvailable: boolean }, callback: (lock: unknown) => Promise<void> | void): Promise<unknown>;
+}
+
+/** The Web Lock's name for the store `name`. */
+export function storeLockName(name: string): string {
+  return `concord-store:${name}`;
 }
 
 /**
@@ -26,10 +31,12 @@ export function lockStore(name: string): Promise<ReleaseLock | undefined> {
   const locks = (globalThis as { navigator?: { locks?: WebLocks } }).navigator?.locks;
   if (locks === undefined) return Promise.resolve(undefined);
   return new Promise((resolve, reject) => {
-    let release!: () => void;
-    const held = new Promise<void>((r) => (release = r));
-    locks
-      .request(`concord-store:${name}`, { ifAvailable: true }, (lock) => {
+    let letGo!: () => void;
+    const held = new Promise<void>((r) => (letGo = r));
+    // request() settles once the lock is released, not when the callback's promise does: waiting for
+    // it makes close() mean "another store may open now", not "soon".
+    const released: Promise<unknown> = locks
+      .request(storeLockName(name), { ifAvailable: true }, (lock) => {
         if (lock === null) {
           reject(
             new ConcordError("locked", `the IndexedDB store "${name}" is already open (in another tab or window of this app, or not yet closed in this page); close it there first`, {
@@ -38,7 +45,10 @@ export function lockStore(name: string): Promise<ReleaseLock | undefined> {
           );
           return;
         }
-        resolve(release);
+        resolve(async () => {
+          letGo();
+          await released;
+        });
         return held;
       })
       .catch((cause: unknown) => reject(new ConcordError("unavailable", `cannot take the lock of the IndexedDB store "${name}"`, { cause })));

@@ -98,7 +98,7 @@ class IndexedDbStore implements Store {
     try {
       db = await openDatabase(factory, this.name);
     } catch (error) {
-      this.releaseLock?.();
+      await this.releaseLock?.();
       throw error;
     }
     db.onversionchange = () => {
@@ -236,7 +236,7 @@ class IndexedDbStore implements Store {
       const db = await this.opened.catch(() => undefined);
       // IndexedDB's close() lets transactions already started finish; none are left after the wait above.
       db?.close();
-      this.releaseLock?.();
+      await this.releaseLock?.();
     })();
     return this.closing;
   }

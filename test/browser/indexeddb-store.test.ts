@@ -100,8 +100,9 @@ describe("IndexedDB store in Chromium", () => {
       await first.call("close", "a");
       await second.call("open", "b", "shared");
       expect(await second.call("entries", "b")).toEqual([["01", "01"]]);
-      // A tab that goes away releases its lock with it.
+      // A tab that goes away releases its lock with it (soon after: the browser tears the tab down asynchronously).
       await second.page.close();
+      await first.call("lockFreed", "shared");
       await first.call("open", "c", "shared");
     });
   });

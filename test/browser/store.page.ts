@@ -8,6 +8,7 @@
  */
 import { createIndexedDbStore } from "../../src/storage/indexeddb-store.ts";
 import { fromHex, toHex } from "../../src/storage/bytes.ts";
+import { storeLockName } from "../../src/storage/indexeddb-lock.ts";
 import type { Store } from "../../src/storage/store.ts";
 import { runStoreConformance } from "../conformance/store.ts";
 import { startPage } from "./page-api.ts";
@@ -83,6 +84,11 @@ startPage(async () => ({
     const out: Array<[string, string]> = [];
     for await (const [key, value] of storeOf(handle).scan(new Uint8Array(0))) out.push([toHex(key), value.length > 64 ? `<${value.length} bytes>` : toHex(value)]);
     return out;
+  },
+
+  /** Resolves once nobody holds the lock of the store `name` (it takes the lock and lets go at once). */
+  async lockFreed(name: string) {
+    await navigator.locks.request(storeLockName(name), () => undefined);
   },
 
   async close(handle: string) {
