@@ -18,6 +18,7 @@ export const errorCodes = [
   "not_caught_up", // a read-your-writes token this region has not reached yet
   "timeout", // an operation that did not finish within its timeoutMs
   "unavailable", // a peer or resource that cannot be reached now
+  "storage_full", // the store refused a write for lack of space (a browser's quota, a full disk); nothing was written
   "locked", // a data directory another live process holds (details: pid, host, lockFile)
   "unknown_peer", // a frame from a sender not in the topology
   "bad_frame", // a frame that is truncated, forged, replayed or of an unsupported version

@@ -38,6 +38,9 @@ export { decodeVersion, encodeVersion } from "./version-token.ts";
 /**
  * Opens a replica over `options.store`, creating the keyring on an empty store.
  * ConcordError "wrong_key" when the master key does not open the store's keyring.
+ * The replica owns the store from this call on: it closes it on close(), and
+ * opening closes it when it fails (a wrong key, say), so a store that holds a
+ * lock (IndexedDB's, a data directory's) does not keep it.
  */
 export async function openReplica(options: ReplicaOptions): Promise<Replica> {
   // Injected defects never reach a replica through the public API, whatever an untyped caller passes.
@@ -47,10 +50,15 @@ export async function openReplica(options: ReplicaOptions): Promise<Replica> {
 
 /** openReplica with what only the simulator and tests set (InjectedBugs); see src/internal.ts. */
 export async function openInternalReplica(options: InternalReplicaOptions): Promise<Replica> {
-  const random = options.random ?? systemRandom;
-  const keyring = await openKeyring(options.store, options.masterKey, random);
-  const docs = createDocStore(options.store, keyring, random, { clock: options.clock ?? systemClock });
-  return new Replica(options, docs, await docs.nextEpoch());
+  try {
+    const random = options.random ?? systemRandom;
+    const keyring = await openKeyring(options.store, options.masterKey, random);
+    const docs = createDocStore(options.store, keyring, random, { clock: options.clock ?? systemClock });
+    return new Replica(options, docs, await docs.nextEpoch());
+  } catch (error) {
+    await options.store?.close().catch(() => undefined);
+    throw error;
+  }
 }
 
 /**

@@ -25,6 +25,7 @@ const statusByCode: Record<ErrorCode, ContentfulStatusCode> = {
   closed: 503,
   unavailable: 503,
   locked: 503,
+  storage_full: 507,
   key_missing: 500,
   wrong_key: 500,
   corrupt_record: 500,
