@@ -139,7 +139,9 @@ describe("frames replayed across restarts (issue 10, finding 7)", () => {
     // What a sent to b: its requests, and its answers to b's requests (which b's handler never takes).
     const requests = frames.filter((f) => readHeader(f, 1 << 30).header.kind === "request").length;
     console.log(`finding 7, receiver restarted: tried ${frames.length} (${requests} requests), refused ${rejected.stale_epoch ?? 0} stale_epoch + ${rejected.unexpected ?? 0} unexpected + ${rejected.replayed ?? 0} replayed, accepted ${answers.response}, applied ${applied.length}`);
-    expect(requests).toBeGreaterThan(40);
+    // How many requests carry the 40 writes depends on batching (b's LMDB commits take real time); both sets must hold some.
+    const isRequest = (f: Uint8Array) => readHeader(f, 1 << 30).header.kind === "request";
+    expect(delivered.some(isRequest) && withheld.some(isRequest)).toBe(true);
     expect(answers).toEqual({ refusal: requests, empty: frames.length - requests, response: 0 });
     expect(rejected).toEqual({ stale_epoch: requests, unexpected: frames.length - requests });
     expect(applied).toEqual([]);
