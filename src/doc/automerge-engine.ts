@@ -26,6 +26,8 @@ import { rootObjectId } from "./automerge-genesis.ts";
 import { deterministicActor } from "./container-ids.ts";
 import { initialShapeOps, shapeKey } from "./initial-shape.ts";
 import { checkOpLimits } from "./json-ops.ts";
+import { automergeGeneration } from "./automerge-health.ts";
+import { guardEngine } from "./automerge-guard.ts";
 
 // Documents hold arbitrary JSON-like content; callers narrow it themselves.
 type Doc = Automerge.Doc<any>;
@@ -37,6 +39,9 @@ export function createAutomergeEngine(deps: EngineDeps): DocEngine<Doc> {
   const limits = resolveLimits(deps.limits);
   // One op index per Automerge backend (shared by the successive immutable docs of one document).
   const indexes = new WeakMap<object, AutomergeOpIndex>();
+  // The wasm instance (automerge-health.ts generation) each backend was made by.
+  const born = new WeakMap<object, number>();
+  const isLive = (doc: Doc): boolean => (born.get(Automerge.getBackend(doc)) ?? automergeGeneration()) === automergeGeneration();
 
   const newActor = (): string => {
     let hex = "";
@@ -62,7 +67,9 @@ export function createAutomergeEngine(deps: EngineDeps): DocEngine<Doc> {
 
   const remember = (doc: Doc, index: AutomergeOpIndex): void => {
     index.headsKey = sortedHeads(doc).join();
-    indexes.set(Automerge.getBackend(doc), index);
+    const backend = Automerge.getBackend(doc);
+    indexes.set(backend, index);
+    if (!born.has(backend)) born.set(backend, automergeGeneration());
   };
 
   const create = (): Doc => {
@@ -210,7 +217,7 @@ export function createAutomergeEngine(deps: EngineDeps): DocEngine<Doc> {
       return 1024 + stats.numOps * 64 + stats.numChanges * 128 + (index?.byteSize() ?? 0);
     },
   };
-  return engine;
+  return guardEngine(engine, isLive);
 }
 
 /** Applies checked changes to the live document; an engine failure that moved its heads damages it. */

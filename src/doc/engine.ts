@@ -140,4 +140,10 @@ export interface DocEngine<S = unknown> {
   toJSON(state: S): unknown;
   /** A rough in-memory size, for the byte-bounded cache. */
   sizeEstimate(state: S): number;
+  /**
+   * False when `state` can no longer be used: its engine instance crashed
+   * (Automerge: a wasm trap) and was replaced. Callers drop it and reload the
+   * document from the store. Absent means always usable.
+   */
+  isLive?(state: S): boolean;
 }

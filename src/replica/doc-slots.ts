@@ -166,7 +166,9 @@ export function createDocSlots(deps: DocSlotsDeps): DocSlots {
     for (;;) {
       deps.checkOpen();
       const cached = cache.get(id);
-      if (cached) return cached;
+      // Its engine crashed and was replaced since it loaded (an Automerge wasm trap): reload it from the store.
+      if (cached && cached.engine.isLive?.(cached.state) === false) retire(cached);
+      else if (cached) return cached;
       let pending = loading.get(id);
       if (!pending) {
         pending = load(id).finally(() => loading.delete(id));

@@ -5,6 +5,7 @@
  * replication figures are read from replica.stats() at scrape time.
  */
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import { automergePanics } from "../doc/automerge-health.ts";
 import type { Replica } from "../replica/replica.ts";
 import type { PeerReplicationStats, ReplicationStats } from "../replica/types.ts";
 
@@ -61,6 +62,15 @@ export function createServerMetrics(replica: Replica, region: string): ServerMet
     },
   });
   void docsRepaired;
+
+  const enginePanics = new Gauge({
+    name: "concord_engine_panics_total", help: "Automerge engine panics (wasm traps) in this process, each followed by a rebuild of the engine",
+    labelNames: ["engine"], registers: [registry],
+    collect() {
+      this.set({ engine: "automerge" }, automergePanics().count);
+    },
+  });
+  void enginePanics;
 
   // Every per-peer replication stat: numbers become gauges, booleans 0/1.
   const peerFields = {

@@ -24,6 +24,7 @@ import { logIdHash } from "./log-paths.ts";
 import { createServer, type ConcordApp, type ServerOptions } from "./app.ts";
 import { createHttpTransport } from "./http-transport.ts";
 import { catchUpMessage, catchUpReason, catchUpWithAPeer, markCaughtUp } from "./catch-up.ts";
+import { engineReadiness, watchEnginePanics } from "./engine-health.ts";
 import { backupProvider } from "./region-backup.ts";
 import { readRegionKeyFile, regionKeyFile } from "./region-key-file.ts";
 import { parseServerLimits } from "./server-limits.ts";
@@ -122,6 +123,7 @@ export async function startRegion(options: RegionOptions): Promise<RunningRegion
     ...options.gossip,
   });
   const shutdown = new AbortController();
+  const unwatchEngine = watchEnginePanics(self.id, options.logger);
   let closing = false;
   if (catchingUp && peers.size === 0) {
     await markCaughtUp(dataDir); // a lone region has nobody to catch up with
@@ -140,8 +142,8 @@ export async function startRegion(options: RegionOptions): Promise<RunningRegion
     catchingUp: () => catchingUp !== undefined,
     readiness: () =>
       closing ? { ready: false, reason: "shutting down" }
-      : catchingUp ? { ready: false, reason: catchUpMessage(catchingUp) }
-      : { ready: true },
+      : engineReadiness()
+      ?? (catchingUp ? { ready: false, reason: catchUpMessage(catchingUp) } : { ready: true }),
   });
 
   let server: ServerType;
@@ -154,6 +156,7 @@ export async function startRegion(options: RegionOptions): Promise<RunningRegion
     }));
   } catch (error) {
     gossip.stop();
+    unwatchEngine();
     await replica.close();
     throw error;
   }
@@ -192,6 +195,7 @@ export async function startRegion(options: RegionOptions): Promise<RunningRegion
           (server as { closeIdleConnections?: () => void }).closeIdleConnections?.();
         });
         gossip.stop();
+        unwatchEngine();
         await replica.close();
         options.logger?.info({ region: self.id }, "region stopped");
       })();
