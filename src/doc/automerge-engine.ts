@@ -12,7 +12,7 @@
  */
 import * as Automerge from "@automerge/automerge";
 import type { DocEngine, EngineDeps } from "./engine.ts";
-import { ConcordError, isConcordError } from "../errors.ts";
+import { isConcordError } from "../errors.ts";
 import { assertWithinSize, editFailed, invalidUpdate, type RejectionReason } from "./engine-errors.ts";
 import { resolveLimits } from "./limits.ts";
 import { splitChangeChunks } from "./automerge-chunks.ts";
@@ -28,6 +28,7 @@ import { initialShapeOps, shapeKey } from "./initial-shape.ts";
 import { checkOpLimits } from "./json-ops.ts";
 import { automergeGeneration } from "./automerge-health.ts";
 import { guardEngine } from "./automerge-guard.ts";
+import { precheckChanges, tooManyOps } from "./automerge-precheck.ts";
 
 // Documents hold arbitrary JSON-like content; callers narrow it themselves.
 type Doc = Automerge.Doc<any>;
@@ -132,8 +133,12 @@ export function createAutomergeEngine(deps: EngineDeps): DocEngine<Doc> {
       if (delta.length === 0) return { state: doc, changed: false };
       const maxBytes = options.sizeLimit === "snapshot" ? limits.maxSnapshotBytes : limits.maxDeltaBytes;
       assertWithinSize(delta, maxBytes, "delta");
-      const incoming = decodeChanges(splitChangeChunks(delta));
-      if (options.sizeLimit !== "snapshot") assertOpBudget(incoming, limits.maxOpsPerDelta);
+      const chunks = splitChangeChunks(delta);
+      const maxOps = options.sizeLimit === "snapshot" ? undefined : limits.maxOpsPerDelta;
+      // Budget and nesting from the raw bytes first: decoding alone takes seconds for a hostile delta.
+      precheckChanges(chunks, maxOps, limits.maxDepth);
+      const incoming = decodeChanges(chunks);
+      if (maxOps !== undefined) assertOpBudget(incoming, maxOps);
       const index = indexFor(doc);
       const fresh = orderNewChanges(index, incoming);
       if (fresh.length === 0) return { state: doc, changed: false };
@@ -279,13 +284,9 @@ function rethrowAs(error: unknown, damaged: boolean, message: string): Error {
   return invalidUpdate("engine_error", message, { cause: error, damaged });
 }
 
-/** A client delta's ops within budget (see EngineLimits.maxOpsPerDelta); decoding is linear, checking is not cheap. */
+/** A client delta's ops within budget (see EngineLimits.maxOpsPerDelta), as decoded: the precheck read the same columns. */
 function assertOpBudget(changes: IncomingChange[], maxOps: number): void {
   let ops = 0;
   for (const change of changes) ops += change.decoded.ops.length;
-  if (ops > maxOps) {
-    throw new ConcordError("too_large", `the delta carries ${ops} Automerge ops, over the limit of ${maxOps}; send it in smaller changes`, {
-      details: { reason: "too_many_ops", ops, maxOps },
-    });
-  }
+  if (ops > maxOps) throw tooManyOps(ops, maxOps);
 }
