@@ -12,6 +12,7 @@ const suites = [
   ["backup", () => import("./backup.bench.ts")],
   ["simulator", () => import("./sim.bench.ts")],
   ["cli start-up", () => import("./cli-start.bench.ts")],
+  ["automerge large inputs", () => import("./automerge-large.bench.ts")],
 ] as const;
 
 const only = process.argv[2];
