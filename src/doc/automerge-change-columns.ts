@@ -39,20 +39,31 @@ export interface ChangeColumns {
   objCounters: Float64Array;
 }
 
+/** A change chunk's header fields and its columns' data by spec (deflate bit cleared). */
+export interface ChangeLayout {
+  /** Hex actor ids: the author first, then the other actors, as actor columns index them. */
+  actors: string[];
+  deps: string[];
+  seq: number;
+  startOp: number;
+  columns: Map<number, Uint8Array>;
+}
+
 /**
- * Reads `chunk` (one change chunk, as splitChangeChunks yields); "malformed"
- * when the columns do not parse. A change of more than `maxOps` ops is only
- * counted (its per-op arrays are left empty): the caller refuses it anyway.
+ * The header and raw columns of `chunk` (one change chunk, as
+ * splitChangeChunks yields); "malformed" when they do not parse. A deflated
+ * op column is refused as "unsupported_content": Automerge never writes one.
  */
-export function readChangeColumns(chunk: Uint8Array, maxOps: number): ChangeColumns {
+export function readChangeLayout(chunk: Uint8Array): ChangeLayout {
   const r = new ByteReader(chunk);
   r.take(9); // magic, checksum, type: checked by splitChangeChunks
   const length = r.varUint();
   if (length !== r.remaining) malformed("change chunk length does not match its bytes");
-  const deps = r.count();
-  r.take(deps * 32);
+  const depCount = r.count();
+  const deps: string[] = [];
+  for (let i = 0; i < depCount; i++) deps.push(hex(r.take(32)));
   const actors = [hex(r.take(r.count()))];
-  r.varUint(); // seq
+  const seq = r.varUint();
   const startOp = r.varUint();
   skipSigned(r); // time
   r.take(r.count()); // message
@@ -61,21 +72,29 @@ export function readChangeColumns(chunk: Uint8Array, maxOps: number): ChangeColu
   const columnCount = r.count();
   const specs: Array<{ spec: number; length: number }> = [];
   for (let i = 0; i < columnCount; i++) specs.push({ spec: r.varUint(), length: r.varUint() });
-  const data = new Map<number, Uint8Array>();
+  const columns = new Map<number, Uint8Array>();
   for (const { spec, length: bytes } of specs) {
     const column = r.take(bytes);
-    const plain = spec & ~deflated;
-    if (plain !== objActorColumn && plain !== objCounterColumn && plain !== actionColumn) continue;
     if ((spec & deflated) !== 0) {
       throw invalidUpdate("unsupported_content", "a deflated op column in an Automerge change is not accepted (Automerge never writes one)");
     }
-    data.set(plain, column);
+    columns.set(spec, column);
   }
-  const opCount = countValues(data.get(actionColumn));
+  return { actors, deps, seq, startOp, columns };
+}
+
+/**
+ * The columns the pre-checks use, from `chunk`. A change of more than
+ * `maxOps` ops is only counted (its per-op arrays are left empty): the
+ * caller refuses it anyway.
+ */
+export function readChangeColumns(chunk: Uint8Array, maxOps: number): ChangeColumns {
+  const { actors, startOp, columns } = readChangeLayout(chunk);
+  const opCount = countValues(columns.get(actionColumn));
   const count = opCount > maxOps ? 0 : opCount;
-  const actions = readUintColumn(data.get(actionColumn), count);
-  const objActors = readUintColumn(data.get(objActorColumn), count);
-  const objCounters = readUintColumn(data.get(objCounterColumn), count);
+  const actions = readUintColumn(columns.get(actionColumn), count);
+  const objActors = readUintColumn(columns.get(objActorColumn), count);
+  const objCounters = readUintColumn(columns.get(objCounterColumn), count);
   const result: ChangeColumns = {
     opCount, actors, startOp,
     actions: new Uint32Array(count), objActors: new Int32Array(count), objCounters: new Float64Array(count),
@@ -102,7 +121,7 @@ export function readChangeColumns(chunk: Uint8Array, maxOps: number): ChangeColu
  * Reads at most `upTo` values (a shorter column ends in nulls; anything
  * beyond is Automerge's to refuse).
  */
-function readUintColumn(column: Uint8Array | undefined, upTo: number): Array<number | null> {
+export function readUintColumn(column: Uint8Array | undefined, upTo: number): Array<number | null> {
   const values: Array<number | null> = [];
   if (column === undefined) return values;
   const r = new ByteReader(column);
@@ -122,7 +141,7 @@ function readUintColumn(column: Uint8Array | undefined, upTo: number): Array<num
 }
 
 /** How many values an RLE column holds, in one pass over its runs (a repeat run of any length costs one step). */
-function countValues(column: Uint8Array | undefined): number {
+export function countValues(column: Uint8Array | undefined): number {
   if (column === undefined) return 0;
   const r = new ByteReader(column);
   let count = 0;
@@ -144,7 +163,7 @@ function countValues(column: Uint8Array | undefined): number {
 }
 
 /** A signed LEB128 integer within the safe range. */
-function readSigned(r: ByteReader): number {
+export function readSigned(r: ByteReader): number {
   let result = 0;
   let mult = 1;
   for (let i = 0; i < 8; i++) {

@@ -29,6 +29,7 @@ import { checkOpLimits } from "./json-ops.ts";
 import { automergeGeneration } from "./automerge-health.ts";
 import { guardEngine } from "./automerge-guard.ts";
 import { precheckChanges, tooManyOps } from "./automerge-precheck.ts";
+import { readLocalChange } from "./automerge-local-change.ts";
 
 // Documents hold arbitrary JSON-like content; callers narrow it themselves.
 type Doc = Automerge.Doc<any>;
@@ -177,7 +178,7 @@ export function createAutomergeEngine(deps: EngineDeps): DocEngine<Doc> {
       assertWithinSize(delta, limits.maxDeltaBytes, "local change", true);
       index.begin();
       try {
-        indexChange(index, Automerge.decodeChange(delta), limits.maxDepth);
+        indexChange(index, decodeLocal(next, delta), limits.maxDepth);
       } catch (error) {
         index.rollback();
         throw rethrowAs(error, true, "local Automerge change does not validate");
@@ -255,6 +256,23 @@ function applyVerified(doc: Doc, changes: IncomingChange[], index: AutomergeOpIn
     if (copy !== undefined) Automerge.free(copy);
     throw invalidUpdate("malformed", "Automerge changes do not survive a save and load", { cause });
   }
+}
+
+/**
+ * The change Automerge just made in `doc`, decoded for indexing: read in JS
+ * (automerge-local-change.ts, a fraction of decodeChange's cost), or by
+ * Automerge when that reader defers. A local change depends on every head
+ * before it, so it is the document's only head now: that is its hash.
+ */
+function decodeLocal(doc: Doc, delta: Uint8Array): Automerge.DecodedChange {
+  const heads = Automerge.getHeads(doc);
+  let read: Automerge.DecodedChange | undefined;
+  try {
+    read = heads.length === 1 ? readLocalChange(delta, heads[0]!) : undefined;
+  } catch {
+    read = undefined; // Automerge wrote it, so Automerge decodes it
+  }
+  return read ?? Automerge.decodeChange(delta);
 }
 
 /** Indexes every change of `doc`, validating each as if it had just arrived. */

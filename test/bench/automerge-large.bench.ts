@@ -21,6 +21,8 @@ type Doc = Automerge.Doc<any>;
 async function timed(work: () => unknown | Promise<unknown>): Promise<{ ms: number; blockMs: number; result: unknown }> {
   const delay = monitorEventLoopDelay({ resolution: 10 });
   delay.enable();
+  // The histogram's timer must have ticked once before the work, or the block has no baseline to be measured from.
+  await new Promise((resolve) => setTimeout(resolve, 30));
   const start = performance.now();
   let result: unknown;
   try {

@@ -12,6 +12,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { createAutomergeEngine } from "../../src/doc/automerge-engine.ts";
 import { readChangeColumns } from "../../src/doc/automerge-change-columns.ts";
+import { readLocalChange } from "../../src/doc/automerge-local-change.ts";
 import { createManualClock } from "../../src/runtime/clock.ts";
 import { createSeededRandom } from "../../src/runtime/random.ts";
 import { expectRejected, expectStillAccepts } from "./rejection-checks.ts";
@@ -50,10 +51,32 @@ function expectColumnsMatch(change: Uint8Array): void {
     if (columns.actions[i] !== actionCodes[op.action] || obj !== op.obj) differing.push(`op ${i}: ${columns.actions[i]} on ${obj}, decoded ${op.action} on ${op.obj}`);
   });
   expect(differing.slice(0, 5)).toEqual([]);
+  expectLocalReadMatches(change, decoded);
+}
+
+/** What the engine indexes of a local change, read in JS, equals what Automerge decodes (or it defers to Automerge). */
+function expectLocalReadMatches(change: Uint8Array, decoded: Automerge.DecodedChange): void {
+  const read = readLocalChange(change, decoded.hash!);
+  if (read === undefined) {
+    expect(decoded.ops.some((op) => op.action === "markBegin" || op.action === "markEnd")).toBe(true);
+    return;
+  }
+  const shape = (c: Automerge.DecodedChange) => ({
+    actor: c.actor, seq: c.seq, startOp: c.startOp, deps: [...c.deps].sort(), hash: c.hash,
+    ops: c.ops.map((o) => {
+      const op = o as unknown as { action: string; obj: string; key?: string; elemId?: string; insert?: boolean; pred: string[]; datatype?: string };
+      return [op.action, op.obj, op.key ?? null, op.elemId ?? null, op.insert === true, [...op.pred].sort().join(), op.action === "set" && op.datatype === "counter"].join(" ");
+    }),
+  });
+  const mine = shape(read);
+  const theirs = shape(decoded);
+  const differing = mine.ops.flatMap((op, i) => (op === theirs.ops[i] ? [] : [`op ${i}: ${op} / ${theirs.ops[i]}`]));
+  expect(differing.slice(0, 5)).toEqual([]);
+  expect({ ...mine, ops: mine.ops.length }).toEqual({ ...theirs, ops: theirs.ops.length });
 }
 
 describe("Automerge change columns", () => {
-  it("agree with Automerge's decoder on generated edits by several actors", () => {
+  it("agree with Automerge's decoder on generated edits by several actors (the local-change reader too)", () => {
     const value = fc.letrec((tie) => ({
       v: fc.oneof({ depthSize: "small" }, fc.string(), fc.integer(), fc.boolean(), fc.array(tie("v"), { maxLength: 4 }), fc.dictionary(fc.string({ maxLength: 3 }), tie("v"), { maxKeys: 3, noNullPrototype: true })),
     })).v;
