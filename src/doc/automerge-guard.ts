@@ -5,7 +5,7 @@
  * damaged), and a document made by a replaced instance is refused as stale
  * (isLive says so first, so replicas reload it instead of using it).
  */
-import type * as Automerge from "@automerge/automerge";
+import * as Automerge from "@automerge/automerge";
 import type { DocEngine } from "./engine.ts";
 import { automergeDead, engineDown, isWasmPanic, notePanic, staleDoc } from "./automerge-health.ts";
 
@@ -18,9 +18,21 @@ export function underGuard<R>(call: () => R): R {
   try {
     return call();
   } catch (error) {
-    if (!isWasmPanic(error)) throw error;
+    // wasm-bindgen terminates the module on any exception out of wasm (a stack overflow's RangeError too),
+    // whatever the caller wrapped it in: after an error, ask the module whether it still answers.
+    if (!isWasmPanic(error) && moduleAnswers()) throw error;
     notePanic(error);
     throw engineDown(error);
+  }
+}
+
+/** False when the module is terminated: a trivial call into it throws "Module terminated". */
+function moduleAnswers(): boolean {
+  try {
+    Automerge.free(Automerge.init());
+    return true;
+  } catch (error) {
+    return !isWasmPanic(error);
   }
 }
 

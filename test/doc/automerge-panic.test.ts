@@ -9,6 +9,7 @@ import * as Automerge from "@automerge/automerge";
 import { afterEach, describe, expect, it } from "vitest";
 import { createAutomergeEngine } from "../../src/doc/automerge-engine.ts";
 import { automergeDead, automergePanics, revived } from "../../src/doc/automerge-health.ts";
+import { underGuard } from "../../src/doc/automerge-guard.ts";
 import { isConcordError } from "../../src/errors.ts";
 import { createManualClock } from "../../src/runtime/clock.ts";
 import { createSeededRandom } from "../../src/runtime/random.ts";
@@ -89,5 +90,16 @@ describe("Automerge engine panics", () => {
     rebuild();
     const fresh = engine.change(engine.create(), (d: any) => void (d.n = 3)).state;
     expect(engine.toJSON(fresh)).toEqual({ n: 3 });
+  });
+
+  it("asks the module after any other error, so a wrapped or unusual failure that killed it still counts", () => {
+    const before = automergePanics().count;
+    // An ordinary error with the module alive stays what it was.
+    expect(() => underGuard(() => { throw new RangeError("not a trap"); })).toThrow("not a trap");
+    expect(automergeDead()).toBe(false);
+    trapAutomergeWasmForTesting();
+    const error = thrown(() => underGuard(() => { throw new RangeError("Maximum call stack size exceeded"); }));
+    expect(isConcordError(error, "unavailable")).toBe(true);
+    expect(automergePanics().count).toBe(before + 1);
   });
 });
