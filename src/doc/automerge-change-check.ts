@@ -63,13 +63,15 @@ export function orderNewChanges(index: AutomergeOpIndex, changes: IncomingChange
   }
   const ordered: IncomingChange[] = [];
   const ready = [...fresh.keys()].filter((hash) => waitingOn.get(hash) === 0);
-  while (ready.length > 0) {
-    const hash = ready.shift()!;
+  // A cursor, not shift(): shifting a long array is linear each time, so a delta (or a document
+  // being indexed) with many changes was ordered in quadratic time.
+  for (let next = 0; next < ready.length; next++) {
+    const hash = ready[next]!;
     ordered.push(fresh.get(hash)!);
-    for (const next of dependents.get(hash) ?? []) {
-      const left = waitingOn.get(next)! - 1;
-      waitingOn.set(next, left);
-      if (left === 0) ready.push(next);
+    for (const dependent of dependents.get(hash) ?? []) {
+      const left = waitingOn.get(dependent)! - 1;
+      waitingOn.set(dependent, left);
+      if (left === 0) ready.push(dependent);
     }
   }
   // Hashes cover deps, so a cycle needs a hash collision; guard the claim anyway.
