@@ -86,4 +86,15 @@ describe("an Automerge engine panic in a region", () => {
     expect((await patch("am2", [{ op: "insertText", path: ["body"], index: 0, text: "hi" }])).status).toBe(200);
     expect(await panicsMetric()).toBe(panicsBefore + 1);
   });
+
+  it("recovers from a second panic on the rebuilt module the same way", async () => {
+    const panicsBefore = await panicsMetric();
+    trapAutomergeWasmForTesting();
+    expect((await patch("am", [{ op: "set", path: ["again"], value: 1 }])).status).toBe(503);
+    await automergeRecovered();
+    expect((await fetch(`${region.url}/readyz`)).status).toBe(200);
+    expect((await patch("am", [{ op: "set", path: ["again"], value: 2 }])).status).toBe(200);
+    expect(await read("am")).toMatchObject({ value: { title: "after", again: 2 } });
+    expect(await panicsMetric()).toBe(panicsBefore + 1);
+  });
 });
