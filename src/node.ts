@@ -12,6 +12,7 @@ import { openLmdbStore } from "./storage/lmdb-store.ts";
 import type { Store } from "./storage/store.ts";
 import { lockDataDir, type DirLock } from "./runtime/dir-lock.ts";
 import { resolveMasterKey } from "./runtime/master-key.ts";
+import { installAutomergeRecovery } from "./runtime/automerge-wasm.ts";
 
 export * from "./index.ts";
 export { openLmdbStore } from "./storage/lmdb-store.ts";
@@ -40,6 +41,8 @@ export function storePath(dataDir: string): string {
 
 /** Opens a replica on a data directory (LMDB), or on any store given as `store`. */
 export async function openReplica(options: NodeReplicaOptions): Promise<Replica> {
+  // In Node, an Automerge wasm trap rebuilds the module (documents reload from the store) instead of killing the engine.
+  installAutomergeRecovery();
   if ("store" in options) return openReplicaOnStore(options);
   return (await openDataDir(options)).replica;
 }
@@ -51,6 +54,7 @@ export async function openReplica(options: NodeReplicaOptions): Promise<Replica>
  * lock. Throws ConcordError "locked" while another live process holds DIR.
  */
 export async function openDataDir(options: Exclude<NodeReplicaOptions, ReplicaOptions>): Promise<{ replica: Replica; store: Store; masterKey: Uint8Array }> {
+  installAutomergeRecovery();
   const { dir, keyFile, lock: given, ...rest } = options;
   // The lock comes first: a second process must not even bump the boot epoch (peers would then take
   // the first process's frames for replays).

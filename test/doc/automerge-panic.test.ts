@@ -13,7 +13,9 @@ import { underGuard } from "../../src/doc/automerge-guard.ts";
 import { isConcordError } from "../../src/errors.ts";
 import { createManualClock } from "../../src/runtime/clock.ts";
 import { createSeededRandom } from "../../src/runtime/random.ts";
-import { restartAutomergeWasm, trapAutomergeWasmForTesting } from "../../src/runtime/automerge-wasm.ts";
+import { automergeRecovered, restartAutomergeWasm, trapAutomergeWasmForTesting } from "../../src/runtime/automerge-wasm.ts";
+import { openReplica } from "../../src/node.ts";
+import { createMemoryStore } from "../../src/storage/memory-store.ts";
 
 const engine = createAutomergeEngine({ clock: createManualClock(1_700_000_000_000), random: createSeededRandom(5) });
 
@@ -101,5 +103,24 @@ describe("Automerge engine panics", () => {
     const error = thrown(() => underGuard(() => { throw new RangeError("Maximum call stack size exceeded"); }));
     expect(isConcordError(error, "unavailable")).toBe(true);
     expect(automergePanics().count).toBe(before + 1);
+  });
+
+  it("rebuilds the module for an embedded Node replica, which reloads its documents from the store", async () => {
+    const replica = await openReplica({
+      store: createMemoryStore(), masterKey: createSeededRandom(77).bytes(32), clock: createManualClock(1_700_000_000_000), random: createSeededRandom(78),
+    });
+    try {
+      await replica.create("notes", "automerge");
+      await replica.change("notes", (d: any) => void (d.kept = true));
+      trapAutomergeWasmForTesting();
+      const error = await replica.change("notes", (d: any) => void (d.lost = true)).then(() => undefined, (e: unknown) => e);
+      expect(isConcordError(error, "unavailable")).toBe(true);
+      await automergeRecovered();
+      expect(automergeDead()).toBe(false);
+      await replica.change("notes", (d: any) => void (d.after = 1));
+      expect((await replica.read("notes")).value).toEqual({ kept: true, after: 1 });
+    } finally {
+      await replica.close();
+    }
   });
 });
