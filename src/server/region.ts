@@ -28,6 +28,7 @@ import { backupProvider } from "./region-backup.ts";
 import { readRegionKeyFile, regionKeyFile } from "./region-key-file.ts";
 import { parseServerLimits } from "./server-limits.ts";
 import { requireTokensFile, tokensFile } from "./tokens-file.ts";
+import { attachStockSockets, type StockSocketOptions } from "./stock-sockets.ts";
 
 /** How a region authenticates client requests; open is only ever an explicit choice. */
 export type AuthMode = "tokens" | "off";
@@ -58,6 +59,8 @@ export interface RegionOptions {
   server?: Omit<ServerOptions, "gossip" | "readiness" | "shutdown" | "backup" | "catchingUp">;
   /** How long stop() lets requests in progress finish, ms. Default 5000. */
   drainMs?: number;
+  /** Limits of the stock y-websocket / automerge-repo sockets (src/server/stock-sockets.ts). */
+  sockets?: Pick<StockSocketOptions, "upgrades" | "yjs">;
 }
 
 export interface RunningRegion {
@@ -157,6 +160,7 @@ export async function startRegion(options: RegionOptions): Promise<RunningRegion
     await replica.close();
     throw error;
   }
+  const sockets = attachStockSockets(server as import("node:http").Server, { replica, clock: systemClock, tokens, registry: app.metrics.registry, ...options.sockets });
   options.logger?.info({ region: self.id, port, peers: [...peers.keys()] }, "region started");
   if (authOff) options.logger?.warn({ region: self.id, auth: "off" }, "authentication is off (--auth off): every client request has every scope; never run this way outside development");
   if (catchingUp) {
@@ -183,6 +187,7 @@ export async function startRegion(options: RegionOptions): Promise<RunningRegion
       stopping ??= (async () => {
         closing = true;
         shutdown.abort(); // ends event streams, so the server can drain
+        sockets.closeAll(); // 1012: stock clients reconnect (here after a restart, or to another region)
         await new Promise<void>((resolve) => {
           const force = systemClock.timer(options.drainMs ?? 5000, () => (server as { closeAllConnections?: () => void }).closeAllConnections?.());
           server.close(() => {

@@ -1,0 +1,32 @@
+/**
+ * Wires the stock-protocol sockets into a region's HTTP server: the upgrade
+ * registry with the region's tokens, their metrics on the app's registry,
+ * and the y-websocket route. One call from region.ts.
+ */
+import type { Server } from "node:http";
+import type { Registry } from "prom-client";
+import type { Replica } from "../replica/replica.ts";
+import type { Clock } from "../runtime/clock.ts";
+import type { TokenRecord } from "./auth.ts";
+import type { PresenceRelay } from "./presence-relay.ts";
+import { createSocketMetrics } from "./socket-metrics.ts";
+import { attachSocketUpgrades, registerSocketRoute, type SocketUpgradeOptions, type SocketUpgrades } from "./socket-upgrade.ts";
+import { yjsSocketRoute, type YjsSocketOptions } from "./yjs-socket.ts";
+
+export interface StockSocketOptions {
+  replica: Replica;
+  clock: Clock;
+  tokens: readonly TokenRecord[] | undefined;
+  registry: Registry;
+  presence?: PresenceRelay;
+  upgrades?: Omit<SocketUpgradeOptions, "tokens" | "metrics">;
+  yjs?: YjsSocketOptions["limits"];
+}
+
+export function attachStockSockets(server: Server, options: StockSocketOptions): SocketUpgrades {
+  const metrics = createSocketMetrics(options.registry);
+  const upgrades = attachSocketUpgrades(server, { ...options.upgrades, tokens: options.tokens, metrics });
+  const { replica, clock, presence } = options;
+  registerSocketRoute(server, yjsSocketRoute({ replica, clock, metrics, ...(presence ? { presence } : {}), ...(options.yjs ? { limits: options.yjs } : {}) }));
+  return upgrades;
+}
