@@ -29,6 +29,7 @@ import { readRegionKeyFile, regionKeyFile } from "./region-key-file.ts";
 import { parseServerLimits } from "./server-limits.ts";
 import { requireTokensFile, tokensFile } from "./tokens-file.ts";
 import { attachStockSockets, type StockSocketOptions } from "./stock-sockets.ts";
+import { createPresenceLink } from "./presence-link.ts";
 
 /** How a region authenticates client requests; open is only ever an explicit choice. */
 export type AuthMode = "tokens" | "off";
@@ -160,7 +161,10 @@ export async function startRegion(options: RegionOptions): Promise<RunningRegion
     await replica.close();
     throw error;
   }
-  const sockets = attachStockSockets(server as import("node:http").Server, { replica, clock: systemClock, tokens, registry: app.metrics.registry, ...options.sockets });
+  const presence = peers.size > 0 ? createPresenceLink({ self: self.id, keyPair, peers, urls, clock: systemClock, random: systemRandom }) : undefined;
+  const sockets = attachStockSockets(server as import("node:http").Server, {
+    replica, clock: systemClock, tokens, registry: app.metrics.registry, ...(presence ? { presence } : {}), ...options.sockets,
+  });
   options.logger?.info({ region: self.id, port, peers: [...peers.keys()] }, "region started");
   if (authOff) options.logger?.warn({ region: self.id, auth: "off" }, "authentication is off (--auth off): every client request has every scope; never run this way outside development");
   if (catchingUp) {
@@ -188,6 +192,7 @@ export async function startRegion(options: RegionOptions): Promise<RunningRegion
         closing = true;
         shutdown.abort(); // ends event streams, so the server can drain
         sockets.closeAll(); // 1012: stock clients reconnect (here after a restart, or to another region)
+        presence?.close();
         await new Promise<void>((resolve) => {
           const force = systemClock.timer(options.drainMs ?? 5000, () => (server as { closeAllConnections?: () => void }).closeAllConnections?.());
           server.close(() => {

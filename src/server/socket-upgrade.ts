@@ -26,6 +26,12 @@ export interface SocketRoute {
   /** Label for metrics, e.g. "yjs". Default "socket". */
   protocol?: string;
   match(pathname: string): boolean;
+  /**
+   * False for a route whose frames carry their own authentication (the
+   * region-to-region presence link): no token is asked for, and the
+   * principal handed over has no scope. Default true.
+   */
+  tokens?: boolean;
   /** Takes over an authenticated socket. Must not throw; closes the socket itself when done. */
   handle(ws: WebSocket, request: IncomingMessage, principal: Principal): void;
 }
@@ -54,6 +60,8 @@ interface Registry extends SocketUpgrades {
 }
 
 const registries = new WeakMap<Server, Registry>();
+
+const noScopes: Principal = { name: "self-authenticated", scopes: new Set(), prefix: "" };
 
 /** Adds `route` to the upgrades of `server` (attachSocketUpgrades must have run). Earlier routes win. */
 export function registerSocketRoute(server: Server, route: SocketRoute): void {
@@ -106,7 +114,7 @@ export function attachSocketUpgrades(server: Server, options: SocketUpgradeOptio
         metrics.rejected(protocol, metric);
         ws.close(code, reason);
       };
-      const principal = authenticate(socketToken(request, url));
+      const principal = route.tokens === false ? noScopes : authenticate(socketToken(request, url));
       if (!principal) return refuse(closeCodes.unauthorized, "unknown or missing token", "unauthorized");
       if (closing) return refuse(closeCodes.unavailable, "shutting down", "unavailable");
       if (sockets.size >= maxSockets) return refuse(closeCodes.backPressure, "too many sockets on this region", "max_sockets");

@@ -8,7 +8,7 @@ import type { Registry } from "prom-client";
 import type { Replica } from "../replica/replica.ts";
 import type { Clock } from "../runtime/clock.ts";
 import type { TokenRecord } from "./auth.ts";
-import type { PresenceRelay } from "./presence-relay.ts";
+import type { PresenceLink } from "./presence-link.ts";
 import { createSocketMetrics } from "./socket-metrics.ts";
 import { attachSocketUpgrades, registerSocketRoute, type SocketUpgradeOptions, type SocketUpgrades } from "./socket-upgrade.ts";
 import { yjsSocketRoute, type YjsSocketOptions } from "./yjs-socket.ts";
@@ -18,7 +18,8 @@ export interface StockSocketOptions {
   clock: Clock;
   tokens: readonly TokenRecord[] | undefined;
   registry: Registry;
-  presence?: PresenceRelay;
+  /** Presence between regions (absent for a lone region). */
+  presence?: PresenceLink;
   upgrades?: Omit<SocketUpgradeOptions, "tokens" | "metrics">;
   yjs?: YjsSocketOptions["limits"];
 }
@@ -27,6 +28,7 @@ export function attachStockSockets(server: Server, options: StockSocketOptions):
   const metrics = createSocketMetrics(options.registry);
   const upgrades = attachSocketUpgrades(server, { ...options.upgrades, tokens: options.tokens, metrics });
   const { replica, clock, presence } = options;
+  if (presence) registerSocketRoute(server, presence.route);
   registerSocketRoute(server, yjsSocketRoute({ replica, clock, metrics, ...(presence ? { presence } : {}), ...(options.yjs ? { limits: options.yjs } : {}) }));
   return upgrades;
 }
