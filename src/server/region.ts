@@ -61,7 +61,7 @@ export interface RegionOptions {
   /** How long stop() lets requests in progress finish, ms. Default 5000. */
   drainMs?: number;
   /** Limits of the stock y-websocket / automerge-repo sockets (src/server/stock-sockets.ts). */
-  sockets?: Pick<StockSocketOptions, "upgrades" | "yjs">;
+  sockets?: Pick<StockSocketOptions, "upgrades" | "yjs" | "automerge">;
 }
 
 export interface RunningRegion {
@@ -164,6 +164,7 @@ export async function startRegion(options: RegionOptions): Promise<RunningRegion
   const presence = peers.size > 0 ? createPresenceLink({ self: self.id, keyPair, peers, urls, clock: systemClock, random: systemRandom }) : undefined;
   const sockets = attachStockSockets(server as import("node:http").Server, {
     replica, clock: systemClock, tokens, registry: app.metrics.registry, ...(presence ? { presence } : {}), ...options.sockets,
+    region: self.id, askPeers: async () => void (await Promise.allSettled([...peers.keys()].map((peer) => gossip.antiEntropy(peer)))),
   });
   options.logger?.info({ region: self.id, port, peers: [...peers.keys()] }, "region started");
   if (authOff) options.logger?.warn({ region: self.id, auth: "off" }, "authentication is off (--auth off): every client request has every scope; never run this way outside development");
