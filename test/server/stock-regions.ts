@@ -24,6 +24,8 @@ const records: TokenRecord[] = [
 export interface StockCluster {
   regions: Map<string, RunningRegion>;
   wsUrl(id: string, path: string): string;
+  /** Stops region `id` (its sockets get 1012) and starts it again on the same port and data. */
+  restart(id: string): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -34,14 +36,19 @@ export async function startStockCluster(ids: string[], extra: Partial<RegionOpti
   const { topology } = await initTopologyKeys(await readTopologyFile(file), dir.path);
   await writeTopologyFile(join(dir.path, "topology.json"), topology);
   const regions = new Map<string, RunningRegion>();
-  for (const id of ids) {
+  const start = async (id: string) => {
     regions.set(id, await startRegion({
       topology, region: id, dataDir: join(dir.path, id), port: Number(new URL(urls[id]!).port), gossipTimeoutMs: 2000,
       server: { tokens: records }, ...extra,
     }));
-  }
+  };
+  for (const id of ids) await start(id);
   return {
     regions,
+    async restart(id) {
+      await regions.get(id)!.stop();
+      await start(id);
+    },
     wsUrl: (id, path) => `${regions.get(id)!.url.replace(/^http/, "ws")}${path}`,
     async stop() {
       for (const region of regions.values()) await region.stop();
