@@ -30,6 +30,7 @@ import { parseServerLimits } from "./server-limits.ts";
 import { requireTokensFile, tokensFile } from "./tokens-file.ts";
 import { attachStockSockets, type StockSocketOptions } from "./stock-sockets.ts";
 import { createPresenceLink } from "./presence-link.ts";
+import type { SocketUpgrades } from "./socket-upgrade.ts";
 
 /** How a region authenticates client requests; open is only ever an explicit choice. */
 export type AuthMode = "tokens" | "off";
@@ -72,6 +73,8 @@ export interface RunningRegion {
   replica: Replica;
   gossip: Gossip;
   app: ConcordApp;
+  /** The stock-protocol sockets (y-websocket, automerge-repo): open count, updateTokens to revoke. */
+  sockets: SocketUpgrades;
   /** Stops accepting, drains requests, ends event streams, stops gossip, flushes and closes the store. */
   stop(): Promise<void>;
 }
@@ -188,6 +191,7 @@ export async function startRegion(options: RegionOptions): Promise<RunningRegion
     replica,
     gossip,
     app,
+    sockets,
     stop() {
       stopping ??= (async () => {
         closing = true;

@@ -17,7 +17,7 @@ import type { IncomingMessage, Server } from "node:http";
 import type { Duplex } from "node:stream";
 import { WebSocketServer, type WebSocket } from "ws";
 import { assert } from "../errors.ts";
-import type { Principal, TokenRecord } from "./auth.ts";
+import { hashToken, type Principal, type TokenRecord } from "./auth.ts";
 import { socketAuthenticator, socketToken, yauthPrefix } from "./socket-auth.ts";
 import { closeCodes } from "./socket-close-codes.ts";
 import { noSocketMetrics, type SocketMetrics } from "./socket-metrics.ts";
@@ -53,6 +53,12 @@ export interface SocketUpgrades {
   readonly open: number;
   /** Closes every socket with `code` (default 1012, "service restart": stock clients reconnect) and stops accepting. */
   closeAll(code?: number, reason?: string): void;
+  /**
+   * Replaces the accepted tokens (after tokens.json changed, say). Live
+   * sockets whose token is gone are closed with 4401, which stock clients
+   * treat as permanent. Returns how many were closed.
+   */
+  updateTokens(tokens: readonly TokenRecord[] | undefined): number;
 }
 
 interface Registry extends SocketUpgrades {
@@ -75,13 +81,14 @@ export function attachSocketUpgrades(server: Server, options: SocketUpgradeOptio
   const maxSockets = options.maxSockets ?? 10_000;
   const maxPending = options.maxPendingUpgrades ?? 256;
   const metrics = options.metrics ?? noSocketMetrics;
-  const authenticate = socketAuthenticator(options.tokens);
+  let authenticate = socketAuthenticator(options.tokens);
   // Echo the yauth- subprotocol a client chose (browsers fail the handshake otherwise), or the first offered.
   const wss = new WebSocketServer({
     noServer: true, maxPayload: options.maxFrameBytes ?? 64 * 1024 * 1024,
     handleProtocols: (protocols) => [...protocols].find((p) => p.startsWith(yauthPrefix)) ?? [...protocols][0] ?? false,
   });
-  const sockets = new Set<WebSocket>();
+  // Each socket with the hash of its token ("" when authentication is off or the route authenticates itself).
+  const sockets = new Map<WebSocket, string>();
   let pending = 0;
   let closing = false;
 
@@ -114,11 +121,12 @@ export function attachSocketUpgrades(server: Server, options: SocketUpgradeOptio
         metrics.rejected(protocol, metric);
         ws.close(code, reason);
       };
-      const principal = route.tokens === false ? noScopes : authenticate(socketToken(request, url));
+      const token = route.tokens === false ? undefined : socketToken(request, url);
+      const principal = route.tokens === false ? noScopes : authenticate(token);
       if (!principal) return refuse(closeCodes.unauthorized, "unknown or missing token", "unauthorized");
       if (closing) return refuse(closeCodes.unavailable, "shutting down", "unavailable");
       if (sockets.size >= maxSockets) return refuse(closeCodes.backPressure, "too many sockets on this region", "max_sockets");
-      sockets.add(ws);
+      sockets.set(ws, route.tokens === false || token === undefined ? "" : hashToken(token));
       metrics.opened(protocol);
       ws.once("close", () => {
         sockets.delete(ws);
@@ -137,7 +145,20 @@ export function attachSocketUpgrades(server: Server, options: SocketUpgradeOptio
     },
     closeAll(code = 1012, reason = "region restarting") {
       closing = true;
-      for (const ws of sockets) ws.close(code, reason);
+      for (const ws of sockets.keys()) ws.close(code, reason);
+    },
+    updateTokens(tokens) {
+      authenticate = socketAuthenticator(tokens);
+      if (tokens === undefined) return 0;
+      const known = new Set(tokens.map((t) => t.sha256));
+      let closed = 0;
+      for (const [ws, hash] of sockets) {
+        if (hash === "" || known.has(hash)) continue;
+        metrics.rejected("socket", "revoked");
+        ws.close(closeCodes.unauthorized, "this token was revoked");
+        closed++;
+      }
+      return closed;
     },
   };
   registries.set(server, registry);

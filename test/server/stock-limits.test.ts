@@ -4,7 +4,8 @@
  * refusals by reason.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { rawSocket, startStockCluster, tokens, type StockCluster, type RawSocket } from "./stock-regions.ts";
+import { poll } from "./processes.ts";
+import { rawSocket, startStockCluster, tokenRecords, tokens, type StockCluster, type RawSocket } from "./stock-regions.ts";
 
 let cluster: StockCluster;
 const open: RawSocket[] = [];
@@ -21,6 +22,24 @@ afterAll(async () => {
 const metrics = async () => (await fetch(`${cluster.regions.get("solo")!.url}/metrics`)).text();
 const url = (doc: string) => cluster.wsUrl("solo", `/v1/yjs/${doc}?token=${tokens.writer}`);
 
+describe("revoking a token", () => {
+  it("closes its live sockets with 4401 and leaves the others open", async () => {
+    const region = cluster.regions.get("solo")!;
+    const writer = rawSocket(url("revoke-1"));
+    const reader = rawSocket(cluster.wsUrl("solo", `/v1/yjs/revoke-1?token=${tokens.reader}`));
+    await Promise.all([writer.opened, reader.opened]);
+    await Promise.all([writer.next((m) => m[0] === 0, "writer synced"), reader.next((m) => m[0] === 0, "reader synced")]);
+    expect(region.sockets.updateTokens(tokenRecords.filter((t) => t.name !== "reader"))).toBe(1);
+    expect((await reader.closed).code).toBe(4401);
+    expect(writer.ws.readyState).toBe(writer.ws.OPEN);
+    // A new socket with the revoked token is refused too.
+    expect((await rawSocket(cluster.wsUrl("solo", `/v1/yjs/revoke-1?token=${tokens.reader}`)).closed).code).toBe(4401);
+    region.sockets.updateTokens(tokenRecords);
+    writer.ws.close();
+    await writer.closed;
+  });
+});
+
 describe("stock socket limits", () => {
   it("closes frames past the per-socket rate with 4529", async () => {
     const s = rawSocket(url("rate-1"));
@@ -30,6 +49,7 @@ describe("stock socket limits", () => {
   });
 
   it("closes sockets past the region's limit with 1013 and counts them", async () => {
+    await poll("earlier sockets closed on the server", async () => (cluster.regions.get("solo")!.sockets.open === 0 ? true : undefined));
     const first = rawSocket(url("limit-1"));
     const second = rawSocket(url("limit-2"));
     open.push(first, second);

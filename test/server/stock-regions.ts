@@ -15,7 +15,7 @@ import { poll, writeTopology } from "./processes.ts";
 
 export const tokens = { writer: "writer-token-7f3a", reader: "reader-token-91c2", other: "other-token-2b8d" } as const;
 
-const records: TokenRecord[] = [
+export const tokenRecords: TokenRecord[] = [
   { name: "writer", sha256: hashToken(tokens.writer), scopes: ["read", "write"] },
   { name: "reader", sha256: hashToken(tokens.reader), scopes: ["read"] },
   { name: "other", sha256: hashToken(tokens.other), scopes: ["read", "write"], prefix: "other/" },
@@ -39,7 +39,7 @@ export async function startStockCluster(ids: string[], extra: Partial<RegionOpti
   const start = async (id: string) => {
     regions.set(id, await startRegion({
       topology, region: id, dataDir: join(dir.path, id), port: Number(new URL(urls[id]!).port), gossipTimeoutMs: 2000,
-      server: { tokens: records }, ...extra,
+      server: { tokens: tokenRecords }, ...extra,
     }));
   };
   for (const id of ids) await start(id);
