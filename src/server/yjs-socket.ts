@@ -47,7 +47,8 @@ export const defaultYjsLimits: YjsConnectionLimits = {
   maxBufferedBytes: 32 * 1024 * 1024,
   messagesPerSecond: 200,
   messageBurst: 1000,
-  keepAliveMs: 15_000,
+  // Under the client's 30 s: real providers renew awareness every 15 s and get it echoed, so this fires only for lone quiet ones.
+  keepAliveMs: 20_000,
   pingMs: 30_000,
   presenceTtlMs: 30_000,
 };
