@@ -16,7 +16,7 @@ import type { AddressInfo } from "node:net";
 import * as Y from "yjs";
 import { WebsocketProvider } from "y-websocket";
 import { WebSocket, WebSocketServer } from "ws";
-import { setupWSConnection, getYDoc } from "@y/websocket-server/utils";
+import { setupWSConnection, getYDoc, docs as stockDocs } from "@y/websocket-server/utils";
 import { startStockCluster, tokens, type StockCluster } from "../server/stock-regions.ts";
 import { loadTrace, table } from "./harness.ts";
 
@@ -48,6 +48,8 @@ async function stockServer(): Promise<Endpoint> {
     async stop() {
       for (const ws of wss.clients) ws.terminate();
       await new Promise<void>((resolve) => server.close(() => resolve()));
+      // Without persistence the reference server keeps its documents, and their awareness check timers, forever.
+      for (const doc of (stockDocs as Map<string, Y.Doc>).values()) doc.destroy();
     },
   };
 }
@@ -94,8 +96,10 @@ async function editLatency(e: Endpoint, doc: string): Promise<number[]> {
     await new Promise((resolve) => setTimeout(resolve, 1000 / editsPerSecond));
   }
   await all;
-  writer.destroy();
-  reader.destroy();
+  for (const p of [writer, reader]) {
+    p.destroy();
+    p.doc.destroy(); // its Awareness runs a timer until the document goes
+  }
   return latencies.sort((x, y) => x - y);
 }
 
@@ -159,6 +163,7 @@ async function initialSync(e: Endpoint, doc: string): Promise<number> {
     await synced(p);
     times.push(performance.now() - start);
     p.destroy();
+    p.doc.destroy();
   }
   return times.sort((x, y) => x - y)[1]!;
 }
