@@ -59,6 +59,9 @@ const withEmptyDeleteSet = (stateVector: Uint8Array) => {
   return version;
 };
 
+/** A Yjs v1 update with no structs and no deletes: what a client with nothing new answers to sync step 1. */
+const isEmptyUpdate = (update: Uint8Array) => update.length === 2 && update[0] === 0 && update[1] === 0;
+
 export class YjsConnection implements RoomMember {
   readonly clientIds = new Set<number>();
   private room: YjsRoom | undefined;
@@ -167,7 +170,8 @@ export class YjsConnection implements RoomMember {
         return this.send(syncStep2Message(await replica.diff(id, withEmptyDeleteSet(message.stateVector))));
       case "sync-step2":
       case "update": {
-        if (!this.canWrite) return this.refuseWrite();
+        // A read-only client answers our step 1 too, usually with nothing: only content is refused out loud.
+        if (!this.canWrite) return isEmptyUpdate(message.update) ? undefined : this.refuseWrite();
         const ack = await replica.update(id, message.update);
         // A change reaches every socket through the room; an update we already held is echoed to its sender alone.
         if (!ack.changed) this.send(updateMessage(message.update));
