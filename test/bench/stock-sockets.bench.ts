@@ -23,7 +23,7 @@ import { loadTrace, table } from "./harness.ts";
 const editsPerSecond = 10;
 const edits = Number(process.env.STOCK_BENCH_EDITS ?? 100);
 // 10,000 would need the clients in another process: client and server sockets together pass this machine's 20,000 descriptors.
-const idleCounts = (process.env.STOCK_BENCH_IDLE ?? "1000,5000").split(",").map(Number);
+const idleCounts = (process.env.STOCK_BENCH_IDLE ?? "1000,5000").split(",").map(Number).filter((n) => n > 0);
 
 interface Endpoint {
   /** The y-websocket server URL (providers append /room). */
@@ -76,10 +76,10 @@ const synced = (p: WebsocketProvider) => new Promise<void>((resolve) => (p.synce
 
 const percentile = (sorted: number[], q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
 
-/** Edits on `from` at 10/s, each seen on `to`: latencies in ms. */
-async function editLatency(e: Endpoint, doc: string): Promise<number[]> {
+/** Edits on region a at 10/s, each seen on `readerRegion`: latencies in ms. */
+async function editLatency(e: Endpoint, doc: string, readerRegion: "a" | "b" = "b"): Promise<number[]> {
   const writer = provider(e, "a", doc);
-  const reader = provider(e, "b", doc);
+  const reader = provider(e, readerRegion, doc);
   await Promise.all([synced(writer), synced(reader)]);
   const sentAt = new Map<number, number>();
   const latencies: number[] = [];
@@ -178,9 +178,11 @@ export async function run(): Promise<string> {
     progress("edit latency");
     const base = await editLatency(stock, "latency");
     const ours = await editLatency(regions, "latency");
+    // Both on one region: the socket layer and one durable write, without replication.
+    const oneRegion = await editLatency(regions, "latency-local", "a");
     const row = (name: string, l: number[]) => ({ setup: name, edits: l.length, "p50 ms": percentile(l, 0.5).toFixed(1), "p99 ms": percentile(l, 0.99).toFixed(1) });
     out.push(`\none edit seen by another client at ${editsPerSecond} edits/s (goal: ≤ 2× the single server)`);
-    out.push(table([row("stock y-websocket server, both clients on it", base), row("Concord, writer on a, reader on b", ours)]));
+    out.push(table([row("stock y-websocket server, both clients on it", base), row("Concord, both clients on region a", oneRegion), row("Concord, writer on a, reader on b", ours)]));
     out.push(`ratio p50 ${(percentile(ours, 0.5) / percentile(base, 0.5)).toFixed(2)}×, p99 ${(percentile(ours, 0.99) / percentile(base, 0.99)).toFixed(2)}×`);
 
     const idleRows: Array<Record<string, string | number>> = [];
