@@ -29,6 +29,9 @@ import { backupProvider } from "./region-backup.ts";
 import { readRegionKeyFile, regionKeyFile } from "./region-key-file.ts";
 import { parseServerLimits } from "./server-limits.ts";
 import { requireTokensFile, tokensFile } from "./tokens-file.ts";
+import { attachStockSockets, type StockSocketOptions } from "./stock-sockets.ts";
+import { createPresenceLink } from "./presence-link.ts";
+import type { SocketUpgrades } from "./socket-upgrade.ts";
 
 /** How a region authenticates client requests; open is only ever an explicit choice. */
 export type AuthMode = "tokens" | "off";
@@ -59,6 +62,8 @@ export interface RegionOptions {
   server?: Omit<ServerOptions, "gossip" | "readiness" | "shutdown" | "backup" | "catchingUp">;
   /** How long stop() lets requests in progress finish, ms. Default 5000. */
   drainMs?: number;
+  /** Limits of the stock y-websocket / automerge-repo sockets (src/server/stock-sockets.ts). */
+  sockets?: Pick<StockSocketOptions, "upgrades" | "yjs" | "automerge">;
 }
 
 export interface RunningRegion {
@@ -69,6 +74,8 @@ export interface RunningRegion {
   replica: Replica;
   gossip: Gossip;
   app: ConcordApp;
+  /** The stock-protocol sockets (y-websocket, automerge-repo): open count, updateTokens to revoke. */
+  sockets: SocketUpgrades;
   /** Stops accepting, drains requests, ends event streams, stops gossip, flushes and closes the store. */
   stop(): Promise<void>;
 }
@@ -160,6 +167,11 @@ export async function startRegion(options: RegionOptions): Promise<RunningRegion
     await replica.close();
     throw error;
   }
+  const presence = peers.size > 0 ? createPresenceLink({ self: self.id, keyPair, peers, urls, clock: systemClock, random: systemRandom }) : undefined;
+  const sockets = attachStockSockets(server as import("node:http").Server, {
+    replica, clock: systemClock, tokens, registry: app.metrics.registry, ...(presence ? { presence } : {}), ...options.sockets,
+    region: self.id, askPeers: async () => void (await Promise.allSettled([...peers.keys()].map((peer) => gossip.antiEntropy(peer)))),
+  });
   options.logger?.info({ region: self.id, port, peers: [...peers.keys()] }, "region started");
   if (authOff) options.logger?.warn({ region: self.id, auth: "off" }, "authentication is off (--auth off): every client request has every scope; never run this way outside development");
   if (catchingUp) {
@@ -182,10 +194,13 @@ export async function startRegion(options: RegionOptions): Promise<RunningRegion
     replica,
     gossip,
     app,
+    sockets,
     stop() {
       stopping ??= (async () => {
         closing = true;
         shutdown.abort(); // ends event streams, so the server can drain
+        sockets.closeAll(); // 1012: stock clients reconnect (here after a restart, or to another region)
+        presence?.close();
         await new Promise<void>((resolve) => {
           const force = systemClock.timer(options.drainMs ?? 5000, () => (server as { closeAllConnections?: () => void }).closeAllConnections?.());
           server.close(() => {

@@ -13,6 +13,7 @@ const suites = [
   ["simulator", () => import("./sim.bench.ts")],
   ["cli start-up", () => import("./cli-start.bench.ts")],
   ["automerge large inputs", () => import("./automerge-large.bench.ts")],
+  ["stock sockets", () => import("./stock-sockets.bench.ts")],
 ] as const;
 
 const only = process.argv[2];

@@ -1,0 +1,271 @@
+/**
+ * One y-websocket socket: decodes its frames, runs its messages one at a
+ * time against the replica, and keeps it alive. Frames that arrive while an
+ * earlier one is still being written wait in a bounded queue (1013 beyond),
+ * which is also where frames wait while the document is first opened.
+ */
+import type { WebSocket } from "ws";
+import { isConcordError } from "../errors.ts";
+import { decodeYjsVersion } from "../doc/yjs-version.ts";
+import { decodeVersion } from "../replica/version-token.ts";
+import type { Clock } from "../runtime/clock.ts";
+import type { Principal } from "./auth.ts";
+import type { PresenceRelay } from "./presence-relay.ts";
+import { closeCodes, type CloseReason } from "./socket-close-codes.ts";
+import type { SocketMetrics } from "./socket-metrics.ts";
+import {
+  decodeAwareness, decodeYjsFrame, encodeAwareness, keepAliveMessage, permissionDeniedMessage,
+  syncStep1Message, syncStep2Message, updateMessage, type YjsMessage,
+} from "./yjs-socket-codec.ts";
+import type { RoomMember, YjsRoom } from "./yjs-socket-room.ts";
+import type { YjsReplicaPort } from "./yjs-socket.ts";
+
+export interface YjsConnectionLimits {
+  /** Largest frame a socket may send, bytes (4413 beyond). */
+  maxMessageBytes: number;
+  /** Frames waiting behind a write in progress (1013 beyond). */
+  maxQueuedMessages: number;
+  maxQueuedBytes: number;
+  /** Bytes waiting in the socket's send buffer before we give up on a slow reader (1013). */
+  maxBufferedBytes: number;
+  /** Sustained frames per second (token bucket), and the burst after idling (4529 beyond). */
+  messagesPerSecond: number;
+  messageBurst: number;
+  /** Sends a no-op message when nothing else was sent for this long (clients close after 30 s of silence). */
+  keepAliveMs: number;
+  /** WebSocket ping interval; a socket that missed the previous pong is terminated. */
+  pingMs: number;
+  /** How long awareness relayed from another region is kept. */
+  presenceTtlMs: number;
+}
+
+export interface YjsConnectionDeps {
+  ws: WebSocket;
+  id: string;
+  principal: Principal;
+  replica: YjsReplicaPort;
+  clock: Clock;
+  metrics: SocketMetrics;
+  limits: YjsConnectionLimits;
+  presence: PresenceRelay | undefined;
+  roomFor(id: string): YjsRoom;
+  leaveRoom(room: YjsRoom): void;
+}
+
+/** Our "empty delete set": a client's state vector plus it is a Concord Yjs version (yjs-version.ts). */
+const withEmptyDeleteSet = (stateVector: Uint8Array) => {
+  const version = new Uint8Array(stateVector.length + 1);
+  version.set(stateVector);
+  return version;
+};
+
+/** A Yjs v1 update with no structs and no deletes: what a client with nothing new answers to sync step 1. */
+const isEmptyUpdate = (update: Uint8Array) => update.length === 2 && update[0] === 0 && update[1] === 0;
+
+export class YjsConnection implements RoomMember {
+  readonly clientIds = new Set<number>();
+  private room: YjsRoom | undefined;
+  private chain: Promise<void> = Promise.resolve();
+  private queuedMessages = 0;
+  private queuedBytes = 0;
+  private closed = false;
+  private lastSentAt: number;
+  private bucket: number;
+  private bucketAt: number;
+  private toldReadOnly = false;
+  private awaitingPong = false;
+  private stopKeepAlive = () => {};
+  private stopPing = () => {};
+  private readonly canWrite: boolean;
+
+  constructor(private readonly deps: YjsConnectionDeps) {
+    this.canWrite = deps.principal.scopes.has("write");
+    this.lastSentAt = this.bucketAt = deps.clock.now();
+    this.bucket = deps.limits.messageBurst;
+  }
+
+  start(): void {
+    const { ws } = this.deps;
+    ws.binaryType = "nodebuffer";
+    ws.on("message", (data: Buffer, isBinary: boolean) => this.receive(data, isBinary));
+    ws.on("pong", () => (this.awaitingPong = false));
+    ws.once("close", () => this.teardown());
+    this.enqueue(0, () => this.open());
+    this.keepAlive();
+    this.ping();
+  }
+
+  send(message: Uint8Array): void {
+    const { ws, metrics, limits } = this.deps;
+    if (this.closed || ws.readyState !== ws.OPEN) return;
+    if (ws.bufferedAmount > limits.maxBufferedBytes) return this.close("backPressure", "the socket reads too slowly");
+    ws.send(message);
+    this.lastSentAt = this.deps.clock.now();
+    metrics.messageOut("yjs");
+  }
+
+  private receive(data: Buffer, isBinary: boolean): void {
+    const { limits, metrics } = this.deps;
+    if (this.closed) return;
+    if (!isBinary) return this.close("malformed", "y-websocket frames are binary");
+    if (data.length > limits.maxMessageBytes) return this.close("tooLarge", `a frame is over ${limits.maxMessageBytes} bytes`);
+    if (!this.takeToken()) return this.close("rateLimited", `more than ${limits.messagesPerSecond} frames per second`);
+    if (this.queuedMessages >= limits.maxQueuedMessages || this.queuedBytes + data.length > limits.maxQueuedBytes) {
+      return this.close("backPressure", "too many frames waiting");
+    }
+    let messages: YjsMessage[];
+    try {
+      messages = decodeYjsFrame(new Uint8Array(data.buffer, data.byteOffset, data.length));
+    } catch {
+      return this.close("malformed", "a frame does not decode as y-websocket messages");
+    }
+    for (let i = 0; i < messages.length; i++) metrics.messageIn("yjs");
+    this.enqueue(data.length, async () => {
+      for (const message of messages) {
+        if (this.closed) return;
+        await this.handle(message);
+      }
+    });
+  }
+
+  private enqueue(bytes: number, work: () => Promise<void>): void {
+    this.queuedMessages++;
+    this.queuedBytes += bytes;
+    this.chain = this.chain.then(async () => {
+      try {
+        if (!this.closed) await work();
+      } catch (error) {
+        this.fail(error);
+      } finally {
+        this.queuedMessages--;
+        this.queuedBytes -= bytes;
+      }
+    });
+  }
+
+  /** Finds or creates the document, joins its room, and starts the sync (step 1 and the known awareness). */
+  private async open(): Promise<void> {
+    const { replica, id } = this.deps;
+    const room = this.deps.roomFor(id);
+    this.room = room;
+    room.members.add(this); // before reading the state: every later change reaches us through the room
+    const head = await replica.head(id).catch(async (error: unknown) => {
+      if (!isConcordError(error, "not_found") || !this.canWrite) throw error;
+      await replica.create(id, "yjs").catch((e: unknown) => {
+        if (!isConcordError(e, "exists")) throw e;
+      });
+      return replica.head(id);
+    });
+    if (head.kind !== "yjs") return this.close("wrongKind", `document is ${head.kind}, not yjs`);
+    this.send(syncStep1Message(decodeYjsVersion(decodeVersion(head.version)).stateVectorBytes));
+    const awareness = room.currentAwareness(this.deps.clock.now());
+    if (awareness) this.send(awareness);
+  }
+
+  private async handle(message: YjsMessage): Promise<void> {
+    const { replica, id, presence } = this.deps;
+    const room = this.room!;
+    switch (message.type) {
+      case "sync-step1":
+        return this.send(syncStep2Message(await replica.diff(id, withEmptyDeleteSet(message.stateVector))));
+      case "sync-step2":
+      case "update": {
+        // A read-only client answers our step 1 too, usually with nothing: only content is refused out loud.
+        if (!this.canWrite) return isEmptyUpdate(message.update) ? undefined : this.refuseWrite();
+        const ack = await replica.update(id, message.update);
+        // A change reaches every socket through the room; an update we already held is echoed to its sender alone.
+        if (!ack.changed) this.send(updateMessage(message.update));
+        return;
+      }
+      case "awareness": {
+        const accepted = room.applyAwareness(decodeAwareness(message.update), this, Infinity);
+        if (accepted.length > 0 && presence) {
+          presence.publish("yjs", id, encodeAwareness(accepted));
+          this.deps.metrics.relayed("yjs", "sent");
+        }
+        return;
+      }
+      case "query-awareness": {
+        const awareness = room.currentAwareness(this.deps.clock.now());
+        if (awareness) this.send(awareness);
+        return;
+      }
+      case "auth":
+        return;
+      case "unknown":
+        // y-sweet's 102 is a heartbeat its client waits to see echoed; anything else is ignored.
+        if (message.messageType === 102) this.send(message.bytes);
+        return;
+    }
+  }
+
+  private refuseWrite(): void {
+    this.deps.metrics.rejected("yjs", "read_only");
+    if (this.toldReadOnly) return;
+    this.toldReadOnly = true;
+    this.send(permissionDeniedMessage("this token is read-only: updates are dropped"));
+  }
+
+  private fail(error: unknown): void {
+    if (!isConcordError(error)) return this.close("internal", "internal error");
+    const reasons: Partial<Record<string, CloseReason>> = {
+      invalid_update: "invalidUpdate", too_large: "tooLarge", forbidden: "forbidden", unauthorized: "unauthorized",
+      not_found: "notFound", deleted: "notFound", invalid_argument: "malformed", closed: "unavailable", unavailable: "unavailable",
+      storage_full: "unavailable", timeout: "unavailable",
+    };
+    const reason = error.code === "invalid_update" && error.details.reason === "malformed" ? "malformed" : reasons[error.code] ?? "internal";
+    this.close(reason, error.message.slice(0, 120));
+  }
+
+  private takeToken(): boolean {
+    const { clock, limits } = this.deps;
+    const now = clock.now();
+    this.bucket = Math.min(limits.messageBurst, this.bucket + ((now - this.bucketAt) / 1000) * limits.messagesPerSecond);
+    this.bucketAt = now;
+    if (this.bucket < 1) return false;
+    this.bucket--;
+    return true;
+  }
+
+  private keepAlive(): void {
+    const { clock, limits } = this.deps;
+    const wait = Math.max(1, this.lastSentAt + limits.keepAliveMs - clock.now());
+    this.stopKeepAlive = clock.timer(wait, () => {
+      if (this.closed) return;
+      if (clock.now() - this.lastSentAt >= limits.keepAliveMs) this.send(keepAliveMessage);
+      this.keepAlive();
+    });
+  }
+
+  private ping(): void {
+    const { clock, limits, ws } = this.deps;
+    this.stopPing = clock.timer(limits.pingMs, () => {
+      if (this.closed) return;
+      if (this.awaitingPong) return ws.terminate();
+      this.awaitingPong = true;
+      ws.ping();
+      this.ping();
+    });
+  }
+
+  /** Closes with the code for `reason`; counted once. */
+  close(reason: CloseReason, text: string): void {
+    if (this.closed) return;
+    this.deps.metrics.rejected("yjs", reason);
+    this.deps.ws.close(closeCodes[reason], text);
+    this.teardown();
+  }
+
+  private teardown(): void {
+    if (this.closed && !this.room) return;
+    this.closed = true;
+    this.stopKeepAlive();
+    this.stopPing();
+    const room = this.room;
+    this.room = undefined;
+    if (!room) return;
+    const removals = room.leave(this);
+    if (removals.length > 0 && this.deps.presence) this.deps.presence.publish("yjs", this.deps.id, encodeAwareness(removals));
+    this.deps.leaveRoom(room);
+  }
+}

@@ -1,0 +1,108 @@
+/**
+ * The y-websocket protocol at `/v1/yjs/:doc`, so a stock `WebsocketProvider`
+ * works unchanged:
+ *
+ *   new WebsocketProvider("ws://HOST/v1/yjs", docId, ydoc, { params: { token } })
+ *
+ * Every update a socket sends goes through `replica.update` (validated, group
+ * committed, gossiped); the room's replica subscription echoes every durable
+ * change to every socket of the document, sender included, whether it was
+ * made here, over HTTP or in another region. A read-only token's updates are
+ * dropped (one "permission denied" auth message says so) while its sync step
+ * 1 is still answered. A socket opening a missing document creates it when
+ * its token may write. Messages of one socket are handled in order; what
+ * waits behind a slow write is bounded (1013 beyond). See
+ * socket-close-codes.ts for how each failure closes a socket.
+ */
+import type { IncomingMessage } from "node:http";
+import type { WebSocket } from "ws";
+import type { Replica } from "../replica/replica.ts";
+import type { Clock } from "../runtime/clock.ts";
+import type { Principal } from "./auth.ts";
+import type { SocketMetrics } from "./socket-metrics.ts";
+import type { SocketRoute } from "./socket-upgrade.ts";
+import { closeCodes } from "./socket-close-codes.ts";
+import { updateMessage as updateFor } from "./yjs-socket-codec.ts";
+import { YjsRoom } from "./yjs-socket-room.ts";
+import { YjsConnection, type YjsConnectionLimits } from "./yjs-connection.ts";
+import type { PresenceRelay } from "./presence-relay.ts";
+
+export type YjsReplicaPort = Pick<Replica, "update" | "diff" | "head" | "create" | "subscribe">;
+
+export interface YjsSocketOptions {
+  replica: YjsReplicaPort;
+  clock: Clock;
+  metrics: SocketMetrics;
+  /** Relays awareness to the other regions' sockets of the same document. */
+  presence?: PresenceRelay;
+  limits?: Partial<YjsConnectionLimits>;
+}
+
+export const yjsPathPrefix = "/v1/yjs/";
+
+export const defaultYjsLimits: YjsConnectionLimits = {
+  maxMessageBytes: 8 * 1024 * 1024,
+  maxQueuedMessages: 256,
+  maxQueuedBytes: 16 * 1024 * 1024,
+  maxBufferedBytes: 32 * 1024 * 1024,
+  messagesPerSecond: 200,
+  messageBurst: 1000,
+  // Under the client's 30 s: real providers renew awareness every 15 s and get it echoed, so this fires only for lone quiet ones.
+  keepAliveMs: 20_000,
+  pingMs: 30_000,
+  presenceTtlMs: 30_000,
+};
+
+export interface YjsSocketRoute extends SocketRoute {
+  /** Open rooms (documents with a socket here). */
+  readonly rooms: ReadonlyMap<string, YjsRoom>;
+}
+
+/** The route to register with registerSocketRoute. */
+export function yjsSocketRoute(options: YjsSocketOptions): YjsSocketRoute {
+  const limits = { ...defaultYjsLimits, ...options.limits };
+  const rooms = new Map<string, YjsRoom>();
+  const { replica, clock, metrics, presence } = options;
+
+  const roomFor = (id: string): YjsRoom => {
+    let room = rooms.get(id);
+    if (!room) {
+      const unsubscribe = replica.subscribe(id, (change) => room!.broadcast(updateFor(change.delta)));
+      room = new YjsRoom(id, unsubscribe);
+      rooms.set(id, room);
+    }
+    return room;
+  };
+  const leaveRoom = (room: YjsRoom) => {
+    if (!room.empty || rooms.get(room.id) !== room) return;
+    rooms.delete(room.id);
+    room.close();
+  };
+  presence?.onMessage("yjs", (docId, payload) => {
+    const room = rooms.get(docId);
+    if (!room) return;
+    metrics.relayed("yjs", "received");
+    room.applyRemoteAwareness(payload, clock.now() + limits.presenceTtlMs);
+  });
+
+  return {
+    protocol: "yjs",
+    rooms,
+    match: (pathname) => pathname.startsWith(yjsPathPrefix) && pathname.length > yjsPathPrefix.length,
+    handle(ws: WebSocket, request: IncomingMessage, principal: Principal) {
+      const path = new URL(request.url ?? "/", "http://socket.invalid").pathname;
+      let id: string;
+      try {
+        id = decodeURIComponent(path.slice(yjsPathPrefix.length));
+      } catch {
+        metrics.rejected("yjs", "bad_path");
+        return ws.close(closeCodes.malformed, "the document id is not valid percent-encoding");
+      }
+      if (!principal.scopes.has("read") || !id.startsWith(principal.prefix)) {
+        metrics.rejected("yjs", "forbidden");
+        return ws.close(closeCodes.forbidden, "this token may not read this document");
+      }
+      new YjsConnection({ ws, id, principal, replica, clock, metrics, limits, presence, roomFor, leaveRoom }).start();
+    },
+  };
+}
