@@ -12,7 +12,7 @@ import { ConcordError, isConcordError } from "../errors.ts";
 import type { Replica } from "../replica/replica.ts";
 import { systemClock, type Clock } from "../runtime/clock.ts";
 import { adminRoutes, type BackupProvider } from "./admin-routes.ts";
-import { authenticate, type TokenRecord } from "./auth.ts";
+import { authenticate, type TokenRecord, type TokenTable } from "./auth.ts";
 import { docReadRoute } from "./doc-read-route.ts";
 import { docsRoutes } from "./docs-routes.ts";
 import type { AppEnv } from "./env.ts";
@@ -30,7 +30,7 @@ export interface ServerOptions {
   /** Where gossip frames go (POST /internal/gossip); without it the route answers 404. */
   gossip?: FrameHandler;
   /** Accepted tokens (hashed). Undefined turns authentication off (the status page says so): only for development and in-process tests. */
-  tokens?: readonly TokenRecord[];
+  tokens?: readonly TokenRecord[] | TokenTable;
   /** Time for rate limits, keep-alives and latencies. Default: the system clock. */
   clock?: Clock;
   /** Largest client request body. Default 8 MiB + 64 KiB (the default delta limit plus framing). */

@@ -28,6 +28,8 @@ import { backupProvider } from "./region-backup.ts";
 import { readRegionKeyFile, regionKeyFile } from "./region-key-file.ts";
 import { parseServerLimits } from "./server-limits.ts";
 import { requireTokensFile, tokensFile } from "./tokens-file.ts";
+import { createTokenTable, isTokenTable, type TokenTable } from "./auth.ts";
+import { watchTokensFile } from "./tokens-watch.ts";
 
 /** How a region authenticates client requests; open is only ever an explicit choice. */
 export type AuthMode = "tokens" | "off";
@@ -105,7 +107,12 @@ export async function startRegion(options: RegionOptions): Promise<RunningRegion
 
   const topologyLimits = parseServerLimits(topology.limits, `topology ${topology.name}`);
   const authOff = options.auth === "off";
-  const tokens = authOff ? undefined : options.server?.tokens ?? (await requireTokensFile(tokensFile(dataDir)));
+  const given = options.server?.tokens;
+  // Tokens from the data directory follow tokens.json while the region runs (`concord tokens`).
+  const fromFile = !authOff && given === undefined;
+  const tokens: TokenTable | undefined = authOff ? undefined
+    : given === undefined ? createTokenTable(await requireTokensFile(tokensFile(dataDir)))
+    : isTokenTable(given) ? given : createTokenTable(given);
   // The lock before anything is written: a second process on a live directory stops here.
   const lock = await lockDataDir(dataDir);
   let catchingUp = await catchUpReason(dataDir, storePath(dataDir)).catch(async (error: unknown) => {
@@ -157,6 +164,7 @@ export async function startRegion(options: RegionOptions): Promise<RunningRegion
     await replica.close();
     throw error;
   }
+  const stopWatchingTokens = fromFile && tokens ? watchTokensFile({ file: tokensFile(dataDir), table: tokens, clock: systemClock, logger: options.logger }) : () => undefined;
   options.logger?.info({ region: self.id, port, peers: [...peers.keys()] }, "region started");
   if (authOff) options.logger?.warn({ region: self.id, auth: "off" }, "authentication is off (--auth off): every client request has every scope; never run this way outside development");
   if (catchingUp) {
@@ -182,6 +190,7 @@ export async function startRegion(options: RegionOptions): Promise<RunningRegion
     stop() {
       stopping ??= (async () => {
         closing = true;
+        stopWatchingTokens();
         shutdown.abort(); // ends event streams, so the server can drain
         await new Promise<void>((resolve) => {
           const force = systemClock.timer(options.drainMs ?? 5000, () => (server as { closeAllConnections?: () => void }).closeAllConnections?.());
