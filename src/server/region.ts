@@ -30,6 +30,9 @@ import { parseServerLimits } from "./server-limits.ts";
 import { requireTokensFile, tokensFile } from "./tokens-file.ts";
 import { createTokenTable, isTokenTable, type TokenTable } from "./auth.ts";
 import { watchTokensFile } from "./tokens-watch.ts";
+import { attachSocketUpgrades, registerSocketRoute } from "./socket-upgrade.ts";
+import { syncSocketRoute } from "./sync-socket.ts";
+import type { Server } from "node:http";
 
 /** How a region authenticates client requests; open is only ever an explicit choice. */
 export type AuthMode = "tokens" | "off";
@@ -164,6 +167,8 @@ export async function startRegion(options: RegionOptions): Promise<RunningRegion
     await replica.close();
     throw error;
   }
+  const sockets = attachSocketUpgrades(server as Server, { tokens });
+  registerSocketRoute(server as Server, syncSocketRoute({ replica, tokens, logger: options.logger }));
   const stopWatchingTokens = fromFile && tokens ? watchTokensFile({ file: tokensFile(dataDir), table: tokens, clock: systemClock, logger: options.logger }) : () => undefined;
   options.logger?.info({ region: self.id, port, peers: [...peers.keys()] }, "region started");
   if (authOff) options.logger?.warn({ region: self.id, auth: "off" }, "authentication is off (--auth off): every client request has every scope; never run this way outside development");
@@ -191,6 +196,7 @@ export async function startRegion(options: RegionOptions): Promise<RunningRegion
       stopping ??= (async () => {
         closing = true;
         stopWatchingTokens();
+        sockets.closeAll(4503, "region shutting down");
         shutdown.abort(); // ends event streams, so the server can drain
         await new Promise<void>((resolve) => {
           const force = systemClock.timer(options.drainMs ?? 5000, () => (server as { closeAllConnections?: () => void }).closeAllConnections?.());
