@@ -72,6 +72,18 @@ interface Session {
   leaving: boolean;
 }
 
+/**
+ * What to send for a local change: its delta, except a new Automerge
+ * document's announcement, which carries the empty document as a whole state
+ * (a document chunk, which no client write path takes): an empty delta, which
+ * asks the region to create the document, stands for it.
+ */
+function sendable(change: DocChange): Uint8Array {
+  const d = change.delta;
+  const documentChunk = change.kind === "automerge" && d.length > 8 && d[0] === 0x85 && d[1] === 0x6f && d[2] === 0x4a && d[3] === 0x83 && d[8] === 0;
+  return documentChunk ? new Uint8Array(0) : d;
+}
+
 /** Starts syncing `replica`; resolves once the outbox is read (the first connection proceeds in the background). */
 export async function connect(replica: Replica, options: ConnectOptions): Promise<SyncClient> {
   if (options.regions.length === 0) throw new ConcordError("invalid_argument", "connect() needs at least one region URL");
@@ -141,6 +153,7 @@ export async function connect(replica: Replica, options: ConnectOptions): Promis
     for (const own of mine.values()) {
       if ("deleted" in own) continue;
       // The region lacks it: all of it, as changes its write path takes (an Automerge save is not a delta).
+      // (Empty for an Automerge document without changes: the region then only creates it.)
       const delta = own.kind === "yjs" ? await replica.encodeState(own.id) : await replica.diff(own.id, "");
       sendDelta(session, own.id, own.kind, delta, outbox.counts().get(own.id) ?? 0);
     }
@@ -272,8 +285,9 @@ export async function connect(replica: Replica, options: ConnectOptions): Promis
     void outbox.add(change.id).catch(() => undefined);
     const session = current;
     if (!session) return; // offline: the next catch-up round sends it
-    if (session.phase === "live") sendDelta(session, change.id, change.kind, change.delta, 1);
-    else session.queued.push({ id: change.id, kind: change.kind, delta: change.delta });
+    const delta = sendable(change);
+    if (session.phase === "live") sendDelta(session, change.id, change.kind, delta, 1);
+    else session.queued.push({ id: change.id, kind: change.kind, delta });
   });
 
   open(0);

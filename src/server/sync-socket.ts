@@ -130,19 +130,25 @@ function openSession(ws: WebSocket, principal: Principal, options: SyncSocketOpt
     if (typeof id !== "string" || !isDocKind(kind) || typeof seq !== "number" || !Number.isSafeInteger(seq)) throw malformed("delta is { id, kind, seq }");
     authorize(principal, "write", id);
     if (!inDocSet(set, id, ids)) throw new ConcordError("forbidden", "a delta for a document outside this socket's set");
-    if (payload.length === 0) throw new ConcordError("invalid_update", "a delta has bytes");
     own.add(payload);
-    let ack;
-    try {
-      ack = await replica.update(id, payload);
-    } catch (error) {
-      if (!isConcordError(error, "not_found")) throw error;
-      await replica.create(id, kind).catch((e: unknown) => {
-        if (!isConcordError(e, "exists")) throw e;
-      });
-      ack = await replica.update(id, payload);
+    const create = () => replica.create(id, kind).then(() => undefined, (e: unknown) => {
+      if (!isConcordError(e, "exists")) throw e;
+    });
+    let token: string;
+    if (payload.length === 0) {
+      // An empty delta asks only that the document exist (a new, empty one on the client).
+      await create();
+      token = (await replica.head(id)).version;
+    } else {
+      try {
+        token = (await replica.update(id, payload)).token;
+      } catch (error) {
+        if (!isConcordError(error, "not_found")) throw error;
+        await create();
+        token = (await replica.update(id, payload)).token;
+      }
     }
-    send({ t: "ack", seq, id, token: ack.token });
+    send({ t: "ack", seq, id, token });
   };
 
   const want = async (header: Record<string, unknown>) => {
