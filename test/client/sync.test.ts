@@ -5,6 +5,7 @@
  * client over with read-your-writes intact and it returns home, and revoking
  * its token closes its socket.
  */
+import { isDeepStrictEqual } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { SyncClient } from "../../src/client/index.ts";
 import type { Replica } from "../../src/replica/replica.ts";
@@ -15,7 +16,7 @@ import { connectNode, nextEvent, openDevice, regionValueUntil, valueUntil } from
 const has = (path: string[], expected: unknown) => (value: unknown) => {
   let at: unknown = value;
   for (const key of path) at = (at as Record<string, unknown> | undefined)?.[key];
-  return JSON.stringify(at) === JSON.stringify(expected);
+  return isDeepStrictEqual(at, expected);
 };
 
 describe("sync client against real regions", () => {
@@ -63,8 +64,8 @@ describe("sync client against real regions", () => {
     expect(ama.value).toEqual(amb.value);
     // The regions hold the same, through the write path and gossip.
     for (const url of [cluster.urls.east!, cluster.urls.west!]) {
-      await regionValueUntil(url, cluster.token, "pair/am", (v) => JSON.stringify(v) === JSON.stringify(ama.value));
-      await regionValueUntil(url, cluster.token, "pair/y", (v) => JSON.stringify(v) === JSON.stringify(ya.value));
+      await regionValueUntil(url, cluster.token, "pair/am", (v) => isDeepStrictEqual(v, ama.value));
+      await regionValueUntil(url, cluster.token, "pair/y", (v) => isDeepStrictEqual(v, ya.value));
     }
     expect(syncA.status.pendingWrites).toBe(0);
   }, 300_000);
