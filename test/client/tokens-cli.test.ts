@@ -15,7 +15,7 @@ describe("concord tokens", () => {
 
   const get = (path: string, token: string) => fetch(cluster.urls.solo + path, { headers: { authorization: `Bearer ${token}` } });
 
-  it("prints a new token once, stores only its hash, and a running region accepts it, then refuses it once revoked", async () => {
+  it("prints a new token once, stores only its hash, and a running region accepts it, then refuses it once revoked and ends its event stream", async () => {
     const added = cluster.tokens("solo", ["add", "--name", "app", "--scopes", "read,write", "--prefix", "app/"]);
     expect(added.status, added.stderr).toBe(0);
     const token = added.stdout.trim();
@@ -33,9 +33,22 @@ describe("concord tokens", () => {
     expect(listed.stdout).toContain("admin\tread,write,admin\t");
     expect(listed.stdout).not.toContain(token);
 
+    // A live event stream of the token, which revoking must end.
+    const put = await fetch(`${cluster.urls.solo}/v1/docs/app%2Fdoc`, {
+      method: "PUT", body: JSON.stringify({ kind: "yjs" }), headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+    });
+    expect(put.status).toBe(201);
+    const stream = await get("/v1/docs/app%2Fdoc/events", token);
+    expect(stream.status).toBe(200);
+    const streamEnded = (async () => {
+      const reader = stream.body!.getReader();
+      for (;;) if ((await reader.read()).done) return true;
+    })();
+
     const revoked = cluster.tokens("solo", ["revoke", "--name", "app"]);
     expect(revoked.status, revoked.stderr).toBe(0);
     await poll("the revoked token to be refused", async () => ((await get("/v1/docs?prefix=app/", token)).status === 401 ? true : undefined));
+    expect(await streamEnded).toBe(true);
     // The other token is untouched.
     expect((await get("/v1/docs", cluster.token)).status).toBe(200);
   }, 240_000);
