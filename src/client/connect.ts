@@ -26,7 +26,7 @@ import { createEmitter, type SyncEventName, type SyncEvents, type SyncState, typ
 import { holdings } from "./holdings.ts";
 import { clientDocPrefix, openOutbox, type Outbox } from "./outbox.ts";
 import {
-  decodeFrame, digestEntries, encodeFrame, inDocSet, isPermanentClose, type ClientMessage, type DocEntry, type DocSet,
+  decodeFrame, digestEntries, encodeFrame, inDocSet, isPermanentClose, unpackFrames, type ClientMessage, type DocEntry, type DocSet,
 } from "./protocol.ts";
 import { defaultWebSocket, messageBytes, socketUrl, type SocketLike, type WebSocketConstructor } from "./socket.ts";
 
@@ -197,6 +197,9 @@ export async function connect(replica: Replica, options: ConnectOptions): Promis
         return catchUp(session, header["docs"] as DocEntry[]);
       case "synced":
         return synced(session);
+      case "batch":
+        for (const inner of unpackFrames(payload)) await handle(session, inner);
+        return;
       case "delta":
         return applyFromRegion(session, header["id"] as string, header["kind"] as DocKind, payload);
       case "ack": {
@@ -230,7 +233,7 @@ export async function connect(replica: Replica, options: ConnectOptions): Promis
     };
     ws.onopen = () => run(async () => {
       const entries = await holdings(replica, set, (id) => !ours(id));
-      send(session, { t: "hello", docs: set, digest: digestEntries(entries) });
+      send(session, { t: "hello", docs: set, digest: digestEntries(entries), ...(entries.length === 0 ? { empty: true } : {}) });
     });
     ws.onmessage = (event) => {
       const frame = messageBytes(event.data);

@@ -13,6 +13,7 @@
  * both ways as they happen; the server acknowledges each client delta once it
  * is durable there (`ack`, whose token serves read-your-writes reads).
  */
+import { deflateSync, inflateSync } from "fflate";
 import { keyedHash } from "../crypto/keyed-hash.ts";
 import type { DocKind } from "../doc/engine.ts";
 import { ConcordError } from "../errors.ts";
@@ -27,7 +28,8 @@ export type DocSet = { ids: string[] } | { prefix: string };
 export type DocEntry = { id: string; kind: DocKind; version: string } | { id: string; deleted: true };
 
 export type ClientMessage =
-  | { t: "hello"; docs: DocSet; digest: string }
+  /** `empty`: the client holds nothing of the set (a fresh device): the region sends every document whole, without listing versions first. */
+  | { t: "hello"; docs: DocSet; digest: string; empty?: boolean }
   | { t: "delta"; id: string; kind: DocKind; seq: number }
   | { t: "want"; id: string; version?: string }
   | { t: "done" };
@@ -36,7 +38,9 @@ export type ServerMessage =
   | { t: "synced"; region: string }
   | { t: "versions"; docs: DocEntry[] }
   | { t: "delta"; id: string; kind: DocKind }
-  | { t: "ack"; seq: number; id: string; token: string };
+  | { t: "ack"; seq: number; id: string; token: string }
+  /** Many frames at once, deflated (the payload: see packFrames): how a fresh client's catch-up travels. */
+  | { t: "batch" };
 
 /**
  * Close codes, in the bands stock clients know: 44xx mirror HTTP 4xx and are
@@ -112,4 +116,39 @@ export function digestEntries(entries: readonly DocEntry[]): string {
   let hex = "";
   for (const byte of hash) hex += byte.toString(16).padStart(2, "0");
   return hex;
+}
+
+/** Frames packed into one deflated payload: each a 4-byte length and the frame. */
+export function packFrames(frames: readonly Uint8Array[]): Uint8Array {
+  const total = frames.reduce((n, f) => n + 4 + f.length, 0);
+  const out = new Uint8Array(total);
+  const view = new DataView(out.buffer);
+  let at = 0;
+  for (const frame of frames) {
+    view.setUint32(at, frame.length);
+    out.set(frame, at + 4);
+    at += 4 + frame.length;
+  }
+  return deflateSync(out, { level: 6 });
+}
+
+/** The frames of a batch payload; ConcordError "invalid_argument" when it is not one. */
+export function unpackFrames(payload: Uint8Array, maxBytes = 256 << 20): Uint8Array[] {
+  let bytes: Uint8Array;
+  try {
+    bytes = inflateSync(payload);
+  } catch (cause) {
+    throw new ConcordError("invalid_argument", "a batch does not inflate", { cause });
+  }
+  if (bytes.length > maxBytes) throw new ConcordError("too_large", "a batch inflates past its limit");
+  const frames: Uint8Array[] = [];
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  for (let at = 0; at < bytes.length;) {
+    if (at + 4 > bytes.length) throw new ConcordError("invalid_argument", "a batch is cut short");
+    const length = view.getUint32(at);
+    if (at + 4 + length > bytes.length) throw new ConcordError("invalid_argument", "a batch frame runs past its end");
+    frames.push(bytes.subarray(at + 4, at + 4 + length));
+    at += 4 + length;
+  }
+  return frames;
 }

@@ -12,6 +12,7 @@ const suites = [
   ["backup", () => import("./backup.bench.ts")],
   ["simulator", () => import("./sim.bench.ts")],
   ["cli start-up", () => import("./cli-start.bench.ts")],
+  ["client catch-up", () => import("./client-catch-up.bench.ts")],
 ] as const;
 
 const only = process.argv[2];

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
 import { holdings } from "../../src/client/holdings.ts";
-import { decodeFrame, digestEntries, encodeFrame, syncCloseCodes, type ClientMessage } from "../../src/client/protocol.ts";
+import { decodeFrame, digestEntries, encodeFrame, syncCloseCodes, unpackFrames, type ClientMessage } from "../../src/client/protocol.ts";
 import { hashToken } from "../../src/server/auth.ts";
 import { startRegion, type RunningRegion } from "../../src/server/region.ts";
 import { readTopologyFile } from "../../src/server/topology-file.ts";
@@ -116,6 +116,18 @@ describe("/v1/sync", () => {
     expect(read.status).toBe(200);
     raw.ws.close();
     await source.close();
+  });
+
+  it("sends a fresh client every document whole, in one deflated batch, then synced", async () => {
+    const raw = await open(scoped);
+    raw.send({ t: "hello", docs: { prefix: "team/" }, digest: "0", empty: true });
+    const batch = await raw.next("batch");
+    const inner = unpackFrames(batch.payload).map(decodeFrame);
+    expect(inner.map((f) => f.header)).toEqual([{ t: "delta", id: "team/doc", kind: "yjs" }]);
+    expect(inner[0]!.payload).toEqual(await region.replica.encodeState("team/doc"));
+    await raw.next("synced");
+    expect(raw.frames.map((f) => f.header["t"])).toEqual(["batch", "synced"]);
+    raw.ws.close();
   });
 
   it("refuses unknown tokens, documents outside the token's prefix, and writes without the write scope", async () => {
