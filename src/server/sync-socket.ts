@@ -209,7 +209,8 @@ function openSession(ws: WebSocket, principal: Principal, options: SyncSocketOpt
     // One frame at a time, in order: a catch-up round's answers keep the order of its questions.
     chain = chain.then(() => (ended ? undefined : handle(frame))).catch((error: unknown) => {
       const { code, reason } = closeFor(error);
-      if (code === syncCloseCodes.internal) options.logger?.error({ err: error, principal: principal.name }, "sync socket failed");
+      // The error's name and code only: messages may name documents, and nothing user-written is logged.
+      if (code === syncCloseCodes.internal) options.logger?.error({ error: (error as Error)?.name, code: (error as { code?: unknown })?.code, principal: principal.name }, "sync socket failed");
       end(code, reason);
     });
   });
