@@ -18,12 +18,14 @@ import { createMemoryStore } from "../../src/storage/memory-store.ts";
 const [system, url, count] = [process.argv[2]!, process.argv[3]!, Number(process.argv[4])];
 let bytes = 0;
 let sockets = 0;
+let firstMessageAt = 0;
 /** ws's WebSocket, counting what it receives. */
 class CountingWebSocket extends WebSocket {
   constructor(address: string, protocols?: string | string[]) {
     super(address, protocols);
     sockets++;
     this.on("message", (data: Buffer | ArrayBuffer | Buffer[]) => {
+      firstMessageAt ||= performance.now();
       bytes += Array.isArray(data) ? data.reduce((n, b) => n + b.length, 0) : (data as ArrayBuffer).byteLength;
     });
   }
@@ -60,7 +62,9 @@ async function yWebsocket(): Promise<number> {
 }
 
 const before = rss();
+const startedAt = performance.now();
 const ms = system === "concord" ? await concord() : await yWebsocket();
+if (process.env["CATCHUP_TRACE"]) console.error(`${system}: first message after ${Math.round(firstMessageAt - startedAt)} ms`);
 const after = rss();
 console.log(JSON.stringify({ system, ms: Math.round(ms), bytes, sockets, rssMB: Math.round(after / 1e6), rssGrowthMB: Math.round((after - before) / 1e6) }));
 process.exit(0);
