@@ -14,7 +14,12 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { fileURLToPath } from "node:url";
 import { docs as yDocs, getYDoc, setupWSConnection } from "@y/websocket-server/utils";
-import { WebSocketServer } from "ws";
+import { WebSocket, WebSocketServer } from "ws";
+import { WebsocketProvider } from "y-websocket";
+import { connect } from "../../src/client/index.ts";
+import type { WebSocketConstructor } from "../../src/client/socket.ts";
+import { openReplica } from "../../src/replica/replica.ts";
+import { createMemoryStore } from "../../src/storage/memory-store.ts";
 import * as Y from "yjs";
 import { startRegion } from "../../src/server/region.ts";
 import { readTopologyFile } from "../../src/server/topology-file.ts";
@@ -45,6 +50,50 @@ async function client(system: string, url: string): Promise<{ ms: number; bytes:
   return JSON.parse(stdout.trim().split("\n").at(-1)!);
 }
 
+const rounds = 30;
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+/** Median ms from an edit on one synced Concord client to its arrival on another, both on the region's socket. */
+async function concordLatency(url: string): Promise<number> {
+  const open = () => openReplica({ store: createMemoryStore(), masterKey: new Uint8Array(32).fill(3) });
+  const [a, b] = [await open(), await open()];
+  const options = { regions: [url], docs: ["latency/doc"], WebSocket: WebSocket as unknown as WebSocketConstructor };
+  const [sa, sb] = [await connect(a, options), await connect(b, options)];
+  await Promise.all([sa.synced(), sb.synced()]);
+  await a.create("latency/doc", "yjs");
+  await new Promise<void>((resolve) => { const off = b.subscribe("latency/doc", () => (off(), resolve())); });
+  const times: number[] = [];
+  for (let i = 0; i < rounds; i++) {
+    const seen = new Promise<void>((resolve) => { const off = b.subscribe("latency/doc", () => (off(), resolve())); });
+    const started = performance.now();
+    await a.patch("latency/doc", [{ op: "set", path: ["m", "i"], value: i }]);
+    await seen;
+    times.push(performance.now() - started);
+  }
+  await Promise.all([sa.close(), sb.close()]);
+  await Promise.all([a.close(), b.close()]);
+  return median(times);
+}
+
+/** The same with two stock y-websocket providers on one document. */
+async function yLatency(url: string): Promise<number> {
+  const [a, b] = [new Y.Doc(), new Y.Doc()];
+  const options = { WebSocketPolyfill: WebSocket as never, disableBc: true };
+  const [pa, pb] = [new WebsocketProvider(url, "latency/doc", a, options), new WebsocketProvider(url, "latency/doc", b, options)];
+  await Promise.all([pa, pb].map((p) => new Promise<void>((resolve) => p.once("sync", () => resolve()))));
+  const times: number[] = [];
+  for (let i = 0; i < rounds; i++) {
+    const seen = new Promise<void>((resolve) => b.once("update", () => resolve()));
+    const started = performance.now();
+    a.getMap("m").set("i", i);
+    await seen;
+    times.push(performance.now() - started);
+  }
+  pa.destroy();
+  pb.destroy();
+  return median(times);
+}
+
 export async function run_(): Promise<string> {
   const states = Array.from({ length: docCount }, (_, i) => documentState(i));
 
@@ -69,6 +118,12 @@ export async function run_(): Promise<string> {
   try {
     const y = await client("y-websocket", yUrl);
     const c = await client("concord", region.url);
+    const trace = (what: string) => process.env["CATCHUP_TRACE"] && console.error(`catch-up bench: ${what}`);
+    trace("clients done");
+    const yMs = await yLatency(yUrl);
+    trace("y-websocket latency done");
+    const cMs = await concordLatency(region.url);
+    trace("concord latency done");
     const ratio = (a: number, b: number) => (a / b).toFixed(2);
     return [
       `${docCount} documents × ${editsPerDoc} edits; fresh client in its own process (machine loaded: 2 cores shared by 7 engineers)`,
@@ -77,6 +132,7 @@ export async function run_(): Promise<string> {
         { client: "concord sync client", ms: c.ms, "bytes received": c.bytes, sockets: c.sockets, "client RSS MB": c.rssMB, "RSS growth MB": c.rssGrowthMB },
       ]),
       `time ${ratio(c.ms, y.ms)}× y-websocket's (goal ≤ 0.5), bytes ${ratio(c.bytes, y.bytes)}× (goal ≤ 0.5), client RSS ${c.rssMB} MB with ${docCount} idle documents, ${c.rssGrowthMB} MB of it grown while catching up (goal ≤ 100)`,
+      `one edit seen by a second synced client (median of ${rounds}): concord ${cMs.toFixed(1)} ms (durable on the region first), y-websocket ${yMs.toFixed(1)} ms: ${ratio(cMs, yMs)}× (goal ≤ 2)`,
     ].join("\n");
   } finally {
     for (const ws of wss.clients) ws.terminate();
