@@ -89,8 +89,11 @@ async function yLatency(url: string): Promise<number> {
     await seen;
     times.push(performance.now() - started);
   }
-  pa.destroy();
-  pb.destroy();
+  // Their awareness keeps an interval running past destroy(): end it, or the bench process never exits.
+  for (const p of [pa, pb]) {
+    p.destroy();
+    p.awareness.destroy();
+  }
   return median(times);
 }
 
@@ -136,7 +139,10 @@ export async function run_(): Promise<string> {
     ].join("\n");
   } finally {
     for (const ws of wss.clients) ws.terminate();
-    for (const doc of yDocs.values()) doc.destroy();
+    for (const doc of yDocs.values()) {
+      (doc as { awareness?: { destroy(): void } }).awareness?.destroy();
+      doc.destroy();
+    }
     await new Promise<void>((resolve) => http.close(() => resolve()));
     await region.stop();
     await dir.remove();
