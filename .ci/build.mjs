@@ -19,7 +19,7 @@ const root = fileURLToPath(new URL("..", import.meta.url));
 const dist = join(root, "dist");
 const stamp = join(dist, ".build-inputs");
 /** The declaration files of package.json's exports. */
-const entries = ["src/node.d.ts", "src/index.d.ts", "src/internal.d.ts"].map((f) => join(dist, f));
+const entries = ["src/node.d.ts", "src/index.d.ts", "src/internal.d.ts", "src/client/index.d.ts"].map((f) => join(dist, f));
 const require = createRequire(import.meta.url);
 
 /** A hash of everything the build reads: sources, configs, this script, the data file, the compiler's version. */

@@ -12,7 +12,7 @@ import { ConcordError, isConcordError } from "../errors.ts";
 import type { Replica } from "../replica/replica.ts";
 import { systemClock, type Clock } from "../runtime/clock.ts";
 import { adminRoutes, type BackupProvider } from "./admin-routes.ts";
-import { authenticate, type TokenRecord } from "./auth.ts";
+import { authenticate, createTokenTable, isTokenTable, type TokenRecord, type TokenTable } from "./auth.ts";
 import { docReadRoute } from "./doc-read-route.ts";
 import { docsRoutes } from "./docs-routes.ts";
 import type { AppEnv } from "./env.ts";
@@ -30,7 +30,7 @@ export interface ServerOptions {
   /** Where gossip frames go (POST /internal/gossip); without it the route answers 404. */
   gossip?: FrameHandler;
   /** Accepted tokens (hashed). Undefined turns authentication off (the status page says so): only for development and in-process tests. */
-  tokens?: readonly TokenRecord[];
+  tokens?: readonly TokenRecord[] | TokenTable;
   /** Time for rate limits, keep-alives and latencies. Default: the system clock. */
   clock?: Clock;
   /** Largest client request body. Default 8 MiB + 64 KiB (the default delta limit plus framing). */
@@ -132,11 +132,13 @@ export function createServer(replica: Replica, options: ServerOptions = {}): Con
 
   const maxConcurrentRequests = options.maxConcurrentRequests ?? 1024;
   app.use("/v1/*", limitConcurrency(maxConcurrentRequests));
-  app.use("/v1/*", authenticate(options.tokens));
+  // One table for authentication and for revocation (a revoked token's event streams end).
+  const tokens = options.tokens === undefined || isTokenTable(options.tokens) ? options.tokens : createTokenTable(options.tokens);
+  app.use("/v1/*", authenticate(tokens));
   if (options.tokens) app.use("/v1/*", limitPrincipalConcurrency(options.maxConcurrentPerToken ?? Math.max(1, Math.floor(maxConcurrentRequests / 4))));
   if (options.rateLimit) app.use("/v1/*", limitRate(clock, options.rateLimit));
   app.use("/v1/*", limitBody(options.maxBodyBytes ?? (8 << 20) + (64 << 10)));
-  const streams = { clock, keepAliveMs: options.keepAliveMs ?? 15_000, shutdown: options.shutdown ?? new AbortController().signal, maxQueuedBytes: options.maxEventQueueBytes ?? 8 << 20 };
+  const streams = { clock, keepAliveMs: options.keepAliveMs ?? 15_000, shutdown: options.shutdown ?? new AbortController().signal, maxQueuedBytes: options.maxEventQueueBytes ?? 8 << 20, tokens };
   app.route("/v1/docs", eventsRoute(replica, streams));
   app.route("/v1", feedRoute(replica, { ...streams, maxIds: options.maxFeedIds ?? 1000 }));
   app.route("/v1/admin", adminRoutes({ backup: options.backup, clock }));

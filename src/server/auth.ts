@@ -27,6 +27,8 @@ export interface Principal {
   name: string;
   scopes: ReadonlySet<Scope>;
   prefix: string;
+  /** Hex SHA-256 of the token (absent for the open principal): names it for revocation. */
+  tokenHash?: string;
 }
 
 // createHash, not crypto.hash: that one-shot needs Node 20.12, and the package says Node 20.
@@ -58,31 +60,77 @@ export function parseTokens(json: unknown, source = "tokens"): TokenRecord[] {
 export const openPrincipal: Principal = { name: "anonymous", scopes: new Set(scopes), prefix: "" };
 
 /**
+ * The accepted tokens, replaceable while the server runs (`concord tokens`
+ * edits tokens.json; the region re-reads it). Lookups are by the hash of the
+ * secret. Replacing the list tells listeners which tokens went away, so live
+ * sockets and streams of a revoked token close.
+ */
+export interface TokenTable {
+  /** The principal of `token`, or undefined when it is unknown (or revoked). */
+  lookup(token: string): Principal | undefined;
+  /** Swaps in a new list; tokens missing from it are announced as revoked. */
+  replace(tokens: readonly TokenRecord[]): void;
+  /** Calls `fn` with the hash of every revoked token; returns an unsubscribe function. */
+  onRevoke(fn: (sha256: string) => void): () => void;
+}
+
+export function createTokenTable(initial: readonly TokenRecord[]): TokenTable {
+  type Entry = { digest: Buffer; principal: Principal };
+  const build = (tokens: readonly TokenRecord[]) => new Map<string, Entry>(tokens.map((t) => [t.sha256, {
+    digest: Buffer.from(t.sha256, "hex"),
+    principal: { name: t.name, scopes: new Set(t.scopes), prefix: t.prefix ?? "", tokenHash: t.sha256 } satisfies Principal,
+  }]));
+  let byHash = build(initial);
+  const listeners = new Set<(sha256: string) => void>();
+  return {
+    lookup(token) {
+      const digest = sha256(token);
+      const known = byHash.get(digest.toString("hex"));
+      // The map lookup is on a hash of the secret, so its timing leaks nothing useful; compare anyway to be explicit.
+      return known && timingSafeEqual(known.digest, digest) ? known.principal : undefined;
+    },
+    replace(tokens) {
+      const next = build(tokens);
+      const gone = [...byHash.keys()].filter((hash) => !next.has(hash));
+      byHash = next;
+      for (const hash of gone) for (const fn of [...listeners]) fn(hash);
+    },
+    onRevoke(fn) {
+      listeners.add(fn);
+      return () => void listeners.delete(fn);
+    },
+  };
+}
+
+/** The token a request carries: `Authorization: Bearer T`, or (for sockets, which browsers cannot give headers) `?token=T`. */
+export function bearerToken(authorization: string | undefined, query?: string | null): string | undefined {
+  const match = /^Bearer\s+(\S+)$/i.exec(authorization ?? "");
+  return match ? match[1]! : query || undefined;
+}
+
+/**
  * Middleware: resolves the bearer token into a Principal (401 when missing or
  * unknown). With `tokens` undefined, authentication is off and every request
- * is the open principal.
+ * is the open principal. A TokenTable may change while the server runs.
  */
-export function authenticate(tokens: readonly TokenRecord[] | undefined): MiddlewareHandler<{ Variables: { principal: Principal } }> {
-  // Built once per token, not per request: the principal and the hash's bytes.
-  const byHash = new Map((tokens ?? []).map((t) => [t.sha256, {
-    digest: Buffer.from(t.sha256, "hex"),
-    principal: { name: t.name, scopes: new Set(t.scopes), prefix: t.prefix ?? "" } satisfies Principal,
-  }]));
+export function authenticate(tokens: readonly TokenRecord[] | TokenTable | undefined): MiddlewareHandler<{ Variables: { principal: Principal } }> {
+  const table = tokens === undefined || isTokenTable(tokens) ? tokens : createTokenTable(tokens);
   return async (c, next) => {
-    if (tokens === undefined) {
+    if (table === undefined) {
       c.set("principal", openPrincipal);
       return next();
     }
-    const header = c.req.header("authorization") ?? "";
-    const match = /^Bearer\s+(\S+)$/i.exec(header);
-    if (!match) throw new ConcordError("unauthorized", "send Authorization: Bearer <token>");
-    const digest = sha256(match[1]!);
-    const known = byHash.get(digest.toString("hex"));
-    // The map lookup is on a hash of the secret, so its timing leaks nothing useful; compare anyway to be explicit.
-    if (!known || !timingSafeEqual(known.digest, digest)) throw new ConcordError("unauthorized", "unknown token");
-    c.set("principal", known.principal);
+    const token = bearerToken(c.req.header("authorization"));
+    if (token === undefined) throw new ConcordError("unauthorized", "send Authorization: Bearer <token>");
+    const principal = table.lookup(token);
+    if (!principal) throw new ConcordError("unauthorized", "unknown token");
+    c.set("principal", principal);
     return next();
   };
+}
+
+export function isTokenTable(tokens: readonly TokenRecord[] | TokenTable): tokens is TokenTable {
+  return typeof (tokens as TokenTable).lookup === "function";
 }
 
 /** Throws "forbidden" unless the principal has `scope` (and, for a document, the id is under its prefix). */

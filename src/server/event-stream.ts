@@ -8,6 +8,7 @@
 import type { Context } from "hono";
 import { streamSSE } from "hono/streaming";
 import type { Clock } from "../runtime/clock.ts";
+import type { Principal, TokenTable } from "./auth.ts";
 
 export interface EventStreamOptions {
   clock: Clock;
@@ -17,6 +18,8 @@ export interface EventStreamOptions {
   shutdown: AbortSignal;
   /** Bytes of events waiting for a slow client at most; past it the stream is closed. */
   maxQueuedBytes: number;
+  /** The live tokens: a stream of a token revoked while it runs ends. */
+  tokens?: TokenTable | undefined;
 }
 
 /** Sends one event (text written in order); returns false once the stream is over. */
@@ -58,6 +61,8 @@ export function eventStream(c: Context, options: EventStreamOptions, start: (sen
     // One listener per stream on the server-wide signal: removed when the stream ends, or every stream ever made would stay attached (and keep its closure alive).
     const onShutdown = () => end();
     let unsubscribe = () => {};
+    const tokenHash = (c.get("principal") as Principal | undefined)?.tokenHash;
+    const stopRevocation = options.tokens && tokenHash ? options.tokens.onRevoke((hash) => hash === tokenHash && end()) : () => undefined;
     try {
       if (options.shutdown.aborted) return;
       options.shutdown.addEventListener("abort", onShutdown, { once: true });
@@ -68,6 +73,7 @@ export function eventStream(c: Context, options: EventStreamOptions, start: (sen
     } finally {
       over = true;
       options.shutdown.removeEventListener("abort", onShutdown);
+      stopRevocation();
       unsubscribe();
       cancelKeepAlive();
     }

@@ -31,7 +31,11 @@ import { parseServerLimits } from "./server-limits.ts";
 import { requireTokensFile, tokensFile } from "./tokens-file.ts";
 import { attachStockSockets, type StockSocketOptions } from "./stock-sockets.ts";
 import { createPresenceLink } from "./presence-link.ts";
-import type { SocketUpgrades } from "./socket-upgrade.ts";
+import { registerSocketRoute, type SocketUpgrades } from "./socket-upgrade.ts";
+import { createTokenTable, isTokenTable, type TokenTable } from "./auth.ts";
+import { watchTokensFile } from "./tokens-watch.ts";
+import { syncSocketRoute } from "./sync-socket.ts";
+import type { Server } from "node:http";
 
 /** How a region authenticates client requests; open is only ever an explicit choice. */
 export type AuthMode = "tokens" | "off";
@@ -113,7 +117,12 @@ export async function startRegion(options: RegionOptions): Promise<RunningRegion
 
   const topologyLimits = parseServerLimits(topology.limits, `topology ${topology.name}`);
   const authOff = options.auth === "off";
-  const tokens = authOff ? undefined : options.server?.tokens ?? (await requireTokensFile(tokensFile(dataDir)));
+  const given = options.server?.tokens;
+  // Tokens from the data directory follow tokens.json while the region runs (`concord tokens`).
+  const fromFile = !authOff && given === undefined;
+  const tokens: TokenTable | undefined = authOff ? undefined
+    : given === undefined ? createTokenTable(await requireTokensFile(tokensFile(dataDir)))
+    : isTokenTable(given) ? given : createTokenTable(given);
   // The lock before anything is written: a second process on a live directory stops here.
   const lock = await lockDataDir(dataDir);
   let catchingUp = await catchUpReason(dataDir, storePath(dataDir)).catch(async (error: unknown) => {
@@ -168,10 +177,12 @@ export async function startRegion(options: RegionOptions): Promise<RunningRegion
     throw error;
   }
   const presence = peers.size > 0 ? createPresenceLink({ self: self.id, keyPair, peers, urls, clock: systemClock, random: systemRandom }) : undefined;
-  const sockets = attachStockSockets(server as import("node:http").Server, {
+  const sockets = attachStockSockets(server as Server, {
     replica, clock: systemClock, tokens, registry: app.metrics.registry, ...(presence ? { presence } : {}), ...options.sockets,
     region: self.id, askPeers: async () => void (await Promise.allSettled([...peers.keys()].map((peer) => gossip.antiEntropy(peer)))),
   });
+  registerSocketRoute(server as Server, syncSocketRoute({ replica, tokens, logger: options.logger }));
+  const stopWatchingTokens = fromFile && tokens ? watchTokensFile({ file: tokensFile(dataDir), table: tokens, clock: systemClock, logger: options.logger }) : () => undefined;
   options.logger?.info({ region: self.id, port, peers: [...peers.keys()] }, "region started");
   if (authOff) options.logger?.warn({ region: self.id, auth: "off" }, "authentication is off (--auth off): every client request has every scope; never run this way outside development");
   if (catchingUp) {
@@ -198,6 +209,7 @@ export async function startRegion(options: RegionOptions): Promise<RunningRegion
     stop() {
       stopping ??= (async () => {
         closing = true;
+        stopWatchingTokens();
         shutdown.abort(); // ends event streams, so the server can drain
         sockets.closeAll(); // 1012: stock clients reconnect (here after a restart, or to another region)
         presence?.close();

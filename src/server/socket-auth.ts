@@ -6,8 +6,6 @@
  * hashing as HTTP (auth.ts).
  */
 import type { IncomingMessage } from "node:http";
-import { timingSafeEqual } from "node:crypto";
-import { hashToken, openPrincipal, type Principal, type TokenRecord } from "./auth.ts";
 
 export const yauthPrefix = "yauth-";
 
@@ -25,22 +23,4 @@ export function socketToken(request: IncomingMessage, url: URL): string | undefi
   if (sub) return sub.slice(yauthPrefix.length);
   const match = /^Bearer\s+(\S+)$/i.exec(request.headers.authorization ?? "");
   return match?.[1];
-}
-
-/**
- * Resolves tokens into principals; with `tokens` undefined authentication is
- * off and everyone is the open principal. Undefined means "refuse (4401)".
- */
-export function socketAuthenticator(tokens: readonly TokenRecord[] | undefined): (token: string | undefined) => Principal | undefined {
-  const byHash = new Map((tokens ?? []).map((t) => [t.sha256, {
-    digest: Buffer.from(t.sha256, "hex"),
-    principal: { name: t.name, scopes: new Set(t.scopes), prefix: t.prefix ?? "" } satisfies Principal,
-  }]));
-  return (token) => {
-    if (tokens === undefined) return openPrincipal;
-    if (token === undefined || token === "") return undefined;
-    const digest = Buffer.from(hashToken(token), "hex");
-    const known = byHash.get(digest.toString("hex"));
-    return known && timingSafeEqual(known.digest, digest) ? known.principal : undefined;
-  };
 }

@@ -17,8 +17,8 @@ import type { IncomingMessage, Server } from "node:http";
 import type { Duplex } from "node:stream";
 import { WebSocketServer, type WebSocket } from "ws";
 import { assert } from "../errors.ts";
-import { hashToken, type Principal, type TokenRecord } from "./auth.ts";
-import { socketAuthenticator, socketToken, yauthPrefix } from "./socket-auth.ts";
+import { createTokenTable, hashToken, isTokenTable, openPrincipal, type Principal, type TokenRecord, type TokenTable } from "./auth.ts";
+import { socketToken, yauthPrefix } from "./socket-auth.ts";
 import { closeCodes } from "./socket-close-codes.ts";
 import { noSocketMetrics, type SocketMetrics } from "./socket-metrics.ts";
 
@@ -37,8 +37,8 @@ export interface SocketRoute {
 }
 
 export interface SocketUpgradeOptions {
-  /** As for HTTP: undefined means authentication is off. */
-  tokens?: readonly TokenRecord[] | undefined;
+  /** As for HTTP: undefined means authentication is off. A TokenTable follows tokens.json while the region runs; a revoked token's sockets close with 4401. */
+  tokens?: readonly TokenRecord[] | TokenTable | undefined;
   /** Open sockets on this region, all routes together. Default 10,000. */
   maxSockets?: number;
   /** Handshakes in progress at once. Default 256. */
@@ -81,7 +81,9 @@ export function attachSocketUpgrades(server: Server, options: SocketUpgradeOptio
   const maxSockets = options.maxSockets ?? 10_000;
   const maxPending = options.maxPendingUpgrades ?? 256;
   const metrics = options.metrics ?? noSocketMetrics;
-  let authenticate = socketAuthenticator(options.tokens);
+  const table = options.tokens === undefined || isTokenTable(options.tokens) ? options.tokens : createTokenTable(options.tokens);
+  const authenticate = (token: string | undefined): Principal | undefined =>
+    table === undefined ? openPrincipal : token === undefined || token === "" ? undefined : table.lookup(token);
   // Echo the yauth- subprotocol a client chose (browsers fail the handshake otherwise), or the first offered.
   const wss = new WebSocketServer({
     noServer: true, maxPayload: options.maxFrameBytes ?? 64 * 1024 * 1024,
@@ -137,6 +139,17 @@ export function attachSocketUpgrades(server: Server, options: SocketUpgradeOptio
     });
   };
   server.on("upgrade", onUpgrade);
+  const closeRevoked = (sha256: string) => {
+    let closed = 0;
+    for (const [ws, hash] of sockets) {
+      if (hash !== sha256) continue;
+      metrics.rejected("socket", "revoked");
+      ws.close(closeCodes.unauthorized, "this token was revoked");
+      closed++;
+    }
+    return closed;
+  };
+  table?.onRevoke(closeRevoked);
 
   const registry: Registry = {
     routes: [],
@@ -148,17 +161,11 @@ export function attachSocketUpgrades(server: Server, options: SocketUpgradeOptio
       for (const ws of sockets.keys()) ws.close(code, reason);
     },
     updateTokens(tokens) {
-      authenticate = socketAuthenticator(tokens);
-      if (tokens === undefined) return 0;
-      const known = new Set(tokens.map((t) => t.sha256));
-      let closed = 0;
-      for (const [ws, hash] of sockets) {
-        if (hash === "" || known.has(hash)) continue;
-        metrics.rejected("socket", "revoked");
-        ws.close(closeCodes.unauthorized, "this token was revoked");
-        closed++;
-      }
-      return closed;
+      if (table === undefined || tokens === undefined) return 0;
+      const kept = new Set(tokens.map((t) => t.sha256));
+      const closing = [...sockets.values()].filter((hash) => hash !== "" && !kept.has(hash)).length;
+      table.replace(tokens); // announces each revoked token: closeRevoked closes its sockets
+      return closing;
     },
   };
   registries.set(server, registry);

@@ -8,7 +8,7 @@ import type { Server } from "node:http";
 import type { Registry } from "prom-client";
 import type { Replica } from "../replica/replica.ts";
 import type { Clock } from "../runtime/clock.ts";
-import type { TokenRecord } from "./auth.ts";
+import type { TokenRecord, TokenTable } from "./auth.ts";
 import type { PresenceLink } from "./presence-link.ts";
 import { createSocketMetrics } from "./socket-metrics.ts";
 import { attachSocketUpgrades, registerSocketRoute, type SocketUpgradeOptions, type SocketUpgrades } from "./socket-upgrade.ts";
@@ -18,7 +18,7 @@ import { yjsSocketRoute, type YjsSocketOptions } from "./yjs-socket.ts";
 export interface StockSocketOptions {
   replica: Replica;
   clock: Clock;
-  tokens: readonly TokenRecord[] | undefined;
+  tokens: readonly TokenRecord[] | TokenTable | undefined;
   registry: Registry;
   /** Presence between regions (absent for a lone region). */
   presence?: PresenceLink;

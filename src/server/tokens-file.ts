@@ -3,7 +3,7 @@
  * new random token, stores only its hash, and returns the token once.
  */
 import { randomBytes } from "node:crypto";
-import { readFile, writeFile } from "node:fs/promises";
+import { readFile, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { ConcordError } from "../errors.ts";
 import { hashToken, parseTokens, type Scope, type TokenRecord } from "./auth.ts";
@@ -49,10 +49,35 @@ export function newToken(): string {
   return "cct_" + randomBytes(32).toString("base64url");
 }
 
-/** Adds a token to `path` (creating the file, mode 0600) and returns the token: it is stored only as a hash. */
+/**
+ * Writes the list whole and atomically (a temporary file renamed over the old
+ * one, mode 0600), so a running region never reads half a file.
+ */
+export async function writeTokensFile(path: string, tokens: readonly TokenRecord[]): Promise<void> {
+  const temporary = `${path}.${process.pid}.tmp`;
+  await writeFile(temporary, JSON.stringify({ tokens }, null, 2) + "\n", { mode: 0o600 });
+  await rename(temporary, path);
+}
+
+/**
+ * Adds a token to `path` (creating the file) and returns the token: it is stored only as a hash.
+ * Names are unique, so `revokeToken` names exactly one; "exists" when the name is taken.
+ */
 export async function addToken(path: string, entry: { name: string; scopes: Scope[]; prefix?: string }, token = newToken()): Promise<string> {
   const tokens = (await readTokensFile(path)) ?? [];
-  tokens.push({ ...entry, sha256: hashToken(token) });
-  await writeFile(path, JSON.stringify({ tokens }, null, 2) + "\n", { mode: 0o600 });
+  if (tokens.some((t) => t.name === entry.name)) {
+    throw new ConcordError("exists", `a token named "${entry.name}" exists in ${path}: revoke it first, or pick another name`);
+  }
+  const record: TokenRecord = { name: entry.name, sha256: hashToken(token), scopes: entry.scopes, ...(entry.prefix ? { prefix: entry.prefix } : {}) };
+  await writeTokensFile(path, [...tokens, record]);
   return token;
+}
+
+/** Removes the token named `name` from `path`; "not_found" when there is none. */
+export async function revokeToken(path: string, name: string): Promise<TokenRecord> {
+  const tokens = (await readTokensFile(path)) ?? [];
+  const gone = tokens.find((t) => t.name === name);
+  if (!gone) throw new ConcordError("not_found", `no token named "${name}" in ${path}`);
+  await writeTokensFile(path, tokens.filter((t) => t !== gone));
+  return gone;
 }

@@ -14,6 +14,7 @@ const suites = [
   ["cli start-up", () => import("./cli-start.bench.ts")],
   ["automerge large inputs", () => import("./automerge-large.bench.ts")],
   ["stock sockets", () => import("./stock-sockets.bench.ts")],
+  ["client catch-up", () => import("./client-catch-up.bench.ts")],
 ] as const;
 
 const only = process.argv[2];

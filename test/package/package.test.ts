@@ -45,7 +45,7 @@ describe("the npm tarball", () => {
     const top = new Set(tarball.files.map((f) => f.split("/")[0]));
     expect([...top].sort()).toEqual(["LICENSE", "README.md", "dist", "package.json"]);
     expect(tarball.files.filter((f) => f.endsWith(".ts") && !f.endsWith(".d.ts"))).toEqual([]);
-    for (const entry of ["dist/src/node.js", "dist/src/node.d.ts", "dist/src/index.js", "dist/src/index.d.ts", "dist/src/internal.js", "dist/src/concord.js"]) {
+    for (const entry of ["dist/src/node.js", "dist/src/node.d.ts", "dist/src/index.js", "dist/src/index.d.ts", "dist/src/internal.js", "dist/src/client/index.js", "dist/src/client/index.d.ts", "dist/src/concord.js"]) {
       expect(tarball.files).toContain(entry);
     }
     // The CLI's `concord sim` runs the simulator, and its default topology, from the package.

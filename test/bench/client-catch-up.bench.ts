@@ -1,0 +1,152 @@
+/**
+ * Issue 12's catch-up bench: a fresh client (its own process) catches up on
+ * 1,000 documents × 50 edits a server holds, with Concord's sync client on a
+ * region's /v1/sync, and with a stock y-websocket client (one provider and
+ * socket per document) on a stock y-websocket server, same documents, same
+ * run. Goals: time ≤ 0.5× y-websocket's, bytes ≤ 0.5×, client RSS ≤ 100 MB
+ * with the 1,000 documents held idle. (automerge-repo and the
+ * second-client latency goal are not measured here yet.)
+ */
+import { execFile } from "node:child_process";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { fileURLToPath } from "node:url";
+import { docs as yDocs, getYDoc, setupWSConnection } from "@y/websocket-server/utils";
+import { WebSocket, WebSocketServer } from "ws";
+import { WebsocketProvider } from "y-websocket";
+import { connect } from "../../src/client/index.ts";
+import type { WebSocketConstructor } from "../../src/client/socket.ts";
+import { openReplica } from "../../src/replica/replica.ts";
+import { createMemoryStore } from "../../src/storage/memory-store.ts";
+import * as Y from "yjs";
+import { startRegion } from "../../src/server/region.ts";
+import { readTopologyFile } from "../../src/server/topology-file.ts";
+import { initTopologyKeys } from "../../src/server/topology-keys.ts";
+import { tempDir } from "../helpers/replicas.ts";
+import { writeTopology } from "../server/processes.ts";
+import { table } from "./harness.ts";
+
+const docCount = Number(process.env["CATCHUP_DOCS"] ?? 1000);
+const editsPerDoc = 50;
+const worker = fileURLToPath(new URL("./client-catch-up-worker.ts", import.meta.url));
+const run = promisify(execFile);
+
+/** One document's state after 50 small edits (text inserts and map sets, one transaction each), as a Yjs update. */
+function documentState(i: number): Uint8Array {
+  const doc = new Y.Doc();
+  for (let e = 0; e < editsPerDoc; e++) {
+    doc.transact(() => {
+      if (e % 2 === 0) doc.getText("body").insert(doc.getText("body").length, `edit ${e} of doc ${i}. `);
+      else doc.getMap("meta").set(`k${e % 7}`, e);
+    });
+  }
+  return Y.encodeStateAsUpdate(doc);
+}
+
+async function client(system: string, url: string): Promise<{ ms: number; bytes: number; sockets: number; rssMB: number; rssGrowthMB: number }> {
+  const { stdout } = await run(process.execPath, ["--expose-gc", "--import", "tsx", worker, system, url, String(docCount)], { maxBuffer: 1 << 20 });
+  return JSON.parse(stdout.trim().split("\n").at(-1)!);
+}
+
+const rounds = 30;
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+/** Median ms from an edit on one synced Concord client to its arrival on another, both on the region's socket. */
+async function concordLatency(url: string): Promise<number> {
+  const open = () => openReplica({ store: createMemoryStore(), masterKey: new Uint8Array(32).fill(3) });
+  const [a, b] = [await open(), await open()];
+  const options = { regions: [url], docs: ["latency/doc"], WebSocket: WebSocket as unknown as WebSocketConstructor };
+  const [sa, sb] = [await connect(a, options), await connect(b, options)];
+  await Promise.all([sa.synced(), sb.synced()]);
+  await a.create("latency/doc", "yjs");
+  await new Promise<void>((resolve) => { const off = b.subscribe("latency/doc", () => (off(), resolve())); });
+  const times: number[] = [];
+  for (let i = 0; i < rounds; i++) {
+    const seen = new Promise<void>((resolve) => { const off = b.subscribe("latency/doc", () => (off(), resolve())); });
+    const started = performance.now();
+    await a.patch("latency/doc", [{ op: "set", path: ["m", "i"], value: i }]);
+    await seen;
+    times.push(performance.now() - started);
+  }
+  await Promise.all([sa.close(), sb.close()]);
+  await Promise.all([a.close(), b.close()]);
+  return median(times);
+}
+
+/** The same with two stock y-websocket providers on one document. */
+async function yLatency(url: string): Promise<number> {
+  const [a, b] = [new Y.Doc(), new Y.Doc()];
+  const options = { WebSocketPolyfill: WebSocket as never, disableBc: true };
+  const [pa, pb] = [new WebsocketProvider(url, "latency/doc", a, options), new WebsocketProvider(url, "latency/doc", b, options)];
+  await Promise.all([pa, pb].map((p) => new Promise<void>((resolve) => p.once("sync", () => resolve()))));
+  const times: number[] = [];
+  for (let i = 0; i < rounds; i++) {
+    const seen = new Promise<void>((resolve) => b.once("update", () => resolve()));
+    const started = performance.now();
+    a.getMap("m").set("i", i);
+    await seen;
+    times.push(performance.now() - started);
+  }
+  // Their awareness keeps an interval running past destroy(): end it, or the bench process never exits.
+  for (const p of [pa, pb]) {
+    p.destroy();
+    p.awareness.destroy();
+  }
+  return median(times);
+}
+
+export async function run_(): Promise<string> {
+  const states = Array.from({ length: docCount }, (_, i) => documentState(i));
+
+  // Concord: one region, auth off (the bench measures sync, not tokens).
+  const dir = await tempDir("concord-catchup-bench-");
+  const { file } = await writeTopology(dir.path, ["solo"]);
+  const { topology } = await initTopologyKeys(await readTopologyFile(file), dir.path);
+  const region = await startRegion({ topology, region: "solo", dataDir: join(dir.path, "solo"), port: 0, auth: "off" });
+  for (let i = 0; i < docCount; i++) {
+    await region.replica.create(`bench/${i}`, "yjs");
+    await region.replica.update(`bench/${i}`, states[i]!);
+  }
+
+  // Stock y-websocket server, same documents.
+  const http = createServer();
+  const wss = new WebSocketServer({ noServer: true });
+  http.on("upgrade", (request, socket, head) => wss.handleUpgrade(request, socket, head, (ws) => setupWSConnection(ws, request)));
+  await new Promise<void>((resolve) => http.listen(0, "127.0.0.1", resolve));
+  for (let i = 0; i < docCount; i++) Y.applyUpdate(getYDoc(`bench/${i}`), states[i]!);
+  const yUrl = `ws://127.0.0.1:${(http.address() as AddressInfo).port}`;
+
+  try {
+    const y = await client("y-websocket", yUrl);
+    const c = await client("concord", region.url);
+    const trace = (what: string) => process.env["CATCHUP_TRACE"] && console.error(`catch-up bench: ${what}`);
+    trace("clients done");
+    const yMs = await yLatency(yUrl);
+    trace("y-websocket latency done");
+    const cMs = await concordLatency(region.url);
+    trace("concord latency done");
+    const ratio = (a: number, b: number) => (a / b).toFixed(2);
+    return [
+      `${docCount} documents × ${editsPerDoc} edits; fresh client in its own process (machine loaded: 2 cores shared by 7 engineers)`,
+      table([
+        { client: "y-websocket (stock server)", ms: y.ms, "bytes received": y.bytes, sockets: y.sockets, "client RSS MB": y.rssMB, "RSS growth MB": y.rssGrowthMB },
+        { client: "concord sync client", ms: c.ms, "bytes received": c.bytes, sockets: c.sockets, "client RSS MB": c.rssMB, "RSS growth MB": c.rssGrowthMB },
+      ]),
+      `time ${ratio(c.ms, y.ms)}× y-websocket's (goal ≤ 0.5), bytes ${ratio(c.bytes, y.bytes)}× (goal ≤ 0.5), client RSS ${c.rssMB} MB with ${docCount} idle documents, ${c.rssGrowthMB} MB of it grown while catching up (goal ≤ 100)`,
+      `one edit seen by a second synced client (median of ${rounds}): concord ${cMs.toFixed(1)} ms (durable on the region first), y-websocket ${yMs.toFixed(1)} ms: ${ratio(cMs, yMs)}× (goal ≤ 2)`,
+    ].join("\n");
+  } finally {
+    for (const ws of wss.clients) ws.terminate();
+    for (const doc of yDocs.values()) {
+      (doc as { awareness?: { destroy(): void } }).awareness?.destroy();
+      doc.destroy();
+    }
+    await new Promise<void>((resolve) => http.close(() => resolve()));
+    await region.stop();
+    await dir.remove();
+  }
+}
+
+export { run_ as run };
