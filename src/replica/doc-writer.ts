@@ -7,7 +7,7 @@
  */
 import type { DocEngine } from "../doc/engine.ts";
 import { isConcordError } from "../errors.ts";
-import type { DocStore } from "../storage/doc-store.ts";
+import type { DocHandle, DocStore } from "../storage/doc-store.ts";
 import type { ChangeFeed } from "./change-feed.ts";
 import type { DocSlots } from "./doc-slots.ts";
 import type { LoadedDoc } from "./loaded-doc.ts";
@@ -57,6 +57,12 @@ export interface DocWriter {
   announceUnpersisted(doc: LoadedDoc, delta: Uint8Array): void;
   /** Announces a new (empty) document as a change carrying its empty state. */
   announceCreated(doc: LoadedDoc, origin: "local" | "remote"): void;
+  /**
+   * Announces a document created durable with `delta` as its whole content (its
+   * empty state, or an initial shape's change), at version `versionBytes`;
+   * the document need not be loaded (see create-many.ts).
+   */
+  announceNew(handle: DocHandle, delta: Uint8Array, versionBytes: Uint8Array, version: string): void;
   /** Announces `delta`, already durable in `doc` by other means (a kind conflict's move: see remote-apply.ts). */
   announceDurable(doc: LoadedDoc, delta: Uint8Array, origin: "local" | "remote"): void;
   /** The document's version, encoded once per state. */
@@ -99,12 +105,16 @@ export function createDocWriter(deps: DocWriterDeps): DocWriter {
     return { versionBytes, version };
   };
 
-  const announce = (doc: LoadedDoc, delta: Uint8Array, origin: "local" | "remote"): Persisted => {
-    const { versionBytes, version } = currentVersion(doc);
-    const { id, kind } = doc.handle;
+  const emit = (handle: DocHandle, delta: Uint8Array, versionBytes: Uint8Array, version: string, origin: "local" | "remote"): Persisted => {
+    const { id, kind } = handle;
     const seq = ++localSeq;
     feed.emit({ type: "change", id, kind, delta, version, versionBytes, origin, localSeq: seq });
     return { localSeq: seq, version };
+  };
+
+  const announce = (doc: LoadedDoc, delta: Uint8Array, origin: "local" | "remote"): Persisted => {
+    const { versionBytes, version } = currentVersion(doc);
+    return emit(doc.handle, delta, versionBytes, version, origin);
   };
 
   const applyUncounted = (doc: LoadedDoc, delta: Uint8Array, from: "client" | "region") => {
@@ -185,6 +195,10 @@ export function createDocWriter(deps: DocWriterDeps): DocWriter {
 
     announceCreated(doc, origin) {
       announce(doc, doc.engine.snapshot(doc.state), origin);
+    },
+
+    announceNew(handle, delta, versionBytes, version) {
+      emit(handle, delta, versionBytes, version, "local");
     },
 
     announceDurable(doc, delta, origin) {

@@ -1,5 +1,6 @@
 /** The public shapes of the embedded replica API. */
 import type { DocKind, EngineLimits } from "../doc/engine.ts";
+import type { ConcordError } from "../errors.ts";
 import type { Clock } from "../runtime/clock.ts";
 import type { Random } from "../runtime/random.ts";
 import type { Store } from "../storage/store.ts";
@@ -94,6 +95,19 @@ export interface CreateOptions {
    */
   init?: unknown;
 }
+
+/** One document for Replica.createMany. */
+export interface CreateItem {
+  id: string;
+  kind: DocKind;
+  /** Its initial shape, as CreateOptions.init. */
+  init?: unknown;
+}
+
+/** What Replica.createMany did with one item: created at `version`, or refused with `error`. */
+export type CreateResult =
+  | { id: string; ok: true; version: string }
+  | { id: string; ok: false; error: ConcordError };
 
 export interface ReadOptions {
   /** A token from a WriteAck: wait until this replica holds that write. */
