@@ -19,6 +19,7 @@ import { systemRandom } from "../runtime/random.ts";
 import { createDocStore, type DocStore } from "../storage/doc-store.ts";
 import type { Store } from "../storage/store.ts";
 import { ChangeFeed } from "./change-feed.ts";
+import { ClientPending, lacksPredecessors } from "./client-pending.ts";
 import { checkDocId, checkNewDocId } from "./doc-id.ts";
 import { createMany, type CreateManyDeps } from "./create-many.ts";
 import { createDocSlots, type DocSlots } from "./doc-slots.ts";
@@ -35,6 +36,9 @@ import type {
 import { decodeVersion, deletedVersionHash, encodeVersion, unknownVersionHash, versionHash } from "./version-token.ts";
 
 export { decodeVersion, encodeVersion } from "./version-token.ts";
+
+/** Bytes of client deltas that may wait for their predecessors at once (see client-pending.ts). */
+const maxPendingClientBytes = 16 << 20;
 
 /**
  * Opens a replica over `options.store`, creating the keyring on an empty store.
@@ -77,6 +81,7 @@ export class Replica {
   private readonly slots: DocSlots;
   private readonly writer: DocWriter;
   private readonly feed = new ChangeFeed();
+  private readonly pending: ClientPending;
   private replication: Replication | undefined;
   private readonly bugs: InjectedBugs;
   private closed = false;
@@ -97,6 +102,7 @@ export class Replica {
       docs, engines: this.engines, cacheMaxBytes: options.cacheMaxBytes ?? 256 * 1024 * 1024, checkOpen: () => this.checkOpen(),
     });
     this.bugs = options.bugs ?? {};
+    this.pending = new ClientPending({ clock: this.clock, feed: this.feed, maxBytes: maxPendingClientBytes });
     this.writer = createDocWriter({
       docs, slots: this.slots, feed: this.feed, bugs: this.bugs,
       compactMinLogBytes: options.compactMinLogBytes ?? 64 * 1024,
@@ -149,13 +155,27 @@ export class Replica {
    * it is durable here and on as many regions as `options.durability` asks. A
    * rejected delta (ConcordError "invalid_update" / "too_large") changes
    * nothing. A delta that is already there is acknowledged with `changed: false`.
+   * A delta sent before the updates it builds on (a writer with several in
+   * flight) waits for them, up to `options.timeoutMs` (default 5 s; 0: no
+   * wait), and is then applied and acknowledged like any other; if they
+   * never come it is refused ("invalid_update", reason "missing_dependencies").
    */
   async update(id: string, delta: Uint8Array, options: WriteOptions = {}): Promise<WriteAck> {
     if (!(delta instanceof Uint8Array)) throw new ConcordError("invalid_update", "a delta is a Uint8Array");
-    const { doc, persisted } = await this.writeTo(id, (doc) => ({
+    const apply = () => this.writeTo(id, (doc) => ({
       doc, persisted: this.writer.apply(doc, delta) ? this.writer.persist(doc, delta, "local") : undefined,
     }));
-    return this.acknowledge(doc, await persisted, options);
+    let applied: Awaited<ReturnType<typeof apply>>;
+    try {
+      applied = await apply();
+    } catch (error) {
+      const waitMs = options.timeoutMs ?? 5000;
+      if (!lacksPredecessors(error) || waitMs <= 0) throw error;
+      // Sent before the updates it builds on (a pipelining writer): it waits for them (see client-pending.ts).
+      applied = await this.pending.park(id, delta.length, error as ConcordError, waitMs, apply);
+    }
+    this.pending.kick(id); // a delta waiting on this one may apply now
+    return this.acknowledge(applied.doc, await applied.persisted, options);
   }
 
   /**
@@ -279,6 +299,7 @@ export class Replica {
       storeEntries: this.docs.stats.entries,
       ...this.writer.counters,
       docsRepaired: this.docsRepaired,
+      pendingClientDeltas: this.pending.stats.deltas,
       listenerErrors: this.feed.listenerErrors,
       ...(this.replication ? { replication: this.replication.stats() } : {}),
     };
@@ -288,6 +309,7 @@ export class Replica {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.pending.close(new ConcordError("closed", `replica ${this.region} is closed`));
     await this.docs.drain();
     await this.store.close();
   }

@@ -219,6 +219,8 @@ export interface ReplicaStats {
   kindConflicts: number;
   /** Damaged documents (records failing their checks) rewritten from a peer's whole state (see doc-repair.ts). */
   docsRepaired: number;
+  /** Client deltas waiting for the updates they build on (a pipelining writer's; see client-pending.ts). */
+  pendingClientDeltas: number;
   listenerErrors: number;
   /** Replication figures, per peer and in all, when the replica replicates (a region; not an app's own replica). */
   replication?: ReplicationStats;
