@@ -29,6 +29,7 @@ import type { LoadedDoc } from "./loaded-doc.ts";
 import { applyRemote } from "./remote-apply.ts";
 import { readAfter } from "./read-after.ts";
 import { shredDoc } from "./shred.ts";
+import { writeToken } from "./write-token.ts";
 import type {
   ChangeListener, CreateItem, CreateOptions, CreateResult, DocHead, DocStatus, DocView, InjectedBugs, InternalReplicaOptions, ListOptions, ReadOptions, ReplicaEvent,
   ReplicaOptions, ReplicaStats, Replication, WriteAck, WriteOptions,
@@ -175,7 +176,7 @@ export class Replica {
       applied = await this.pending.park(id, delta.length, error as ConcordError, waitMs, apply);
     }
     this.pending.kick(id); // a delta waiting on this one may apply now
-    return this.acknowledge(applied.doc, await applied.persisted, options);
+    return this.acknowledge(applied.doc, await applied.persisted, options, delta);
   }
 
   /**
@@ -207,6 +208,7 @@ export class Replica {
   private async edit(
     id: string, run: (engine: DocEngine<unknown>, state: unknown) => { state: unknown; delta: Uint8Array }, options: WriteOptions,
   ): Promise<WriteAck> {
+    let delta: Uint8Array | undefined;
     const { doc, persisted } = await this.writeTo(id, (doc) => {
       let result: { state: unknown; delta: Uint8Array };
       try {
@@ -217,9 +219,10 @@ export class Replica {
         throw error;
       }
       doc.state = result.state;
-      return { doc, persisted: result.delta.length > 0 ? this.writer.persist(doc, result.delta, "local") : undefined };
+      delta = result.delta.length > 0 ? result.delta : undefined;
+      return { doc, persisted: delta ? this.writer.persist(doc, delta, "local") : undefined };
     });
-    return this.acknowledge(doc, await persisted, options);
+    return this.acknowledge(doc, await persisted, options, delta);
   }
 
   /**
@@ -425,11 +428,14 @@ export class Replica {
     return hash();
   }
 
-  private async acknowledge(doc: LoadedDoc, persisted: Persisted | undefined, options: WriteOptions): Promise<WriteAck> {
+  private async acknowledge(doc: LoadedDoc, persisted: Persisted | undefined, options: WriteOptions, delta?: Uint8Array): Promise<WriteAck> {
     if (persisted === undefined) await doc.lastWrite; // nothing new, but it may still be on its way to disk
     const localSeq = persisted?.localSeq;
     const version = persisted?.version ?? this.writer.currentVersion(doc).version;
-    const ack = { id: doc.handle.id, version, token: version, changed: localSeq !== undefined, replicatedTo: 1 };
+    // Names this write alone, so its size follows the delta, not the document (see write-token.ts).
+    const own = delta && writeToken(doc.handle.kind, delta);
+    const token = own !== undefined && own.length < version.length ? own : version;
+    const ack = { id: doc.handle.id, version, token, changed: localSeq !== undefined, replicatedTo: 1 };
     const durability = options.durability ?? "local";
     if (durability === "local" || !this.replication || localSeq === undefined) return ack;
     const regions = this.replication.regions;

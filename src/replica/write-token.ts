@@ -1,0 +1,53 @@
+/**
+ * Read-your-writes tokens of a fixed, small size. A token only has to tell
+ * whether a region holds one write, so for Yjs it names that write alone:
+ * the clocks its structs reach per client and the ranges it deletes, in the
+ * version encoding (yjs-version.ts), which `includes` reads as it reads any
+ * version. Its size follows the delta, not the document: a keystroke's token
+ * is a few bytes where the document's version (state vector and whole delete
+ * set) is 10 KB and more after a long edit. Automerge versions are the heads,
+ * already small: the token stays the version.
+ */
+import * as Y from "yjs";
+import type { DocKind } from "../doc/engine.ts";
+import { ByteWriter } from "../doc/byte-writer.ts";
+import { encodeVersion } from "./version-token.ts";
+
+/** The token (base64url) for an applied write of `delta`; undefined where the version is the token. */
+export function writeToken(kind: DocKind, delta: Uint8Array): string | undefined {
+  if (kind !== "yjs") return undefined;
+  try {
+    return encodeVersion(yjsDeltaVersion(delta));
+  } catch {
+    return undefined; // not decodable as a lone update (it applied, so it is valid): the version is always right
+  }
+}
+
+/** What a document must hold to include the Yjs update `delta`, as version bytes. */
+function yjsDeltaVersion(delta: Uint8Array): Uint8Array {
+  const { structs, ds } = Y.decodeUpdate(delta);
+  const reach = new Map<number, number>();
+  for (const struct of structs) {
+    if (struct instanceof Y.Skip) continue;
+    const end = struct.id.clock + struct.length;
+    if (end > (reach.get(struct.id.client) ?? 0)) reach.set(struct.id.client, end);
+  }
+  const writer = new ByteWriter();
+  const clients = [...reach.keys()].sort((a, b) => a - b);
+  writer.varUint(clients.length);
+  for (const client of clients) {
+    writer.varUint(client);
+    writer.varUint(reach.get(client)!);
+  }
+  const deleting = [...ds.clients.entries()].filter(([, items]) => items.length > 0).sort(([a], [b]) => a - b);
+  writer.varUint(deleting.length);
+  for (const [client, items] of deleting) {
+    writer.varUint(client);
+    writer.varUint(items.length);
+    for (const item of [...items].sort((a, b) => a.clock - b.clock)) {
+      writer.varUint(item.clock);
+      writer.varUint(item.len);
+    }
+  }
+  return writer.finish();
+}
