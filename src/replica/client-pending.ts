@@ -23,6 +23,8 @@ interface Parked<T> {
   /** Applies the delta (throws the engine's refusal); what the caller is then answered with. */
   apply: () => Promise<T>;
   settle: (error: unknown, value?: T) => void;
+  /** False while the delta certainly still lacks what it builds on: not worth an attempt. */
+  worthTrying: () => boolean;
   /** An attempt is running: a timeout then waits for its outcome (it may have applied the delta). */
   attempting: boolean;
   expired: ConcordError | undefined;
@@ -53,9 +55,10 @@ export class ClientPending {
 
   /**
    * Parks a delta refused with `refusal` (lacksPredecessors) until `apply()`
-   * succeeds, rejects with another error, or `timeoutMs` passes.
+   * succeeds, rejects with another error, or `timeoutMs` passes. It is tried
+   * only when `worthTrying()` (a cheap pre-check) says it may apply.
    */
-  park<T>(id: string, bytes: number, refusal: ConcordError, timeoutMs: number, apply: () => Promise<T>): Promise<T> {
+  park<T>(id: string, bytes: number, refusal: ConcordError, timeoutMs: number, apply: () => Promise<T>, worthTrying: () => boolean = () => true): Promise<T> {
     if (this.closedError) return Promise.reject(this.closedError);
     if (this.bytes + bytes > this.options.maxBytes) {
       return Promise.reject(new ConcordError("invalid_update", `${refusal.message}; too many deltas already wait for their predecessors`, {
@@ -66,6 +69,7 @@ export class ClientPending {
       const item: Parked<unknown> = {
         bytes,
         apply,
+        worthTrying,
         attempting: false,
         expired: undefined,
         settle: (error, value) => {
@@ -118,6 +122,7 @@ export class ClientPending {
       this.running.set(id, false);
       for (const item of [...(this.waiting.get(id) ?? [])]) {
         if (!this.waiting.get(id)?.includes(item)) continue; // settled meanwhile (timed out, closed)
+        if (!item.worthTrying()) continue;
         item.attempting = true;
         try {
           const value = await item.apply();

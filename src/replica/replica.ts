@@ -29,7 +29,7 @@ import type { LoadedDoc } from "./loaded-doc.ts";
 import { applyRemote } from "./remote-apply.ts";
 import { readAfter } from "./read-after.ts";
 import { shredDoc } from "./shred.ts";
-import { writeToken } from "./write-token.ts";
+import { dependencyCheck, writeToken } from "./write-token.ts";
 import type {
   ChangeListener, CreateItem, CreateOptions, CreateResult, DocHead, DocStatus, DocView, InjectedBugs, InternalReplicaOptions, ListOptions, ReadOptions, ReplicaEvent,
   ReplicaOptions, ReplicaStats, Replication, WriteAck, WriteOptions,
@@ -173,7 +173,13 @@ export class Replica {
       const waitMs = options.timeoutMs ?? 5000;
       if (!lacksPredecessors(error) || waitMs <= 0) throw error;
       // Sent before the updates it builds on (a pipelining writer): it waits for them (see client-pending.ts).
-      applied = await this.pending.park(id, delta.length, error as ConcordError, waitMs, apply);
+      const cached = this.slots.cache.peek(id);
+      const check = cached && dependencyCheck(cached.handle.kind, delta);
+      const worthTrying = () => {
+        const live = this.slots.cache.peek(id);
+        return !check || live?.handle.kind !== cached!.handle.kind || check(live.state);
+      };
+      applied = await this.pending.park(id, delta.length, error as ConcordError, waitMs, apply, worthTrying);
     }
     this.pending.kick(id); // a delta waiting on this one may apply now
     return this.acknowledge(applied.doc, await applied.persisted, options, delta);

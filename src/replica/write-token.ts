@@ -51,3 +51,31 @@ function yjsDeltaVersion(delta: Uint8Array): Uint8Array {
   }
   return writer.finish();
 }
+
+/**
+ * For a Yjs delta refused for missing dependencies: a cheap test of whether
+ * a document state now has what the delta's own structs continue (each
+ * client's clock up to where they start), so a waiting delta is not tried
+ * again (an engine check and a thrown error each time) while it certainly
+ * still lacks them. Passing it does not promise the delta applies (it may
+ * reference other clients' structs): the engine still decides. Undefined
+ * when there is no such test (Automerge, or a delta that does not decode).
+ */
+export function dependencyCheck(kind: DocKind, delta: Uint8Array): ((state: unknown) => boolean) | undefined {
+  if (kind !== "yjs") return undefined;
+  const starts = new Map<number, number>();
+  try {
+    for (const struct of Y.decodeUpdate(delta).structs) {
+      if (struct instanceof Y.Skip) continue;
+      const { client, clock } = struct.id;
+      if (clock < (starts.get(client) ?? Infinity)) starts.set(client, clock);
+    }
+  } catch {
+    return undefined;
+  }
+  return (state) => {
+    const store = (state as Y.Doc).store;
+    for (const [client, clock] of starts) if (Y.getState(store, client) < clock) return false;
+    return true;
+  };
+}
