@@ -138,8 +138,8 @@ export class Replica {
   }
 
   /**
-   * Creates many documents in one store write: ≥ 10× faster per document
-   * than create() one at a time. Results are per item, in order: `ok` with
+   * Creates many documents in one store write (one durable write for all,
+   * where create() waits for one per document). Results are per item, in order: `ok` with
    * the version, or the item's ConcordError ("invalid_argument" for a bad
    * id, kind or shape or an id given twice, "exists", "deleted"), which keeps
    * out that item only. Throws only when the store write fails (then none is
