@@ -81,7 +81,10 @@ export type Durability = "local" | "majority" | "all";
 export interface WriteOptions {
   /** Default "local". */
   durability?: Durability;
-  /** How long to wait for other regions; on timeout the ack reports `replicatedTo`. Default 5000. */
+  /**
+   * How long to wait for other regions (on timeout the ack reports `replicatedTo`), and, for update(),
+   * how long a delta sent before the updates it builds on waits for them (0: refuse it at once). Default 5000.
+   */
   timeoutMs?: number;
 }
 
