@@ -29,7 +29,7 @@ import type { LoadedDoc } from "./loaded-doc.ts";
 import { applyRemote } from "./remote-apply.ts";
 import { readAfter } from "./read-after.ts";
 import { shredDoc } from "./shred.ts";
-import { dependencyCheck, writeToken } from "./write-token.ts";
+import { dependencyCheck, lazyWriteToken } from "./write-token.ts";
 import type {
   ChangeListener, CreateItem, CreateOptions, CreateResult, DocHead, DocStatus, DocView, InjectedBugs, InternalReplicaOptions, ListOptions, ReadOptions, ReplicaEvent,
   ReplicaOptions, ReplicaStats, Replication, WriteAck, WriteOptions,
@@ -438,10 +438,8 @@ export class Replica {
     if (persisted === undefined) await doc.lastWrite; // nothing new, but it may still be on its way to disk
     const localSeq = persisted?.localSeq;
     const version = persisted?.version ?? this.writer.currentVersion(doc).version;
-    // Names this write alone, so its size follows the delta, not the document (see write-token.ts).
-    const own = delta && writeToken(doc.handle.kind, delta);
-    const token = own !== undefined && own.length < version.length ? own : version;
-    const ack = { id: doc.handle.id, version, token, changed: localSeq !== undefined, replicatedTo: 1 };
+    const ack: WriteAck = { id: doc.handle.id, version, token: version, changed: localSeq !== undefined, replicatedTo: 1 };
+    if (delta) lazyWriteToken(ack, doc.handle.kind, delta);
     const durability = options.durability ?? "local";
     if (durability === "local" || !this.replication || localSeq === undefined) return ack;
     const regions = this.replication.regions;

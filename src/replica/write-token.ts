@@ -11,6 +11,7 @@
 import * as Y from "yjs";
 import type { DocKind } from "../doc/engine.ts";
 import { ByteWriter } from "../doc/byte-writer.ts";
+import type { WriteAck } from "./types.ts";
 import { encodeVersion } from "./version-token.ts";
 
 /** The token (base64url) for an applied write of `delta`; undefined where the version is the token. */
@@ -21,6 +22,31 @@ export function writeToken(kind: DocKind, delta: Uint8Array): string | undefined
   } catch {
     return undefined; // not decodable as a lone update (it applied, so it is valid): the version is always right
   }
+}
+
+/**
+ * Makes `ack.token` the write's own token (writeToken), computed on first
+ * read: decoding the delta again costs about as much as applying a
+ * keystroke, and an embedded caller often never reads the token. The delta is
+ * copied (the caller may reuse its buffer); the version stays the token
+ * where it is shorter or the delta yields none.
+ */
+export function lazyWriteToken(ack: WriteAck, kind: DocKind, delta: Uint8Array): void {
+  if (kind !== "yjs") return;
+  const own = delta.slice();
+  Object.defineProperty(ack, "token", {
+    enumerable: true,
+    configurable: true,
+    get() {
+      const token = writeToken(kind, own);
+      const value = token !== undefined && token.length < ack.version.length ? token : ack.version;
+      Object.defineProperty(ack, "token", { value, enumerable: true, writable: true, configurable: true });
+      return value;
+    },
+    set(value: string) {
+      Object.defineProperty(ack, "token", { value, enumerable: true, writable: true, configurable: true });
+    },
+  });
 }
 
 /** What a document must hold to include the Yjs update `delta`, as version bytes. */
