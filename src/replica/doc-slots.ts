@@ -19,7 +19,7 @@
  */
 import type { DocEngine, DocKind } from "../doc/engine.ts";
 import { assert, ConcordError, isConcordError } from "../errors.ts";
-import type { DocHandle, DocStore } from "../storage/doc-store.ts";
+import type { DocHandle, DocStore, NewDoc } from "../storage/doc-store.ts";
 import { createDocCache, type DocCache } from "./doc-cache.ts";
 import { docFromStore, freshDoc, type LoadedDoc } from "./loaded-doc.ts";
 import { versionHash } from "./version-token.ts";
@@ -47,6 +47,14 @@ export interface DocSlots {
    * after, before any other caller sees the instance. Throws "exists", "deleted".
    */
   create(id: string, kind: DocKind, created: (doc: LoadedDoc) => void): Promise<LoadedDoc>;
+  /**
+   * Creates many documents (distinct new ids) in one store write under all
+   * their gates (DocStore.createMany), caching none: each loads on first use.
+   * `created` runs synchronously after the write for each one created, before
+   * any other caller can load it. Per item: its handle, or the ConcordError
+   * ("exists", "deleted") that kept it out.
+   */
+  createMany(items: readonly NewDoc[], created: (handle: DocHandle, index: number) => void): Promise<Array<DocHandle | ConcordError>>;
   /**
    * Resolves a kind conflict (see remote-apply.ts) under the gates of `id`
    * and then `conflictId`: once the current instances' writes are durable,
@@ -108,6 +116,23 @@ export function createDocSlots(deps: DocSlotsDeps): DocSlots {
       if (gates.get(id) === tail) gates.delete(id);
     });
     return run;
+  };
+
+  /**
+   * gated() for many ids at once: `task` runs once it holds every one's gate.
+   * It queues on all of them in one synchronous step, so any two callers
+   * queue in the same order on the ids they share and cannot deadlock;
+   * moveAside, which takes a second gate while holding one, only ever takes
+   * a conflict id second, and createMany is never given conflict ids.
+   */
+  const gatedAll = <T>(ids: readonly string[], task: () => Promise<T>): Promise<T> => {
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const entered = ids.map((id) => new Promise<void>((enter) => void gated(id, () => {
+      enter();
+      return held;
+    })));
+    return Promise.all(entered).then(task).finally(release);
   };
 
   const install = (doc: LoadedDoc) => {
@@ -197,6 +222,22 @@ export function createDocSlots(deps: DocSlotsDeps): DocSlots {
         install(doc);
         created(doc);
         return doc;
+      });
+    },
+    createMany(items, created) {
+      return gatedAll(items.map((i) => i.id), async () => {
+        const results = items.map((item): DocHandle | ConcordError | undefined =>
+          // A cached instance means the store has the document: DocStore.createMany would say "exists" too.
+          cache.peek(item.id) ? new ConcordError("exists", `document "${item.id}" already exists`) : undefined);
+        const fresh = items.filter((_, i) => results[i] === undefined);
+        const stored = await docs.createMany(fresh);
+        let next = 0;
+        return results.map((early, index) => {
+          if (early) return early;
+          const result = stored[next++]!;
+          if (!(result instanceof ConcordError)) created(result, index);
+          return result;
+        });
       });
     },
     moveAside(id, losing, winning, conflictId, moved) {

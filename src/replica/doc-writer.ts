@@ -7,7 +7,7 @@
  */
 import type { DocEngine } from "../doc/engine.ts";
 import { isConcordError } from "../errors.ts";
-import type { DocStore } from "../storage/doc-store.ts";
+import type { DocHandle, DocStore } from "../storage/doc-store.ts";
 import type { ChangeFeed } from "./change-feed.ts";
 import type { DocSlots } from "./doc-slots.ts";
 import type { LoadedDoc } from "./loaded-doc.ts";
@@ -57,6 +57,12 @@ export interface DocWriter {
   announceUnpersisted(doc: LoadedDoc, delta: Uint8Array): void;
   /** Announces a new (empty) document as a change carrying its empty state. */
   announceCreated(doc: LoadedDoc, origin: "local" | "remote"): void;
+  /**
+   * Announces a document created durable with `delta` as its whole content (its
+   * empty state, or an initial shape's change), at version `versionBytes`;
+   * the document need not be loaded (see create-many.ts).
+   */
+  announceNew(handle: DocHandle, delta: Uint8Array, versionBytes: Uint8Array, version: string): void;
   /** Announces `delta`, already durable in `doc` by other means (a kind conflict's move: see remote-apply.ts). */
   announceDurable(doc: LoadedDoc, delta: Uint8Array, origin: "local" | "remote"): void;
   /** The document's version, encoded once per state. */
@@ -85,26 +91,31 @@ export function createDocWriter(deps: DocWriterDeps): DocWriter {
   const { docs, slots, feed, bugs } = deps;
   const counters = { compactions: 0, rejectedDeltas: 0, kindConflicts: 0 };
   let localSeq = 0;
-  let lastVersion: { doc: LoadedDoc; bytes: Uint8Array; text: string } | undefined;
+  let lastVersion: { doc: LoadedDoc; seq: number; bytes: Uint8Array; text: string } | undefined;
 
-  // The engine caches the version bytes; this caches their string, for the last document asked about.
+  // The version of the last document asked about, by its log sequence: every change of a live instance is
+  // persisted at once (seq + 1), so an unchanged (doc, seq) is an unchanged version. The writes of one group
+  // commit are announced after it, at one seq: one O(version) computation serves them all, where each ack
+  // would otherwise copy and compare the whole version (10 KB and more for a long-edited Yjs text).
   const currentVersion = (doc: LoadedDoc) => {
-    const versionBytes = doc.engine.version(doc.state);
     const last = lastVersion;
-    if (last && last.doc === doc && last.bytes.length === versionBytes.length && last.bytes.every((b, i) => b === versionBytes[i])) {
-      return { versionBytes, version: last.text };
-    }
+    if (last && last.doc === doc && last.seq === doc.seq) return { versionBytes: last.bytes, version: last.text };
+    const versionBytes = doc.engine.version(doc.state);
     const version = encodeVersion(versionBytes);
-    lastVersion = { doc, bytes: versionBytes, text: version };
+    lastVersion = { doc, seq: doc.seq, bytes: versionBytes, text: version };
     return { versionBytes, version };
+  };
+
+  const emit = (handle: DocHandle, delta: Uint8Array, versionBytes: Uint8Array, version: string, origin: "local" | "remote"): Persisted => {
+    const { id, kind } = handle;
+    const seq = ++localSeq;
+    feed.emit({ type: "change", id, kind, delta, version, versionBytes, origin, localSeq: seq });
+    return { localSeq: seq, version };
   };
 
   const announce = (doc: LoadedDoc, delta: Uint8Array, origin: "local" | "remote"): Persisted => {
     const { versionBytes, version } = currentVersion(doc);
-    const { id, kind } = doc.handle;
-    const seq = ++localSeq;
-    feed.emit({ type: "change", id, kind, delta, version, versionBytes, origin, localSeq: seq });
-    return { localSeq: seq, version };
+    return emit(doc.handle, delta, versionBytes, version, origin);
   };
 
   const applyUncounted = (doc: LoadedDoc, delta: Uint8Array, from: "client" | "region") => {
@@ -180,11 +191,16 @@ export function createDocWriter(deps: DocWriterDeps): DocWriter {
     },
 
     announceUnpersisted(doc, delta) {
+      lastVersion = undefined; // its change took no seq: the cached version would be stale
       announce(doc, delta, "remote");
     },
 
     announceCreated(doc, origin) {
       announce(doc, doc.engine.snapshot(doc.state), origin);
+    },
+
+    announceNew(handle, delta, versionBytes, version) {
+      emit(handle, delta, versionBytes, version, "local");
     },
 
     announceDurable(doc, delta, origin) {

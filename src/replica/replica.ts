@@ -19,7 +19,9 @@ import { systemRandom } from "../runtime/random.ts";
 import { createDocStore, type DocStore } from "../storage/doc-store.ts";
 import type { Store } from "../storage/store.ts";
 import { ChangeFeed } from "./change-feed.ts";
+import { ClientPending, lacksPredecessors } from "./client-pending.ts";
 import { checkDocId, checkNewDocId } from "./doc-id.ts";
+import { createMany, type CreateManyDeps } from "./create-many.ts";
 import { createDocSlots, type DocSlots } from "./doc-slots.ts";
 import { repairDoc } from "./doc-repair.ts";
 import { createDocWriter, type DocWriter, type Persisted } from "./doc-writer.ts";
@@ -27,13 +29,17 @@ import type { LoadedDoc } from "./loaded-doc.ts";
 import { applyRemote } from "./remote-apply.ts";
 import { readAfter } from "./read-after.ts";
 import { shredDoc } from "./shred.ts";
+import { dependencyCheck, lazyWriteToken } from "./write-token.ts";
 import type {
-  ChangeListener, CreateOptions, DocHead, DocStatus, DocView, InjectedBugs, InternalReplicaOptions, ListOptions, ReadOptions, ReplicaEvent,
+  ChangeListener, CreateItem, CreateOptions, CreateResult, DocHead, DocStatus, DocView, InjectedBugs, InternalReplicaOptions, ListOptions, ReadOptions, ReplicaEvent,
   ReplicaOptions, ReplicaStats, Replication, WriteAck, WriteOptions,
 } from "./types.ts";
 import { decodeVersion, deletedVersionHash, encodeVersion, unknownVersionHash, versionHash } from "./version-token.ts";
 
 export { decodeVersion, encodeVersion } from "./version-token.ts";
+
+/** Bytes of client deltas that may wait for their predecessors at once (see client-pending.ts). */
+const maxPendingClientBytes = 16 << 20;
 
 /**
  * Opens a replica over `options.store`, creating the keyring on an empty store.
@@ -76,11 +82,13 @@ export class Replica {
   private readonly slots: DocSlots;
   private readonly writer: DocWriter;
   private readonly feed = new ChangeFeed();
+  private readonly pending: ClientPending;
   private replication: Replication | undefined;
   private readonly bugs: InjectedBugs;
   private closed = false;
   private docsRepaired = 0;
   private scrubCursor: AsyncIterator<{ id: string }> | undefined;
+  private readonly emptyStates: CreateManyDeps["emptyStates"] = new Map();
 
   /** @internal Use openReplica(); the constructor assumes an opened keyring. */
   constructor(options: InternalReplicaOptions, docs: DocStore, epoch: number) {
@@ -95,6 +103,7 @@ export class Replica {
       docs, engines: this.engines, cacheMaxBytes: options.cacheMaxBytes ?? 256 * 1024 * 1024, checkOpen: () => this.checkOpen(),
     });
     this.bugs = options.bugs ?? {};
+    this.pending = new ClientPending({ clock: this.clock, feed: this.feed, maxBytes: maxPendingClientBytes });
     this.writer = createDocWriter({
       docs, slots: this.slots, feed: this.feed, bugs: this.bugs,
       compactMinLogBytes: options.compactMinLogBytes ?? 64 * 1024,
@@ -117,14 +126,29 @@ export class Replica {
       throw new ConcordError("invalid_argument", `a document kind is one of ${docKinds.join(", ")} (got ${String(kind)})`);
     }
     const init = options.init === undefined ? undefined : parseInitialShape(options.init);
-    // Checked before anything is stored, so a shape the engine cannot hold changes nothing.
-    if (init) this.engines[kind].initialize(this.engines[kind].create(), id, init);
+    if (init && Object.keys(init).length > 0) {
+      // With its shape in the same store write (see create-many.ts): no crash leaves it without one.
+      const [result] = await this.createMany([{ id, kind, init }]);
+      if (!result!.ok) throw result!.error;
+      return this.view(await this.loaded(id));
+    }
     // Announced as a change carrying the empty state, so other regions learn of the document before its first write.
     const doc = await this.slots.create(id, kind, (created) => this.writer.announceCreated(created, "local"));
-    if (!init || Object.keys(init).length === 0) return this.view(doc);
-    // A crash between the two writes leaves the document without its shape; containers are still created safely by patch.
-    await this.edit(id, (engine, state) => engine.initialize(state, id, init), {});
-    return this.view(await this.loaded(id));
+    return this.view(doc);
+  }
+
+  /**
+   * Creates many documents in one store write (one durable write for all,
+   * where create() waits for one per document). Results are per item, in order: `ok` with
+   * the version, or the item's ConcordError ("invalid_argument" for a bad
+   * id, kind or shape or an id given twice, "exists", "deleted"), which keeps
+   * out that item only. Throws only when the store write fails (then none is
+   * created). The documents are not cached: each loads on first use.
+   */
+  async createMany(items: readonly CreateItem[]): Promise<CreateResult[]> {
+    this.checkOpen();
+    if (!Array.isArray(items)) throw new ConcordError("invalid_argument", "createMany takes an array of { id, kind, init? }");
+    return createMany({ slots: this.slots, writer: this.writer, engines: this.engines, emptyStates: this.emptyStates }, items);
   }
 
   /**
@@ -132,13 +156,33 @@ export class Replica {
    * it is durable here and on as many regions as `options.durability` asks. A
    * rejected delta (ConcordError "invalid_update" / "too_large") changes
    * nothing. A delta that is already there is acknowledged with `changed: false`.
+   * A delta sent before the updates it builds on (a writer with several in
+   * flight) waits for them, up to `options.timeoutMs` (default 5 s; 0: no
+   * wait), and is then applied and acknowledged like any other; if they
+   * never come it is refused ("invalid_update", reason "missing_dependencies").
    */
   async update(id: string, delta: Uint8Array, options: WriteOptions = {}): Promise<WriteAck> {
     if (!(delta instanceof Uint8Array)) throw new ConcordError("invalid_update", "a delta is a Uint8Array");
-    const { doc, persisted } = await this.writeTo(id, (doc) => ({
+    const apply = () => this.writeTo(id, (doc) => ({
       doc, persisted: this.writer.apply(doc, delta) ? this.writer.persist(doc, delta, "local") : undefined,
     }));
-    return this.acknowledge(doc, await persisted, options);
+    let applied: Awaited<ReturnType<typeof apply>>;
+    try {
+      applied = await apply();
+    } catch (error) {
+      const waitMs = options.timeoutMs ?? 5000;
+      if (!lacksPredecessors(error) || waitMs <= 0) throw error;
+      // Sent before the updates it builds on (a pipelining writer): it waits for them (see client-pending.ts).
+      const cached = this.slots.cache.peek(id);
+      const check = cached && dependencyCheck(cached.handle.kind, delta);
+      const worthTrying = () => {
+        const live = this.slots.cache.peek(id);
+        return !check || live?.handle.kind !== cached!.handle.kind || check(live.state);
+      };
+      applied = await this.pending.park(id, delta.length, error as ConcordError, waitMs, apply, worthTrying);
+    }
+    this.pending.kick(id); // a delta waiting on this one may apply now
+    return this.acknowledge(applied.doc, await applied.persisted, options, delta);
   }
 
   /**
@@ -170,6 +214,7 @@ export class Replica {
   private async edit(
     id: string, run: (engine: DocEngine<unknown>, state: unknown) => { state: unknown; delta: Uint8Array }, options: WriteOptions,
   ): Promise<WriteAck> {
+    let delta: Uint8Array | undefined;
     const { doc, persisted } = await this.writeTo(id, (doc) => {
       let result: { state: unknown; delta: Uint8Array };
       try {
@@ -180,9 +225,10 @@ export class Replica {
         throw error;
       }
       doc.state = result.state;
-      return { doc, persisted: result.delta.length > 0 ? this.writer.persist(doc, result.delta, "local") : undefined };
+      delta = result.delta.length > 0 ? result.delta : undefined;
+      return { doc, persisted: delta ? this.writer.persist(doc, delta, "local") : undefined };
     });
-    return this.acknowledge(doc, await persisted, options);
+    return this.acknowledge(doc, await persisted, options, delta);
   }
 
   /**
@@ -262,6 +308,7 @@ export class Replica {
       storeEntries: this.docs.stats.entries,
       ...this.writer.counters,
       docsRepaired: this.docsRepaired,
+      pendingClientDeltas: this.pending.stats.deltas,
       listenerErrors: this.feed.listenerErrors,
       ...(this.replication ? { replication: this.replication.stats() } : {}),
     };
@@ -271,6 +318,7 @@ export class Replica {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.pending.close(new ConcordError("closed", `replica ${this.region} is closed`));
     await this.docs.drain();
     await this.store.close();
   }
@@ -386,11 +434,12 @@ export class Replica {
     return hash();
   }
 
-  private async acknowledge(doc: LoadedDoc, persisted: Persisted | undefined, options: WriteOptions): Promise<WriteAck> {
+  private async acknowledge(doc: LoadedDoc, persisted: Persisted | undefined, options: WriteOptions, delta?: Uint8Array): Promise<WriteAck> {
     if (persisted === undefined) await doc.lastWrite; // nothing new, but it may still be on its way to disk
     const localSeq = persisted?.localSeq;
     const version = persisted?.version ?? this.writer.currentVersion(doc).version;
-    const ack = { id: doc.handle.id, version, token: version, changed: localSeq !== undefined, replicatedTo: 1 };
+    const ack: WriteAck = { id: doc.handle.id, version, token: version, changed: localSeq !== undefined, replicatedTo: 1 };
+    if (delta) lazyWriteToken(ack, doc.handle.kind, delta);
     const durability = options.durability ?? "local";
     if (durability === "local" || !this.replication || localSeq === undefined) return ack;
     const regions = this.replication.regions;

@@ -1,5 +1,6 @@
 /** The public shapes of the embedded replica API. */
 import type { DocKind, EngineLimits } from "../doc/engine.ts";
+import type { ConcordError } from "../errors.ts";
 import type { Clock } from "../runtime/clock.ts";
 import type { Random } from "../runtime/random.ts";
 import type { Store } from "../storage/store.ts";
@@ -80,7 +81,10 @@ export type Durability = "local" | "majority" | "all";
 export interface WriteOptions {
   /** Default "local". */
   durability?: Durability;
-  /** How long to wait for other regions; on timeout the ack reports `replicatedTo`. Default 5000. */
+  /**
+   * How long to wait for other regions (on timeout the ack reports `replicatedTo`), and, for update(),
+   * how long a delta sent before the updates it builds on waits for them (0: refuse it at once). Default 5000.
+   */
   timeoutMs?: number;
 }
 
@@ -94,6 +98,19 @@ export interface CreateOptions {
    */
   init?: unknown;
 }
+
+/** One document for Replica.createMany. */
+export interface CreateItem {
+  id: string;
+  kind: DocKind;
+  /** Its initial shape, as CreateOptions.init. */
+  init?: unknown;
+}
+
+/** What Replica.createMany did with one item: created at `version`, or refused with `error`. */
+export type CreateResult =
+  | { id: string; ok: true; version: string }
+  | { id: string; ok: false; error: ConcordError };
 
 export interface ReadOptions {
   /** A token from a WriteAck: wait until this replica holds that write. */
@@ -205,6 +222,8 @@ export interface ReplicaStats {
   kindConflicts: number;
   /** Damaged documents (records failing their checks) rewritten from a peer's whole state (see doc-repair.ts). */
   docsRepaired: number;
+  /** Client deltas waiting for the updates they build on (a pipelining writer's; see client-pending.ts). */
+  pendingClientDeltas: number;
   listenerErrors: number;
   /** Replication figures, per peer and in all, when the replica replicates (a region; not an app's own replica). */
   replication?: ReplicationStats;

@@ -15,6 +15,7 @@ import { adminRoutes, type BackupProvider } from "./admin-routes.ts";
 import { authenticate, createTokenTable, isTokenTable, type TokenRecord, type TokenTable } from "./auth.ts";
 import { docReadRoute } from "./doc-read-route.ts";
 import { docsRoutes } from "./docs-routes.ts";
+import { docsBatchRoute } from "./docs-batch-route.ts";
 import type { AppEnv } from "./env.ts";
 import { eventsRoute } from "./events-route.ts";
 import { feedRoute } from "./feed-route.ts";
@@ -151,5 +152,6 @@ export function createServer(replica: Replica, options: ServerOptions = {}): Con
   });
   app.route("/v1/docs", docReadRoute(replica, { maxWaitMs: options.maxWaitMs ?? 30_000, views, states }));
   app.route("/v1/docs", docsRoutes(replica, { maxWaitMs: options.maxWaitMs ?? 30_000, maxListLimit: 1000 }));
+  app.route("/v1", docsBatchRoute(replica));
   return app;
 }

@@ -33,9 +33,26 @@ export interface DocStoreOptions {
 
 export type { DocHandle, KeptContent, StoredDoc } from "./doc-handle.ts";
 
+/** One document for DocStore.createMany. */
+export interface NewDoc {
+  id: string;
+  kind: DocKind;
+  /** Its version hash once created (after `delta`, when there is one). */
+  versionHash: Uint8Array;
+  /** Its first content (an initial shape), appended at seq 1 in the same write. */
+  delta?: Uint8Array;
+}
+
 export interface DocStore {
   /** Creates an empty document whose version hash is `versionHash`. Throws "exists" or "deleted". */
   create(id: string, kind: DocKind, versionHash: Uint8Array): Promise<DocHandle>;
+  /**
+   * Creates many documents (distinct ids) in one atomic store write, each
+   * empty or holding `delta` at seq 1, with `versionHash` its version after
+   * it. Per item: its handle, or the ConcordError ("exists", "deleted") that
+   * kept it out. Throws only when the write itself fails (then none is created).
+   */
+  createMany(items: readonly NewDoc[]): Promise<Array<DocHandle | ConcordError>>;
   /**
    * Atomically swaps whatever is stored for `id` for an empty document of
    * `kind` under a new data key: the old data key is destroyed (its records
@@ -174,29 +191,63 @@ export function createDocStore(store: Store, keyring: Keyring, random: Random, o
 
   // Creation is check-then-write; serialise it per document so two creates cannot both pass the check.
   const creating = new Map<string, Promise<unknown>>();
+  const exclusively = async <T>(ids: readonly string[], work: () => Promise<T>): Promise<T> => {
+    for (let busy = ids.find((id) => creating.has(id)); busy !== undefined; busy = ids.find((id) => creating.has(id))) {
+      await creating.get(busy)!.catch(() => undefined);
+    }
+    const run = work();
+    for (const id of ids) creating.set(id, run);
+    try {
+      return await run;
+    } finally {
+      for (const id of ids) if (creating.get(id) === run) creating.delete(id);
+    }
+  };
+
+  /** Checks that `item` may be created and returns its handle and writes. Throws "deleted", "exists". */
+  const creation = async ({ id, kind, versionHash, delta }: NewDoc) => {
+    const hash = keyring.docHash(id);
+    if (await isDeletedHash(hash)) throw new ConcordError("deleted", `document "${id}" was deleted and cannot be recreated`);
+    if (await store.get(layout.dataKey(hash))) throw new ConcordError("exists", `document "${id}" already exists`);
+    const doc = newHandle(id, kind, hash);
+    // Records left under the hash without a data key (a damaged store, a salvage) must not join the new chain.
+    const writes: StoreWrite[] = [{ key: layout.snapshot(hash) }];
+    for await (const [key] of store.scan(layout.logPrefix(hash))) writes.push({ key });
+    if (delta === undefined) writes.push(...newDocRecords(doc, versionHash));
+    // One metadata record, naming the first delta as the head: sealed once.
+    else writes.push({ key: layout.dataKey(hash), value: keyring.wrapDataKey(hash, doc.dataKey) }, ...logRecords(doc, 1, delta), versions.record(doc, versionHash));
+    return { doc, writes };
+  };
 
   return {
     stats: commits.stats,
 
-    async create(id, kind, versionHash) {
-      while (creating.has(id)) await creating.get(id)!.catch(() => undefined);
-      const work = (async () => {
-        const hash = keyring.docHash(id);
-        if (await isDeletedHash(hash)) throw new ConcordError("deleted", `document "${id}" was deleted and cannot be recreated`);
-        if (await store.get(layout.dataKey(hash))) throw new ConcordError("exists", `document "${id}" already exists`);
-        const doc = newHandle(id, kind, hash);
-        // Records left under the hash without a data key (a damaged store, a salvage) must not join the new chain.
-        const writes: StoreWrite[] = [{ key: layout.snapshot(hash) }];
-        for await (const [key] of store.scan(layout.logPrefix(hash))) writes.push({ key });
-        await commits.commit([...writes, ...newDocRecords(doc, versionHash)]);
+    create(id, kind, versionHash) {
+      return exclusively([id], async () => {
+        const { doc, writes } = await creation({ id, kind, versionHash });
+        await commits.commit(writes);
         return doc;
-      })();
-      creating.set(id, work);
-      try {
-        return await work;
-      } finally {
-        creating.delete(id);
-      }
+      });
+    },
+
+    createMany(items) {
+      assert(new Set(items.map((i) => i.id)).size === items.length, "createMany takes distinct ids");
+      return exclusively(items.map((i) => i.id), async () => {
+        const results: Array<DocHandle | ConcordError> = [];
+        const writes: StoreWrite[] = [];
+        for (const item of items) {
+          try {
+            const created = await creation(item);
+            results.push(created.doc);
+            for (const w of created.writes) writes.push(w);
+          } catch (error) {
+            if (!(error instanceof ConcordError) || (error.code !== "exists" && error.code !== "deleted")) throw error;
+            results.push(error);
+          }
+        }
+        if (writes.length > 0) await commits.commit(writes);
+        return results;
+      });
     },
 
     async replace(id, kind, versionHash, keep) {

@@ -5,6 +5,8 @@
 const suites = [
   ["validation", () => import("./yjs-apply.bench.ts")],
   ["replica writes", () => import("./replica-write.bench.ts")],
+  ["replica creates", () => import("./replica-write-create.bench.ts")],
+  ["replica trace", () => import("./replica-write-trace.bench.ts")],
   ["size at rest", () => import("./at-rest-size.bench.ts")],
   ["replication", () => import("./replication.bench.ts")],
   ["server", () => import("./server.bench.ts")],

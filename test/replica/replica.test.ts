@@ -81,13 +81,13 @@ describe("Replica", () => {
     await r.close();
   });
 
-  it("rejects a delta whose dependencies it does not have", async () => {
+  it("rejects a delta whose dependencies it does not have, when told not to wait for them", async () => {
     const r = await memoryReplica();
     await r.create("d", "yjs");
     const client = yjsClient(9);
     client.insert("first");
     const second = client.insert(" second");
-    await expect(r.update("d", second)).rejects.toMatchObject({ code: "invalid_update" });
+    await expect(r.update("d", second, { timeoutMs: 0 })).rejects.toMatchObject({ code: "invalid_update", details: { reason: "missing_dependencies" } });
     expect((await r.read("d")).value).toEqual({});
     await r.update("d", client.updates[0]!);
     await r.update("d", second);
