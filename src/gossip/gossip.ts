@@ -14,7 +14,7 @@ import { answerSync, answerTree, runRound, type RoundReport } from "./anti-entro
 import { createDigestTree, type DigestTree } from "./digest-tree.ts";
 import { createFailureDetector } from "./failure-detector.ts";
 import { answerRefused, rejectionOf, type FrameRejectionEvent } from "./frame-refusal.ts";
-import { decodeRequest, decodeResponse, encodeRequest, encodeResponse, type PushEntry, type PushStatus, type Request, type Response } from "./messages.ts";
+import { decodeRequest, decodeResponse, encodeRequest, encodeResponse, type PushEntry, type Request, type Response } from "./messages.ts";
 import { createPeerState, peerStats, type PeerState } from "./peer-state.ts";
 import type { RegionKeyPair } from "./region-keys.ts";
 import { createRemoteApplier } from "./remote-applier.ts";
@@ -98,6 +98,10 @@ export function createGossip(deps: GossipDeps, options: GossipOptions = {}): Gos
   const probing = new Set<string>();
   let stopped = false;
   let docsSkipped = 0;
+  // Per peer: the anti-entropy round running, and the one queued behind it.
+  const rounds = new Map<string, { running: Promise<RoundReport> | undefined; next: Promise<RoundReport> | undefined }>();
+  // Per peer: when it last sent us a tree or sync request (it is running a round with us).
+  const roundRequestFrom = new Map<string, number>();
 
   const peer = (id: string) => peers.get(id)!;
 
@@ -192,8 +196,18 @@ export function createGossip(deps: GossipDeps, options: GossipOptions = {}): Gos
   }
 
   function onPeerUp(to: string): void {
+    // Far behind (more than one push of backlog): one state per document, by anti-entropy, costs less than the
+    // backlog write by write, and it arrives in bounded batches instead of pushes the peer may time out on.
+    const queue = peer(to).queue;
+    if (queue.bytes > o.pushBatchMaxBytes) queue.drop();
     void pump(to);
-    void antiEntropy(to).catch(() => undefined);
+    if (!peerRunsRound(to)) void antiEntropy(to).catch(() => undefined);
+  }
+
+  /** True while `to` is running an anti-entropy round with us: one round repairs both sides, so ours can wait. */
+  function peerRunsRound(to: string): boolean {
+    const at = roundRequestFrom.get(to);
+    return at !== undefined && clock.now() - at < o.antiEntropyIntervalMs / 2;
   }
 
   function onEvent(event: ReplicaEvent): void {
@@ -207,7 +221,28 @@ export function createGossip(deps: GossipDeps, options: GossipOptions = {}): Gos
     }
   }
 
-  async function antiEntropy(to: string): Promise<RoundReport> {
+  /**
+   * One round with `to` that starts after this call. Rounds with one peer never overlap (overlapping rounds
+   * find the same differences and send the same states twice): a call during a round waits for it and shares
+   * the one round that follows with every other call that waited meanwhile.
+   */
+  function antiEntropy(to: string): Promise<RoundReport> {
+    const state = rounds.get(to) ?? { running: undefined, next: undefined };
+    rounds.set(to, state);
+    if (!state.running) {
+      state.running = runRoundWith(to).finally(() => {
+        state.running = undefined;
+      });
+      return state.running;
+    }
+    state.next ??= state.running.catch(() => undefined).then(() => {
+      state.next = undefined;
+      return antiEntropy(to);
+    });
+    return state.next;
+  }
+
+  async function runRoundWith(to: string): Promise<RoundReport> {
     if (o.bugs?.skipAntiEntropy) return { roundTrips: 0, differing: 0, repairedHere: 0, repairedThere: 0, skipped: 0 };
     const state = peer(to);
     const droppedBefore = state.queue.dropped;
@@ -232,12 +267,11 @@ export function createGossip(deps: GossipDeps, options: GossipOptions = {}): Gos
     return report;
   }
 
-  async function serve(message: Request): Promise<Response> {
+  async function serve(sender: string, message: Request): Promise<Response> {
+    if (message.type === "tree" || message.type === "sync") roundRequestFrom.set(sender, clock.now());
     switch (message.type) {
       case "push": {
-        const statuses: PushStatus[] = [];
-        for (const entry of message.entries) statuses.push(await applier.apply(entry));
-        return { type: "pushAck", statuses };
+        return { type: "pushAck", statuses: await applier.applyAll(message.entries) };
       }
       case "heartbeat":
         return { type: "heartbeatAck" };
@@ -263,7 +297,8 @@ export function createGossip(deps: GossipDeps, options: GossipOptions = {}): Gos
   function antiEntropyTick(): void {
     const candidates = peerIds.filter((p) => detector.isUp(p));
     const to = candidates[random.int(candidates.length)];
-    if (to) void antiEntropy(to).catch(() => undefined);
+    // A round already running with that peer (ours or its own with us) does this one's work.
+    if (to && !rounds.get(to)?.running && !peerRunsRound(to)) void antiEntropy(to).catch(() => undefined);
     later(o.antiEntropyIntervalMs * (0.5 + random.float()), antiEntropyTick);
   }
 
@@ -318,7 +353,7 @@ export function createGossip(deps: GossipDeps, options: GossipOptions = {}): Gos
       if (!detector.isUp(sender)) probe(sender);
       let response: Response;
       try {
-        response = await serve(decodeRequest(opened.payload));
+        response = await serve(sender, decodeRequest(opened.payload));
       } catch (error) {
         const code = isConcordError(error) ? error.code : "internal";
         response = { type: "refused", code, message: isConcordError(error) ? error.message : "internal error" };
