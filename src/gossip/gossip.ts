@@ -55,8 +55,13 @@ export interface GossipDeps {
 }
 
 export interface Gossip extends Replication {
-  /** Builds the digest tree from the store and starts the timers. */
+  /**
+   * Starts serving and the timers at once, and builds the digest tree from the
+   * store in the background: pushes apply meanwhile, anti-entropy waits for it.
+   */
   start(): Promise<void>;
+  /** Resolves once the digest tree holds every document of the store (rejects if reading the store failed). */
+  treeReady(): Promise<void>;
   stop(): void;
   /** Handles one incoming frame (the Transport's handler). */
   handle(frame: Uint8Array): Promise<Uint8Array>;
@@ -73,6 +78,13 @@ export interface Gossip extends Replication {
   readonly payloadBytes: { sent: number; received: number };
   readonly tree: DigestTree;
 }
+
+/** The refusal code of a tree or sync request that arrives while the digest tree is still being built. */
+const treeBuildingCode = "tree_building";
+/** Documents the background tree build takes between two pauses for the event loop. */
+const treeYieldEvery = 1000;
+/** How long such a request waits for the tree before it is refused: well inside the sender's deadline. */
+const treeWaitMs = 1000;
 
 function statusHash(status: DocStatus): Uint8Array | undefined {
   if (status.state === "present") return versionHash(status.version);
@@ -104,6 +116,31 @@ export function createGossip(deps: GossipDeps, options: GossipOptions = {}): Gos
   const roundRequestFrom = new Map<string, number>();
 
   const peer = (id: string) => peers.get(id)!;
+
+  // The digest tree is built from the store after start() (0.3 ms per document: minutes at a million), so
+  // the region serves at once. Until it is built, ids changed by an apply are noted: their entry is newer than
+  // what the store's inventory says, and the build must not overwrite it.
+  let building: Set<string> | undefined = new Set();
+  let built: Promise<void> | undefined;
+  const buildTree = async () => {
+    let sinceYield = 0;
+    for await (const { id, versionHash: hash } of replica.inventory()) {
+      if (!building!.has(id)) tree.set(id, hash);
+      // The store's reads settle as microtasks: without a pause now and then the build would hold the event
+      // loop until done, and the region would not serve meanwhile after all.
+      if (++sinceYield === treeYieldEvery) {
+        sinceYield = 0;
+        await new Promise<void>((resolve) => clock.timer(0, resolve));
+      }
+    }
+    building = undefined;
+  };
+  const treeReady = () => (built ??= buildTree());
+  /** Whether the tree is built within `ms` (a small store's is, long before a peer's request gives up). */
+  const builtWithin = (ms: number) => new Promise<boolean>((resolve) => {
+    const cancel = clock.timer(ms, () => resolve(false));
+    treeReady().then(() => (cancel(), resolve(true)), () => (cancel(), resolve(false)));
+  });
 
   /** Runs `fn` after `ms` unless stopped first. */
   function later(ms: number, fn: () => void): void {
@@ -137,6 +174,8 @@ export function createGossip(deps: GossipDeps, options: GossipOptions = {}): Gos
       // Made for an earlier boot of the peer (or before we heard its epoch): nothing was served, and opening the
       // refusal taught the channel the peer's epoch, so the request goes again, once.
       if (response.code === "stale_epoch" && !resent) return request(to, message, true);
+      // Up and serving, only not ready for rounds yet: not a reason to stop pushing to it.
+      if (response.code === treeBuildingCode) throw new ConcordError("unavailable", `${to} is still building its digest tree`);
       // Answered, but not served: as far as pushing goes the peer is not up.
       detector.failed(to, clock.now());
       if (response.code === "replayed" && response.highestSeen !== undefined && channel.skipPast(to, response.highestSeen)) {
@@ -211,6 +250,7 @@ export function createGossip(deps: GossipDeps, options: GossipOptions = {}): Gos
   }
 
   function onEvent(event: ReplicaEvent): void {
+    building?.add(event.id);
     tree.set(event.id, event.type === "delete" ? deletedVersionHash() : versionHash(event.versionBytes));
     if (event.origin !== "local") return; // regions push only their own writes: no relaying
     const entry: PushEntry = event.type === "delete" ? { id: event.id, deleted: true } : { id: event.id, kind: event.kind, delta: event.delta };
@@ -244,6 +284,7 @@ export function createGossip(deps: GossipDeps, options: GossipOptions = {}): Gos
 
   async function runRoundWith(to: string): Promise<RoundReport> {
     if (o.bugs?.skipAntiEntropy) return { roundTrips: 0, differing: 0, repairedHere: 0, repairedThere: 0, skipped: 0 };
+    await treeReady();
     const state = peer(to);
     const droppedBefore = state.queue.dropped;
     const report = await runRound({
@@ -268,7 +309,14 @@ export function createGossip(deps: GossipDeps, options: GossipOptions = {}): Gos
   }
 
   async function serve(sender: string, message: Request): Promise<Response> {
-    if (message.type === "tree" || message.type === "sync") roundRequestFrom.set(sender, clock.now());
+    if (message.type === "tree" || message.type === "sync") {
+      roundRequestFrom.set(sender, clock.now());
+      // Answering from a half-built tree would tell the peer we lack what we hold (and a joining peer would
+      // count that round as caught up): refuse, and let it come back; pushes are served meanwhile.
+      if (building && !(await builtWithin(treeWaitMs))) {
+        return { type: "refused", code: treeBuildingCode, message: "building its digest tree: try later" };
+      }
+    }
     switch (message.type) {
       case "push": {
         return { type: "pushAck", statuses: await applier.applyAll(message.entries) };
@@ -307,9 +355,12 @@ export function createGossip(deps: GossipDeps, options: GossipOptions = {}): Gos
     payloadBytes,
     regions: peerIds.length + 1,
 
+    treeReady,
+
     async start() {
-      for await (const { id, versionHash: hash } of replica.inventory()) tree.set(id, hash);
       replica.observe(onEvent);
+      // Errors reach whoever waits for the tree (a round); a closed replica just ends the build.
+      treeReady().catch(() => undefined);
       replica.attachReplication(this);
       transport.serve((frame) => this.handle(frame));
       later(o.heartbeatMs, heartbeatTick);

@@ -8,6 +8,7 @@ const suites = [
   ["size at rest", () => import("./at-rest-size.bench.ts")],
   ["replication", () => import("./replication.bench.ts")],
   ["server", () => import("./server.bench.ts")],
+  ["region start-up", () => import("./startup.bench.ts")],
   ["http", () => import("./http.bench.ts")],
   ["backup", () => import("./backup.bench.ts")],
   ["simulator", () => import("./sim.bench.ts")],
