@@ -81,6 +81,8 @@ export interface Gossip extends Replication {
 
 /** The refusal code of a tree or sync request that arrives while the digest tree is still being built. */
 const treeBuildingCode = "tree_building";
+/** A peer that comes back up with more than this queued for it gets anti-entropy instead of its backlog. */
+const farBehindBytes = 64 << 10;
 /** Documents the background tree build takes between two pauses for the event loop. */
 const treeYieldEvery = 1000;
 /** How long such a request waits for the tree before it is refused: well inside the sender's deadline. */
@@ -235,10 +237,11 @@ export function createGossip(deps: GossipDeps, options: GossipOptions = {}): Gos
   }
 
   function onPeerUp(to: string): void {
-    // Far behind (more than one push of backlog): one state per document, by anti-entropy, costs less than the
-    // backlog write by write, and it arrives in bounded batches instead of pushes the peer may time out on.
+    // Far behind: one diff or state per document, by the anti-entropy round that follows, costs less than the
+    // backlog write by write (a fresh region got 3.5× the documents' size that way), and it arrives in bounded
+    // batches instead of pushes the peer may time out on. A short backlog is pushed: it acks durability waiters.
     const queue = peer(to).queue;
-    if (queue.bytes > o.pushBatchMaxBytes) queue.drop();
+    if (queue.bytes > Math.min(o.pushBatchMaxBytes, farBehindBytes)) queue.drop();
     void pump(to);
     if (!peerRunsRound(to)) void antiEntropy(to).catch(() => undefined);
   }

@@ -9,6 +9,7 @@ const suites = [
   ["replication", () => import("./replication.bench.ts")],
   ["server", () => import("./server.bench.ts")],
   ["region start-up", () => import("./startup.bench.ts")],
+  ["catch-up", () => import("./catch-up.bench.ts")],
   ["http", () => import("./http.bench.ts")],
   ["backup", () => import("./backup.bench.ts")],
   ["simulator", () => import("./sim.bench.ts")],
