@@ -133,6 +133,7 @@ export function createGossip(deps: GossipDeps, options: GossipOptions = {}): Gos
       if (++sinceYield === treeYieldEvery) {
         sinceYield = 0;
         await new Promise<void>((resolve) => clock.timer(0, resolve));
+        if (stopped) return; // the replica may be closing: read no more of its store
       }
     }
     building = undefined;
