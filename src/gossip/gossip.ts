@@ -250,7 +250,8 @@ export function createGossip(deps: GossipDeps, options: GossipOptions = {}): Gos
   /** True while `to` is running an anti-entropy round with us: one round repairs both sides, so ours can wait. */
   function peerRunsRound(to: string): boolean {
     const at = roundRequestFrom.get(to);
-    return at !== undefined && clock.now() - at < o.antiEntropyIntervalMs / 2;
+    // A whole interval: under load a far-behind peer's round spends seconds applying between two requests.
+    return at !== undefined && clock.now() - at < o.antiEntropyIntervalMs;
   }
 
   function onEvent(event: ReplicaEvent): void {
