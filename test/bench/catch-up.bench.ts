@@ -120,7 +120,7 @@ async function yWebsocket(work: CatchUpDoc[]): Promise<Measured> {
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const url = `ws://127.0.0.1:${(server.address() as AddressInfo).port}`;
   // The server's documents, loaded the way a writer would have left them (connections made and gone).
-  const { getYDoc } = await import("@y/websocket-server/utils");
+  const { docs, getYDoc } = await import("@y/websocket-server/utils");
   for (const doc of work) for (const update of doc.updates) Y.applyUpdate(getYDoc(doc.id), update);
   const providers: WebsocketProvider[] = [];
   try {
@@ -138,10 +138,17 @@ async function yWebsocket(work: CatchUpDoc[]): Promise<Measured> {
       return bytes;
     });
   } finally {
-    for (const provider of providers) provider.destroy();
+    for (const provider of providers) {
+      provider.destroy();
+      provider.awareness.destroy(); // its timer would keep the process alive
+      provider.doc.destroy();
+    }
     for (const client of wss.clients) client.terminate();
     await new Promise((resolve) => wss.close(resolve));
     await new Promise((resolve) => server.close(resolve));
+    // Without persistence the server keeps every document (and its awareness timer) after the last client left.
+    for (const doc of docs.values()) doc.destroy();
+    docs.clear();
   }
 }
 
