@@ -189,11 +189,14 @@ async function syncDocs(ctx: RoundContext, ids: string[], report: RoundReport): 
   if (response.type !== "syncAnswer") throw new Error(`assertion failed: a sync request answered with ${response.type}`);
   const toPeer: PushEntry[] = [];
   const answered = new Set<string>();
+  // Documents side by side, so their applies share group commits (one fsync per document would make a
+  // far-behind peer's catch-up wait on the disk once per document).
+  const steps: Array<Promise<unknown>> = [];
   for (const theirs of response.docs) {
     const mine = before.get(theirs.id);
     if (!mine || answered.has(theirs.id)) continue; // not asked about, or answered twice: ignore
     answered.add(theirs.id);
-    await perDoc(report, async () => {
+    steps.push(perDoc(report, async () => {
       if (damaged.has(theirs.id)) {
         if (await repairDamaged(ctx, theirs, report)) return;
         // Not repaired: still damaged (the peer has no whole state of it), this throws and the step is skipped;
@@ -203,8 +206,10 @@ async function syncDocs(ctx: RoundContext, ids: string[], report: RoundReport): 
       const entry = await syncDoc(ctx, theirs, mine, report);
       if (entry) toPeer.push(entry);
       ctx.settled?.(theirs.id, await ctx.replica.status(theirs.id));
-    });
+    }));
   }
+  await Promise.all(steps);
+  toPeer.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)); // the order the documents were asked in, whatever finished first
   // A document left out of the answer failed there: its tree entry stays as it is until a later round.
   if (toPeer.length > 0) {
     const pushed = await ctx.request({ type: "push", entries: toPeer });

@@ -14,7 +14,7 @@ import { answerSync, answerTree, runRound, type RoundReport } from "./anti-entro
 import { createDigestTree, type DigestTree } from "./digest-tree.ts";
 import { createFailureDetector } from "./failure-detector.ts";
 import { answerRefused, rejectionOf, type FrameRejectionEvent } from "./frame-refusal.ts";
-import { decodeRequest, decodeResponse, encodeRequest, encodeResponse, type PushEntry, type PushStatus, type Request, type Response } from "./messages.ts";
+import { decodeRequest, decodeResponse, encodeRequest, encodeResponse, type PushEntry, type Request, type Response } from "./messages.ts";
 import { createPeerState, peerStats, type PeerState } from "./peer-state.ts";
 import type { RegionKeyPair } from "./region-keys.ts";
 import { createRemoteApplier } from "./remote-applier.ts";
@@ -55,8 +55,13 @@ export interface GossipDeps {
 }
 
 export interface Gossip extends Replication {
-  /** Builds the digest tree from the store and starts the timers. */
+  /**
+   * Starts serving and the timers at once, and builds the digest tree from the
+   * store in the background: pushes apply meanwhile, anti-entropy waits for it.
+   */
   start(): Promise<void>;
+  /** Resolves once the digest tree holds every document of the store (rejects if reading the store failed). */
+  treeReady(): Promise<void>;
   stop(): void;
   /** Handles one incoming frame (the Transport's handler). */
   handle(frame: Uint8Array): Promise<Uint8Array>;
@@ -73,6 +78,15 @@ export interface Gossip extends Replication {
   readonly payloadBytes: { sent: number; received: number };
   readonly tree: DigestTree;
 }
+
+/** The refusal code of a tree or sync request that arrives while the digest tree is still being built. */
+const treeBuildingCode = "tree_building";
+/** A peer that comes back up with more than this queued for it gets anti-entropy instead of its backlog. */
+const farBehindBytes = 64 << 10;
+/** Documents the background tree build takes between two pauses for the event loop. */
+const treeYieldEvery = 1000;
+/** How long such a request waits for the tree before it is refused: well inside the sender's deadline. */
+const treeWaitMs = 1000;
 
 function statusHash(status: DocStatus): Uint8Array | undefined {
   if (status.state === "present") return versionHash(status.version);
@@ -98,8 +112,38 @@ export function createGossip(deps: GossipDeps, options: GossipOptions = {}): Gos
   const probing = new Set<string>();
   let stopped = false;
   let docsSkipped = 0;
+  // Per peer: the anti-entropy round running, and the one queued behind it.
+  const rounds = new Map<string, { running: Promise<RoundReport> | undefined; next: Promise<RoundReport> | undefined }>();
+  // Per peer: when it last sent us a tree or sync request (it is running a round with us).
+  const roundRequestFrom = new Map<string, number>();
 
   const peer = (id: string) => peers.get(id)!;
+
+  // The digest tree is built from the store after start() (0.3 ms per document: minutes at a million), so
+  // the region serves at once. Until it is built, ids changed by an apply are noted: their entry is newer than
+  // what the store's inventory says, and the build must not overwrite it.
+  let building: Set<string> | undefined = new Set();
+  let built: Promise<void> | undefined;
+  const buildTree = async () => {
+    let sinceYield = 0;
+    for await (const { id, versionHash: hash } of replica.inventory()) {
+      if (!building!.has(id)) tree.set(id, hash);
+      // The store's reads settle as microtasks: without a pause now and then the build would hold the event
+      // loop until done, and the region would not serve meanwhile after all.
+      if (++sinceYield === treeYieldEvery) {
+        sinceYield = 0;
+        await new Promise<void>((resolve) => clock.timer(0, resolve));
+        if (stopped) return; // the replica may be closing: read no more of its store
+      }
+    }
+    building = undefined;
+  };
+  const treeReady = () => (built ??= buildTree());
+  /** Whether the tree is built within `ms` (a small store's is, long before a peer's request gives up). */
+  const builtWithin = (ms: number) => new Promise<boolean>((resolve) => {
+    const cancel = clock.timer(ms, () => resolve(false));
+    treeReady().then(() => (cancel(), resolve(true)), () => (cancel(), resolve(false)));
+  });
 
   /** Runs `fn` after `ms` unless stopped first. */
   function later(ms: number, fn: () => void): void {
@@ -133,6 +177,8 @@ export function createGossip(deps: GossipDeps, options: GossipOptions = {}): Gos
       // Made for an earlier boot of the peer (or before we heard its epoch): nothing was served, and opening the
       // refusal taught the channel the peer's epoch, so the request goes again, once.
       if (response.code === "stale_epoch" && !resent) return request(to, message, true);
+      // Up and serving, only not ready for rounds yet: not a reason to stop pushing to it.
+      if (response.code === treeBuildingCode) throw new ConcordError("unavailable", `${to} is still building its digest tree`);
       // Answered, but not served: as far as pushing goes the peer is not up.
       detector.failed(to, clock.now());
       if (response.code === "replayed" && response.highestSeen !== undefined && channel.skipPast(to, response.highestSeen)) {
@@ -192,11 +238,24 @@ export function createGossip(deps: GossipDeps, options: GossipOptions = {}): Gos
   }
 
   function onPeerUp(to: string): void {
+    // Far behind: one diff or state per document, by the anti-entropy round that follows, costs less than the
+    // backlog write by write (a fresh region got 3.5× the documents' size that way), and it arrives in bounded
+    // batches instead of pushes the peer may time out on. A short backlog is pushed: it acks durability waiters.
+    const queue = peer(to).queue;
+    if (queue.bytes > Math.min(o.pushBatchMaxBytes, farBehindBytes)) queue.drop();
     void pump(to);
-    void antiEntropy(to).catch(() => undefined);
+    if (!peerRunsRound(to)) void antiEntropy(to).catch(() => undefined);
+  }
+
+  /** True while `to` is running an anti-entropy round with us: one round repairs both sides, so ours can wait. */
+  function peerRunsRound(to: string): boolean {
+    const at = roundRequestFrom.get(to);
+    // A whole interval: under load a far-behind peer's round spends seconds applying between two requests.
+    return at !== undefined && clock.now() - at < o.antiEntropyIntervalMs;
   }
 
   function onEvent(event: ReplicaEvent): void {
+    building?.add(event.id);
     tree.set(event.id, event.type === "delete" ? deletedVersionHash() : versionHash(event.versionBytes));
     if (event.origin !== "local") return; // regions push only their own writes: no relaying
     const entry: PushEntry = event.type === "delete" ? { id: event.id, deleted: true } : { id: event.id, kind: event.kind, delta: event.delta };
@@ -207,8 +266,30 @@ export function createGossip(deps: GossipDeps, options: GossipOptions = {}): Gos
     }
   }
 
-  async function antiEntropy(to: string): Promise<RoundReport> {
+  /**
+   * One round with `to` that starts after this call. Rounds with one peer never overlap (overlapping rounds
+   * find the same differences and send the same states twice): a call during a round waits for it and shares
+   * the one round that follows with every other call that waited meanwhile.
+   */
+  function antiEntropy(to: string): Promise<RoundReport> {
+    const state = rounds.get(to) ?? { running: undefined, next: undefined };
+    rounds.set(to, state);
+    if (!state.running) {
+      state.running = runRoundWith(to).finally(() => {
+        state.running = undefined;
+      });
+      return state.running;
+    }
+    state.next ??= state.running.catch(() => undefined).then(() => {
+      state.next = undefined;
+      return antiEntropy(to);
+    });
+    return state.next;
+  }
+
+  async function runRoundWith(to: string): Promise<RoundReport> {
     if (o.bugs?.skipAntiEntropy) return { roundTrips: 0, differing: 0, repairedHere: 0, repairedThere: 0, skipped: 0 };
+    await treeReady();
     const state = peer(to);
     const droppedBefore = state.queue.dropped;
     const report = await runRound({
@@ -232,12 +313,18 @@ export function createGossip(deps: GossipDeps, options: GossipOptions = {}): Gos
     return report;
   }
 
-  async function serve(message: Request): Promise<Response> {
+  async function serve(sender: string, message: Request): Promise<Response> {
+    if (message.type === "tree" || message.type === "sync") {
+      roundRequestFrom.set(sender, clock.now());
+      // Answering from a half-built tree would tell the peer we lack what we hold (and a joining peer would
+      // count that round as caught up): refuse, and let it come back; pushes are served meanwhile.
+      if (building && !(await builtWithin(treeWaitMs))) {
+        return { type: "refused", code: treeBuildingCode, message: "building its digest tree: try later" };
+      }
+    }
     switch (message.type) {
       case "push": {
-        const statuses: PushStatus[] = [];
-        for (const entry of message.entries) statuses.push(await applier.apply(entry));
-        return { type: "pushAck", statuses };
+        return { type: "pushAck", statuses: await applier.applyAll(message.entries) };
       }
       case "heartbeat":
         return { type: "heartbeatAck" };
@@ -263,7 +350,8 @@ export function createGossip(deps: GossipDeps, options: GossipOptions = {}): Gos
   function antiEntropyTick(): void {
     const candidates = peerIds.filter((p) => detector.isUp(p));
     const to = candidates[random.int(candidates.length)];
-    if (to) void antiEntropy(to).catch(() => undefined);
+    // A round already running with that peer (ours or its own with us) does this one's work.
+    if (to && !rounds.get(to)?.running && !peerRunsRound(to)) void antiEntropy(to).catch(() => undefined);
     later(o.antiEntropyIntervalMs * (0.5 + random.float()), antiEntropyTick);
   }
 
@@ -272,9 +360,12 @@ export function createGossip(deps: GossipDeps, options: GossipOptions = {}): Gos
     payloadBytes,
     regions: peerIds.length + 1,
 
+    treeReady,
+
     async start() {
-      for await (const { id, versionHash: hash } of replica.inventory()) tree.set(id, hash);
       replica.observe(onEvent);
+      // Errors reach whoever waits for the tree (a round); a closed replica just ends the build.
+      treeReady().catch(() => undefined);
       replica.attachReplication(this);
       transport.serve((frame) => this.handle(frame));
       later(o.heartbeatMs, heartbeatTick);
@@ -318,7 +409,7 @@ export function createGossip(deps: GossipDeps, options: GossipOptions = {}): Gos
       if (!detector.isUp(sender)) probe(sender);
       let response: Response;
       try {
-        response = await serve(decodeRequest(opened.payload));
+        response = await serve(sender, decodeRequest(opened.payload));
       } catch (error) {
         const code = isConcordError(error) ? error.code : "internal";
         response = { type: "refused", code, message: isConcordError(error) ? error.message : "internal error" };

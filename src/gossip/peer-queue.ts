@@ -19,6 +19,12 @@ export interface PeerQueue {
   push(entry: QueuedEntry): boolean;
   /** The oldest entries up to `maxBytes` (at least one), left in place until acked. */
   peek(maxBytes: number): { entries: QueuedEntry[]; generation: number };
+  /**
+   * Drops every entry and marks the peer for repair, as an overflow does: for
+   * a peer so far behind that one state per document (anti-entropy) costs
+   * less than replaying its backlog write by write.
+   */
+  drop(): void;
   /** Removes the first `count` entries if the queue was not dropped since `generation`. */
   ack(generation: number, count: number): void;
   readonly length: number;
@@ -36,16 +42,20 @@ export function createPeerQueue(maxBytes: number): PeerQueue {
   let bytes = 0;
   let generation = 0;
   let dropped = 0;
+  const dropAll = (extra: number) => {
+    dropped += entries.length - head + extra;
+    entries = [];
+    head = 0;
+    bytes = 0;
+    generation++;
+    queue.needsRepair = true;
+  };
   const queue: PeerQueue = {
     needsRepair: false,
+    drop: () => dropAll(0),
     push(entry) {
       if (bytes + entry.bytes > maxBytes) {
-        dropped += entries.length - head + 1;
-        entries = [];
-        head = 0;
-        bytes = 0;
-        generation++;
-        queue.needsRepair = true;
+        dropAll(1);
         return false;
       }
       entries.push(entry);

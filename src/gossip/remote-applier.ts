@@ -24,6 +24,12 @@ interface Waiting {
 
 export interface RemoteApplier {
   apply(entry: PushEntry): Promise<PushStatus>;
+  /**
+   * Applies a whole push: entries of one document in order, documents
+   * concurrently, made durable together (one group commit, not one fsync
+   * per entry). Each status is final: "persisted" only once durable.
+   */
+  applyAll(entries: readonly PushEntry[]): Promise<PushStatus[]>;
   /** Retries the deltas waiting on `id` after it changed. */
   retry(id: string): Promise<void>;
   readonly stats: { pendingDeltas: number; pendingBytes: number; droppedPending: number; rejected: number; failed: number };
@@ -59,24 +65,27 @@ export function createRemoteApplier(replica: Replica, pendingMaxBytes: number): 
     }
   };
 
-  /** One attempt: persisted, missing dependencies (false), or a rejection thrown. */
-  const attempt = async (item: Waiting): Promise<boolean> => {
+  /** One attempt: applied in memory (its durability returned), missing dependencies (undefined), or a rejection thrown. */
+  const attempt = async (item: Waiting): Promise<{ durable: Promise<unknown> } | undefined> => {
     try {
-      await replica.applyRemote(item.id, item.kind, item.delta);
-      return true;
+      return await replica.applyRemoteStaged(item.id, item.kind, item.delta);
     } catch (error) {
-      if (isConcordError(error, "invalid_update") && error.details.reason === "missing_dependencies") return false;
+      if (isConcordError(error, "invalid_update") && error.details.reason === "missing_dependencies") return undefined;
       throw error;
     }
   };
 
-  const retry = async (id: string) => {
+  /** Applies what waits on `id` and now can; the durability of each one applied. */
+  const retryStaged = async (id: string): Promise<Array<Promise<unknown>>> => {
+    const durable: Array<Promise<unknown>> = [];
     for (let progress = true; progress; ) {
       progress = false;
       for (const item of [...(waiting.get(id) ?? [])]) {
         let applied: boolean;
         try {
-          applied = await attempt(item);
+          const done = await attempt(item);
+          if (done) durable.push(done.durable);
+          applied = done !== undefined;
         } catch {
           applied = true; // rejected for good: stop holding it
           stats.rejected++;
@@ -87,38 +96,73 @@ export function createRemoteApplier(replica: Replica, pendingMaxBytes: number): 
         }
       }
     }
+    return durable;
+  };
+
+  /** Applies one entry in memory: its status once `durable` all resolve. Throws only failures of the whole replica. */
+  const stage = async (entry: PushEntry): Promise<{ status: PushStatus; durable: Array<Promise<unknown>> }> => {
+    try {
+      if ("deleted" in entry) {
+        await replica.deleteRemote(entry.id);
+        for (const item of [...(waiting.get(entry.id) ?? [])]) forget(item);
+        return { status: "persisted", durable: [] };
+      }
+      const item = { id: entry.id, kind: entry.kind, delta: entry.delta };
+      let done: { durable: Promise<unknown> } | undefined;
+      try {
+        done = await attempt(item);
+      } catch (error) {
+        if (isConcordError(error, "invalid_update") || isConcordError(error, "too_large")) {
+          stats.rejected++;
+          return { status: "rejected", durable: [] };
+        }
+        throw error;
+      }
+      if (!done) {
+        park(item);
+        return { status: "buffered", durable: [] };
+      }
+      const durable = waiting.has(entry.id) ? [done.durable, ...(await retryStaged(entry.id))] : [done.durable];
+      return { status: "persisted", durable };
+    } catch (error) {
+      if (!isDocFailure(error)) throw error;
+      stats.failed++;
+      return { status: "failed", durable: [] };
+    }
+  };
+
+  /** Waits for a staged entry's writes; a store failure is thrown, as it would have been unstaged. */
+  const settle = async ({ status, durable }: { status: PushStatus; durable: Array<Promise<unknown>> }): Promise<PushStatus> => {
+    try {
+      await Promise.all(durable);
+      return status;
+    } catch (error) {
+      if (!isDocFailure(error)) throw error;
+      stats.failed++;
+      return "failed";
+    }
   };
 
   return {
     stats,
-    retry,
-    async apply(entry) {
-      try {
-        if ("deleted" in entry) {
-          await replica.deleteRemote(entry.id);
-          for (const item of [...(waiting.get(entry.id) ?? [])]) forget(item);
-          return "persisted";
-        }
-        const item = { id: entry.id, kind: entry.kind, delta: entry.delta };
-        try {
-          if (!(await attempt(item))) {
-            park(item);
-            return "buffered";
-          }
-        } catch (error) {
-          if (isConcordError(error, "invalid_update") || isConcordError(error, "too_large")) {
-            stats.rejected++;
-            return "rejected";
-          }
-          throw error;
-        }
-        if (waiting.has(entry.id)) await retry(entry.id);
-        return "persisted";
-      } catch (error) {
-        if (!isDocFailure(error)) throw error;
-        stats.failed++;
-        return "failed";
-      }
+    retry: async (id) => {
+      await Promise.all(await retryStaged(id));
+    },
+    apply: async (entry) => settle(await stage(entry)),
+    async applyAll(entries) {
+      // In order within a document, documents side by side: every append lands in the group commit's queue
+      // before the first batch is written, so the whole push costs a few store writes, not one per entry.
+      const byDoc = new Map<string, number[]>();
+      entries.forEach((entry, i) => {
+        const list = byDoc.get(entry.id);
+        if (list) list.push(i);
+        else byDoc.set(entry.id, [i]);
+      });
+      const staged = new Array<{ status: PushStatus; durable: Array<Promise<unknown>> }>(entries.length);
+      await Promise.all([...byDoc.values()].map(async (indexes) => {
+        for (const i of indexes) staged[i] = await stage(entries[i]!);
+      }));
+      return Promise.all(staged.map(settle));
     },
   };
 }

@@ -26,7 +26,7 @@ import { createDocSlots, type DocSlots } from "./doc-slots.ts";
 import { repairDoc } from "./doc-repair.ts";
 import { createDocWriter, type DocWriter, type Persisted } from "./doc-writer.ts";
 import type { LoadedDoc } from "./loaded-doc.ts";
-import { applyRemote } from "./remote-apply.ts";
+import { applyRemote, applyRemoteStaged, type StagedApply } from "./remote-apply.ts";
 import { readAfter } from "./read-after.ts";
 import { shredDoc } from "./shred.ts";
 import { dependencyCheck, lazyWriteToken } from "./write-token.ts";
@@ -347,6 +347,13 @@ export class Replica {
     this.checkOpen();
     checkDocId(id);
     return applyRemote({ slots: this.slots, docs: this.docs, writer: this.writer, engines: this.engines, bugs: this.bugs }, id, kind, delta);
+  }
+
+  /** @internal applyRemote that resolves once applied in memory, with a promise of durability (see remote-apply.ts). */
+  async applyRemoteStaged(id: string, kind: DocKind, delta: Uint8Array): Promise<StagedApply> {
+    this.checkOpen();
+    checkDocId(id);
+    return applyRemoteStaged({ slots: this.slots, docs: this.docs, writer: this.writer, engines: this.engines, bugs: this.bugs }, id, kind, delta);
   }
 
   /**

@@ -8,9 +8,9 @@ import type { Replica } from "../../src/replica/replica.ts";
 /** A replica that holds every delta back as "missing dependencies" until its document is marked ready. */
 function fakeReplica(ready: Set<string>): Replica {
   return {
-    async applyRemote(id: string) {
+    async applyRemoteStaged(id: string) {
       if (!ready.has(id)) throw new ConcordError("invalid_update", "waits", { details: { reason: "missing_dependencies" } });
-      return true;
+      return { applied: true, durable: Promise.resolve() };
     },
   } as unknown as Replica;
 }

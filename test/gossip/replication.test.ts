@@ -124,6 +124,7 @@ describe("replication", () => {
     await cluster.get("us-east").replica.delete("shared-map");
     await cluster.settle(1500);
     const restarted = await cluster.restart("eu-west");
+    await restarted.gossip.treeReady(); // built in the background, after start()
     // Nothing was loaded to build the tree: every document is still on disk only.
     expect(restarted.replica.stats().cachedDocs).toBe(0);
     expect(restarted.gossip.tree.size).toBe(3);
