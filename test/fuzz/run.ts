@@ -8,6 +8,8 @@
  * name). Inputs run in chunks, chunk c of a target seeded seed·10^6 + c, so
  * any chunk replays alone (`--seed` and the chunk in the failure line).
  * --jobs N runs the chunks in N worker processes (chunk c in worker c mod N).
+ * The targets take turns chunk by chunk, so a run stopped early (SIGINT or
+ * SIGTERM prints the table so far) has tried each of them.
  * Targets: yjs-deltas, automerge-deltas, yjs-ops, automerge-ops, gossip, http.
  */
 import { spawn } from "node:child_process";
@@ -60,9 +62,13 @@ const chunksOf = (name: string) => Math.ceil(count / targets[name]!.chunk);
 /** A worker: `--worker J` runs the chunks c ≡ J (mod jobs) of every target, one JSON line per chunk. */
 async function worker(job: number): Promise<void> {
   await loadSodium();
-  for (const name of names) {
-    for (let c = job; c < chunksOf(name); c += jobs) console.log(JSON.stringify({ name, tally: await runChunk(name, c) }));
-  }
+  for (const [name, c] of schedule(job)) console.log(JSON.stringify({ name, tally: await runChunk(name, c) }));
+}
+
+/** Job `job`'s chunks, the targets taking turns (so a run stopped early has tried every target). */
+function* schedule(job: number): Generator<[string, number]> {
+  const most = Math.max(...names.map(chunksOf));
+  for (let c = job; c < most; c += jobs) for (const name of names) if (c < chunksOf(name)) yield [name, c];
 }
 
 async function main(): Promise<void> {
@@ -79,11 +85,11 @@ async function main(): Promise<void> {
   }
   const progress = () => process.stderr.write(`\r${names.map((n) => `${n} ${totals.get(n)!.tried}/${count}`).join(", ")} (${Math.round((performance.now() - started) / 1000)} s)`);
   if (jobs === 1) {
-    for (const name of names) {
-      for (let c = 0; c < chunksOf(name); c++) {
-        addTally(totals.get(name)!, await runChunk(name, c));
-        progress();
-      }
+    for (const [name, c] of schedule(0)) {
+      addTally(totals.get(name)!, await runChunk(name, c));
+      progress();
+      // A turn of the event loop, so SIGINT/SIGTERM handlers run between chunks (awaiting a chunk alone never yields).
+      await new Promise((resolve) => setImmediate(resolve));
     }
   } else {
     const self = fileURLToPath(import.meta.url);
