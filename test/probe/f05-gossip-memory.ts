@@ -2,7 +2,7 @@
  * Finding 5: unauthenticated bodies held open on /internal/gossip, each
  * declaring 32 MiB, half claiming to be from the real peer (a valid clear
  * header, then nothing), half garbage; then one chunked body streamed until
- * the region answers (256 MiB at most; 1 GiB with --full). RSS of this
+ * the region answers (256 MiB at most; 1 GiB with --full), also claiming a. RSS of this
  * process (the regions run in it) before, at the peak, and after.
  */
 import { frameKinds } from "../../src/gossip/frame.ts";
@@ -32,7 +32,7 @@ export const probe5: Probe = async ({ full }) => {
     const held = Array.from({ length: heldCount }, (_, i) => holdBody(url, "/internal/gossip", 32 << 20, i % 2 === 0 ? claimedHeader(64 << 10) : new Uint8Array(64 << 10).fill(7)));
     await settle();
     const answeredWhileHeld = held.filter((h) => h.status() !== undefined).map((h) => h.status()!);
-    const streamed = await streamUntilAnswered(url, "/internal/gossip", new Uint8Array(1 << 20).fill(9), full ? 1 << 30 : 256 << 20);
+    const streamed = await streamUntilAnswered(url, "/internal/gossip", claimedHeader(1 << 20), new Uint8Array(1 << 20).fill(9), full ? 1 << 30 : 256 << 20);
     for (const h of held) h.req.destroy();
     await Promise.all(held.map((h) => h.answered));
     clearInterval(sample);

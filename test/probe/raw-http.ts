@@ -30,10 +30,10 @@ export function holdBody(url: string, path: string, declared: number | "chunked"
   return { req, answered, status: () => status };
 }
 
-/** Streams `chunk` repeatedly as one chunked body until the server answers or `maxBytes` went; returns the status and bytes sent. */
-export async function streamUntilAnswered(url: string, path: string, chunk: Uint8Array, maxBytes: number): Promise<{ status: number; sent: number }> {
-  const held = holdBody(url, path, "chunked", chunk);
-  let sent = chunk.length;
+/** Streams `first`, then `chunk` repeatedly, as one chunked body until the server answers or `maxBytes` went; returns the status and bytes sent. */
+export async function streamUntilAnswered(url: string, path: string, first: Uint8Array, chunk: Uint8Array, maxBytes: number): Promise<{ status: number; sent: number }> {
+  const held = holdBody(url, path, "chunked", first);
+  let sent = first.length;
   while (held.status() === undefined && sent < maxBytes && !held.req.destroyed) {
     if (!held.req.write(chunk)) await new Promise<void>((resolve) => { held.req.once("drain", resolve); held.req.once("close", resolve); });
     sent += chunk.length;
