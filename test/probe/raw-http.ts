@@ -35,7 +35,15 @@ export async function streamUntilAnswered(url: string, path: string, first: Uint
   const held = holdBody(url, path, "chunked", first);
   let sent = first.length;
   while (held.status() === undefined && sent < maxBytes && !held.req.destroyed) {
-    if (!held.req.write(chunk)) await new Promise<void>((resolve) => { held.req.once("drain", resolve); held.req.once("close", resolve); });
+    if (!held.req.write(chunk)) {
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          held.req.off("drain", done).off("close", done);
+          resolve();
+        };
+        held.req.on("drain", done).on("close", done);
+      });
+    }
     sent += chunk.length;
   }
   if (held.status() === undefined && !held.req.destroyed) held.req.end();
