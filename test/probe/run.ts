@@ -21,7 +21,10 @@ const rows: ProbeRow[] = [];
 for (const n of chosen) {
   const started = performance.now();
   process.stderr.write(`finding ${n}... `);
-  const row = await probes.get(n)!({ full });
+  // A probe that fails outright still gets a row, so the table shows it.
+  const row = await probes.get(n)!({ full }).catch((error: unknown): ProbeRow => ({
+    finding: n, what: "the probe itself failed", tried: 0, refused: 0, accepted: 0, crashed: 1, hung: 0, poisoned: 0, notes: String(error).replaceAll("\n", " "),
+  }));
   process.stderr.write(`${Math.round((performance.now() - started) / 1000)} s\n`);
   process.stderr.write(formatRow(row) + "\n");
   rows.push(row);
