@@ -23,7 +23,7 @@ import { corpus, fixAutomergeChecksum, mutate, randomOp, randomValue } from "./t
 
 const ids = ["y", "am", "new", "y2"] as const;
 const depths = [1, 10, 63, 64, 65, 100, 1000, 10_000, 100_000];
-const sizes = [0, 1000, 100_000, 1 << 20, 9 << 20];
+const allSizes = [0, 1000, 100_000, 1 << 20, 9 << 20];
 
 function nested(depth: number, random: Random): string {
   const object = random.int(2) === 0;
@@ -33,7 +33,9 @@ function nested(depth: number, random: Random): string {
 interface Request { method: string; path: string; body: string | Uint8Array }
 
 /** One hostile request. */
-function hostileRequest(random: Random, deltas: Record<"yjs" | "automerge", Uint8Array[]>): Request {
+function hostileRequest(random: Random, deltas: Record<"yjs" | "automerge", Uint8Array[]>, light: boolean): Request {
+  const sizes = light ? allSizes.slice(0, 3) : allSizes;
+  const opCounts = light ? [1, 100, 1000] : [1, 100, 5000, 50_000];
   const id = ids[random.int(ids.length)]!;
   const patch = (body: string): Request => ({ method: "PATCH", path: `/v1/docs/${id}`, body });
   const valuePath = id.startsWith("y") ? '["m","v"]' : '["v"]';
@@ -41,7 +43,7 @@ function hostileRequest(random: Random, deltas: Record<"yjs" | "automerge", Uint
     case 0: return patch(JSON.stringify({ ops: Array.from({ length: 1 + random.int(4) }, () => randomOp(random)) }));
     case 1: return patch(`{"ops":[{"op":"set","path":${valuePath},"value":${nested(depths[random.int(depths.length)]!, random)}}]}`);
     case 2: return patch(JSON.stringify({ ops: [{ op: "set", path: JSON.parse(valuePath), value: "s".repeat(sizes[random.int(sizes.length)]!) }] }));
-    case 3: return patch(JSON.stringify({ ops: Array.from({ length: [1, 100, 5000, 50_000][random.int(4)]! }, (_, i) => ({ op: "set", path: [...JSON.parse(valuePath), `k${i % 300}`], value: i })) }));
+    case 3: return patch(JSON.stringify({ ops: Array.from({ length: opCounts[random.int(opCounts.length)]! }, (_, i) => ({ op: "set", path: [...JSON.parse(valuePath), `k${i % 300}`], value: i })) }));
     case 4: {
       const text = JSON.stringify({ ops: [randomOp(random)] });
       const shapes = ["", "null", "[]", '{"ops":{}}', '{"ops":"x"}', '{"ops":[null]}', '{"ops":[1,2]}', text.slice(0, random.int(text.length)), '{"__proto__":{"ops":[]}}', "\u0000\uffff", '{"ops":[{"op":"set","path":[],"value":1}]}'];
@@ -89,7 +91,8 @@ async function checkAll(app: ConcordApp, replica: Replica): Promise<string[]> {
   return failures;
 }
 
-export async function fuzzHttp(options: FuzzOptions): Promise<FuzzTally> {
+/** `light`: bodies up to 100 KB and 1,000 ops (the short run in npm test); npm run fuzz sends up to 9 MiB and 50,000 ops. */
+export async function fuzzHttp(options: FuzzOptions & { light?: boolean }): Promise<FuzzTally> {
   const tally = newTally("HTTP bodies");
   const random = createSeededRandom(options.seed);
   const deltas = { yjs: corpus("yjs"), automerge: corpus("automerge") };
@@ -100,7 +103,7 @@ export async function fuzzHttp(options: FuzzOptions): Promise<FuzzTally> {
   try {
     for (let n = 0; n < options.inputs; n++) {
       const where = `http seed ${options.seed} input ${n}`;
-      const request = hostileRequest(random, deltas);
+      const request = hostileRequest(random, deltas, options.light ?? false);
       tally.tried++;
       const started = options.now?.() ?? 0;
       const note = (what: string) => tally.failures.length < 5 && tally.failures.push(`${where} (${request.method} ${request.path}, ${request.body.length} bytes): ${what}`);
