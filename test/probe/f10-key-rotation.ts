@@ -53,7 +53,7 @@ export const probe10: Probe = async ({ full }) => {
   row.accepted = [rekey, rewrap].filter((r) => r.code === 0).length;
   row.crashed = 2 - row.accepted;
   row.poisoned = rekey.scan.oldWrappedKeysOpened;
-  const line = (r: typeof rekey) => `old wrapped keys that open ${r.scan.oldWrappedKeysOpened} (of ${r.dataKeys} data keys), old record nonces ${r.scan.noncesFound} of ${r.recordedNonces}, ${r.readable} docs read after`;
+  const line = (r: typeof rekey) => `old wrapped keys that open ${r.scan.oldWrappedKeysOpened} (${r.scan.openedDataKeys.size} distinct, of ${r.dataKeys} data keys), old record nonces ${r.scan.noncesFound} of ${r.recordedNonces}, ${r.readable} docs read after`;
   row.notes = `${2 * docs} documents; keys rotate: ${line(rekey)}; --rewrap-only: ${line(rewrap)}`;
   return row;
 };
