@@ -5,6 +5,7 @@
  * reading is cut off once `maxQueuedBytes` of events wait for it (memory
  * stays bounded; it reconnects and reads what it missed).
  */
+import { setMaxListeners } from "node:events";
 import type { Context } from "hono";
 import { streamSSE } from "hono/streaming";
 import type { Clock } from "../runtime/clock.ts";
@@ -65,6 +66,9 @@ export function eventStream(c: Context, options: EventStreamOptions, start: (sen
     const stopRevocation = options.tokens && tokenHash ? options.tokens.onRevoke((hash) => hash === tokenHash && end()) : () => undefined;
     try {
       if (options.shutdown.aborted) return;
+      // Every open stream listens, so eleven open streams are not a leak: without this Node warns
+      // (MaxListenersExceededWarning) at the eleventh. Each listener is removed when its stream ends.
+      setMaxListeners(0, options.shutdown);
       options.shutdown.addEventListener("abort", onShutdown, { once: true });
       stream.onAbort(() => end());
       unsubscribe = await start(send, () => end());

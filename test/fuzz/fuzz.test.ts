@@ -4,6 +4,9 @@
  * Hangs are not judged here (no wall-clock budgets in tests).
  */
 import { describe, expect, it } from "vitest";
+import { loadSodium } from "../../src/crypto/sodium.ts";
+import { fuzzGossip } from "./gossip-target.ts";
+import { fuzzHttp } from "./http-target.ts";
 import { fuzzDeltas, fuzzJsonOps } from "./targets.ts";
 
 const seed = Number(process.env.CONCORD_FUZZ_SEED ?? 1);
@@ -25,6 +28,25 @@ describe(`fuzz (seed ${seed}; CONCORD_FUZZ_SEED replays)`, () => {
       expect(tally.accepted).toBeGreaterThan(0);
     });
   }
+});
+
+describe(`fuzz over the wire (seed ${seed}; CONCORD_FUZZ_SEED replays)`, () => {
+  it("refuses or safely accepts 150 hostile gossip frames; every document then reloads, takes a write and converges", async () => {
+    await loadSodium();
+    const tally = await fuzzGossip({ seed, inputs: 150 });
+    expect(tally.failures).toEqual([]);
+    expect(tally.crashed + tally.poisoned).toBe(0);
+    expect(tally.refused).toBeGreaterThan(0);
+    expect(tally.accepted).toBeGreaterThan(0);
+  });
+
+  it("answers 150 hostile HTTP bodies (up to 100 KB) with 2xx or a clear 4xx; every document then reloads and takes a write", async () => {
+    const tally = await fuzzHttp({ seed, inputs: 150, light: true });
+    expect(tally.failures).toEqual([]);
+    expect(tally.crashed + tally.poisoned).toBe(0);
+    expect(tally.refused).toBeGreaterThan(0);
+    expect(tally.accepted).toBeGreaterThan(0);
+  });
 });
 
 describe("fuzz regressions", () => {

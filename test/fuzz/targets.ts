@@ -19,35 +19,16 @@ import { parseJsonOps } from "../../src/doc/json-ops.ts";
 import { isConcordError } from "../../src/errors.ts";
 import { createManualClock } from "../../src/runtime/clock.ts";
 import { createSeededRandom, type Random } from "../../src/runtime/random.ts";
+import { newTally, type FuzzOptions, type FuzzTally } from "./tally.ts";
 
-export interface FuzzTally {
-  target: string;
-  tried: number;
-  refused: number;
-  accepted: number;
-  crashed: number;
-  hung: number;
-  poisoned: number;
-  /** The first few failures, each with what reproduces it. */
-  failures: string[];
-}
-
-export interface FuzzOptions {
-  seed: number;
-  inputs: number;
-  /** An input taking longer than this counts as a hang (reported, not asserted). */
-  slowMs?: number;
-  now?: () => number;
-}
-
-const newTally = (target: string): FuzzTally => ({ target, tried: 0, refused: 0, accepted: 0, crashed: 0, hung: 0, poisoned: 0, failures: [] });
+export type { FuzzOptions, FuzzTally } from "./tally.ts";
 
 function engineFor(kind: DocKind, seed: number): DocEngine<unknown> {
   return createEngine(kind, { clock: createManualClock(0), random: createSeededRandom(seed) }) as DocEngine<unknown>;
 }
 
 /** Valid deltas to mutate: a few real edits of each engine on a shared base. */
-function corpus(kind: DocKind): Uint8Array[] {
+export function corpus(kind: DocKind): Uint8Array[] {
   const writer = engineFor(kind, 11);
   let state = writer.create();
   const deltas: Uint8Array[] = [];
@@ -106,7 +87,7 @@ export function mutate(input: Uint8Array, others: Uint8Array[], random: Random):
 }
 
 /** Automerge checks each chunk's checksum first; a fuzzer that fixes it reaches the decoder. */
-function fixAutomergeChecksum(bytes: Uint8Array): Uint8Array {
+export function fixAutomergeChecksum(bytes: Uint8Array): Uint8Array {
   if (bytes.length < 9 || bytes[0] !== 0x85 || bytes[1] !== 0x6f) return bytes;
   const out = bytes.slice();
   out.set(createHash("sha256").update(out.subarray(8)).digest().subarray(0, 4), 4);
@@ -149,7 +130,7 @@ export function fuzzJsonOps(kind: DocKind, options: FuzzOptions): FuzzTally {
 
 const names = ["m", "k", "t", "l", "meta", "__proto__", "", "sub", "$counter"];
 
-function randomOp(random: Random): unknown {
+export function randomOp(random: Random): unknown {
   const path = Array.from({ length: random.int(4) }, () => names[random.int(names.length)]!);
   const ops = ["set", "delete", "insertText", "deleteText", "push", "increment", "nope"];
   return {
@@ -158,7 +139,7 @@ function randomOp(random: Random): unknown {
   };
 }
 
-function randomValue(random: Random): unknown {
+export function randomValue(random: Random): unknown {
   switch (random.int(6)) {
     case 0: {
       let v: unknown = [];
