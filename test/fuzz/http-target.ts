@@ -58,7 +58,9 @@ function hostileRequest(random: Random, deltas: Record<"yjs" | "automerge", Uint
       const kind = id.startsWith("y") ? "yjs" : "automerge";
       let delta = mutate(deltas[kind][random.int(deltas[kind].length)]!, deltas[kind], random);
       if (kind === "automerge" && random.int(2) === 0) delta = fixAutomergeChecksum(delta);
-      return { method: "POST", path: `/v1/docs/${id}/updates`, body: delta };
+      // timeoutMs=0: a delta whose dependencies are missing is refused at once instead of waiting for them
+      // (pipelining); the replica's clock here is manual, so a wait would never end.
+      return { method: "POST", path: `/v1/docs/${id}/updates?timeoutMs=0`, body: delta };
     }
   }
 }
