@@ -75,11 +75,18 @@ function readTree(view: DataView, at: number): TreeInfo {
   };
 }
 
-/** One meta page, checked; throws LmdbFileDamage. */
-function readMeta(page: Uint8Array, index: number): LmdbMeta & { trees: [TreeInfo, TreeInfo] } {
+/**
+ * One meta page, checked; throws LmdbFileDamage. `inPlace`: it must also say
+ * it is page `index`. LMDB reads both metas by position and writes the next
+ * one over the slot of txnid parity, so the two metas swapped (each still a
+ * valid meta) make it commit over its newest state and serve an older one;
+ * only the page number in the header tells. Salvage reads a misplaced meta anyway.
+ */
+function readMeta(page: Uint8Array, index: number, inPlace = true): LmdbMeta & { trees: [TreeInfo, TreeInfo] } {
   const view = new DataView(page.buffer, page.byteOffset, page.byteLength);
   const what = `meta page ${index}`;
   if ((view.getUint16(18, true) & flags.meta) === 0) throw new LmdbFileDamage(`${what} is not a meta page`);
+  if (inPlace && u64(view, 0) !== index) throw new LmdbFileDamage(`${what} holds meta page ${u64(view, 0)} (swapped or overwritten)`);
   if (view.getUint32(24, true) !== metaMagic) throw new LmdbFileDamage(`${what} has a bad magic number`);
   const version = view.getUint32(28, true) & 0xffff;
   if (version !== dataVersion) throw new LmdbFileDamage(`${what} has format version ${version}, expected ${dataVersion}`);
@@ -270,7 +277,7 @@ export async function salvageLmdbFile(file: FileHandle, sink: WalkSink): Promise
       const page = new Uint8Array(65536);
       const { bytesRead } = await file.read(page, 0, page.length, index * pageSize);
       if (bytesRead < 160) throw new LmdbFileDamage(`meta page ${index} lies past the end of the file`);
-      const meta = readMeta(page.subarray(0, bytesRead), index);
+      const meta = readMeta(page.subarray(0, bytesRead), index, false);
       pageSize = meta.pageSize;
       metas.push(meta);
     } catch (error) {

@@ -65,6 +65,16 @@ describe("a damaged LMDB data file", () => {
     expect(await refusal()).toMatchObject({ code: "corrupt_record" });
   });
 
+  it("is refused when its two meta pages are swapped (LMDB would then commit over its newest state: TAMPER_SEED=1941879447)", async () => {
+    await damage((f) => {
+      const meta0 = f.slice(0, pageBytes);
+      f.copyWithin(0, pageBytes, 2 * pageBytes);
+      f.set(meta0, pageBytes);
+      return f;
+    });
+    expect(await refusal()).toMatchObject({ code: "corrupt_record", message: expect.stringMatching(/meta page 0 holds meta page 1/) });
+  });
+
   it("is refused when the meta page LMDB would pick is damaged", async () => {
     await damage((f) => {
       // The second meta page with the larger txnid (LMDB would use it unchecked) and a bad magic number.
