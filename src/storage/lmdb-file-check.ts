@@ -127,6 +127,9 @@ class TreeWalk {
     if (bytesRead < size) throw new LmdbFileDamage(`page ${pgno} lies past the end of the file`);
     const view = new DataView(bytes.buffer);
     if (u64(view, 0) !== pgno) throw new LmdbFileDamage(`page ${pgno} holds page ${u64(view, 0)} (swapped, zeroed or overwritten)`);
+    // A page from a later transaction than the meta's is damaged; LMDB would take it for one its writer made
+    // (writable in place) and write into the read-only map: SIGSEGV. Salvage reads it (it never maps the file).
+    if (!this.sink && u64(view, 8) > this.meta.txnid) throw new LmdbFileDamage(`page ${pgno} claims transaction ${u64(view, 8)}, after the last one (${this.meta.txnid})`);
     return bytes;
   }
 
@@ -239,6 +242,15 @@ async function checkTree(file: FileHandle, meta: LmdbMeta, seen: Set<number>, tr
   for (const sub of subTrees) await checkTree(file, meta, seen, sub, `${name} sub-database`, true);
 }
 
+/** The two metas' txnids: both 0 (a new file), or consecutive with each in the slot of its parity. */
+function checkMetaPair(txnid0: number, txnid1: number): void {
+  if (txnid0 === 0 && txnid1 === 0) return;
+  const inSlot = (txnid: number, slot: number) => txnid === 0 || txnid % 2 === slot;
+  if (Math.abs(txnid0 - txnid1) !== 1 || !inSlot(txnid0, 0) || !inSlot(txnid1, 1)) {
+    throw new LmdbFileDamage(`its meta pages name transactions ${txnid0} and ${txnid1}, not two consecutive ones each in its own slot`);
+  }
+}
+
 /**
  * Checks an open, non-empty data file; the meta LMDB will use. Throws
  * LmdbFileDamage naming what is wrong (the caller adds the path and the way out).
@@ -253,7 +265,10 @@ export async function checkLmdbFile(file: FileHandle, fileBytes: number): Promis
   await file.read(second, 0, second.length, meta0.pageSize);
   const meta1 = readMeta(second, 1);
   if (meta1.pageSize !== meta0.pageSize) throw new LmdbFileDamage(`its meta pages disagree on the page size (${meta0.pageSize}, ${meta1.pageSize})`);
-  // LMDB opens the meta with the larger txnid (mdb_pick_meta) and never looks at the other again.
+  // LMDB opens the meta with the larger txnid (mdb_pick_meta) and never looks at the other again. It writes the
+  // meta of transaction t into slot t mod 2, so the two hold consecutive transactions, each in its slot: a txnid
+  // damaged upwards would make LMDB open the older state silently (and commit over the newer one).
+  checkMetaPair(meta0.txnid, meta1.txnid);
   const meta = meta1.txnid > meta0.txnid ? meta1 : meta0;
   const usedBytes = (meta.lastPage + 1) * meta.pageSize;
   if (fileBytes < usedBytes) throw new LmdbFileDamage(`it is truncated: ${fileBytes} bytes, but its meta page uses pages up to ${meta.lastPage} (${usedBytes} bytes)`);

@@ -75,6 +75,24 @@ describe("a damaged LMDB data file", () => {
     expect(await refusal()).toMatchObject({ code: "corrupt_record", message: expect.stringMatching(/meta page 0 holds meta page 1/) });
   });
 
+  it("is refused when the older meta page's transaction id is damaged upwards (LMDB would open the older state)", async () => {
+    await damage((f) => {
+      const view = new DataView(f.buffer);
+      const older = view.getUint32(152, true) < view.getUint32(pageBytes + 152, true) ? 0 : 1;
+      view.setUint8(older * pageBytes + 159, view.getUint8(older * pageBytes + 159) ^ 0x40);
+      return f;
+    });
+    expect(await refusal()).toMatchObject({ code: "corrupt_record", message: expect.stringMatching(/not two consecutive ones/) });
+  });
+
+  it("is refused when a page claims a transaction after the last one (LMDB would write into it in place: SIGSEGV)", async () => {
+    await damage((f) => {
+      f[2 * pageBytes + 15]! ^= 0x10;
+      return f;
+    });
+    expect(await refusal()).toMatchObject({ code: "corrupt_record", message: expect.stringMatching(/page 2 claims transaction/) });
+  });
+
   it("is refused when the meta page LMDB would pick is damaged", async () => {
     await damage((f) => {
       // The second meta page with the larger txnid (LMDB would use it unchecked) and a bad magic number.
