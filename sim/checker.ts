@@ -7,7 +7,9 @@
  * the runner (time from the final heal to convergence). (4) Bounded memory:
  * per-peer queues and pending deltas within their configured bounds.
  * (5) Durability: each replica reopened from its disk alone holds what it held
- * in memory.
+ * in memory. (6) No rollback: a region that restarts serves no document older
+ * than its own last acknowledged write to it (the runner checks at each restart:
+ * refusing a damaged document is fine, serving an older one is not).
  *
  * Every check runs and reports everything it finds: one violation per region
  * (or document) and kind, its message previewing the first few affected items,
@@ -28,7 +30,7 @@ function at(value: unknown, path: readonly string[]): unknown {
   return here;
 }
 
-export type ViolationKind = "divergence" | "lost-write" | "counter" | "liveness" | "memory" | "durability" | "error";
+export type ViolationKind = "divergence" | "lost-write" | "counter" | "liveness" | "memory" | "durability" | "rollback" | "error";
 
 export interface Violation {
   kind: ViolationKind;
