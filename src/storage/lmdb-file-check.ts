@@ -102,6 +102,8 @@ function readMeta(page: Uint8Array, index: number, inPlace = true): LmdbMeta & {
 class TreeWalk {
   counts = { branchPages: 0, leafPages: 0, overflowPages: 0, entries: 0 };
   private lastKey: Uint8Array | undefined;
+  /** A branch key the next leaf key must be at least (LMDB routes lookups by these keys). */
+  private lowerBound: { key: Uint8Array; pgno: number } | undefined;
   private lastFreeTxn: number | undefined;
 
   constructor(
@@ -171,6 +173,9 @@ class TreeWalk {
       const keyEnd = at + nodeHeaderBytes + keyBytes;
       if (keyEnd > size) throw new LmdbFileDamage(`page ${pgno} node ${i} has a key past the page`);
       if (depth > 1) {
+        // A separator key (every node's but the first) lies above every key before it and at or below the first
+        // key after it; a damaged one sends LMDB's lookups and writes to the wrong leaf.
+        if (i > 0 && this.orderedKeys) this.separator(pgno, bytes.subarray(at + nodeHeaderBytes, keyEnd));
         await this.walk(lo + hi * 2 ** 16 + nodeFlag * 2 ** 32, depth - 1);
         continue;
       }
@@ -178,10 +183,24 @@ class TreeWalk {
     }
   }
 
+  private separator(pgno: number, key: Uint8Array): void {
+    if (this.lastKey && compareBytes(this.lastKey, key) >= 0) this.misplaced(pgno);
+    this.lowerBound = { key: key.slice(), pgno };
+  }
+
+  private misplaced(pgno: number): void {
+    if (!this.sink) throw new LmdbFileDamage(`branch page ${pgno} holds a key out of order with its leaves`);
+    this.sink.damage(`branch page ${pgno} holds a key out of order with its leaves`);
+  }
+
   private async leafNode(bytes: Uint8Array, view: DataView, pgno: number, i: number, dataBytes: number, nodeFlag: number, keyAt: number, keyEnd: number) {
     this.counts.entries++;
     if (this.orderedKeys) {
       const key = bytes.subarray(keyAt, keyEnd);
+      if (this.lowerBound) {
+        if (compareBytes(key, this.lowerBound.key) < 0) this.misplaced(this.lowerBound.pgno);
+        this.lowerBound = undefined;
+      }
       if (this.lastKey && compareBytes(this.lastKey, key) >= 0) {
         if (!this.sink) throw new LmdbFileDamage(`page ${pgno} holds keys out of order`);
         this.sink.damage(`page ${pgno} holds keys out of order`);
