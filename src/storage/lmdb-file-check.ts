@@ -163,6 +163,7 @@ class TreeWalk {
     if (nodes === 0) throw new LmdbFileDamage(`page ${pgno} is empty`);
     if (depth > 1) this.counts.branchPages++;
     else this.counts.leafPages++;
+    this.checkNodeOverlap(view, pgno, nodes, upper, depth > 1);
     for (let i = 0; i < nodes; i++) {
       const at = pageHeaderBytes + view.getUint16(pageHeaderBytes + 2 * i, true);
       if (at < pageHeaderBytes + upper || at + nodeHeaderBytes > size) throw new LmdbFileDamage(`page ${pgno} node ${i} lies outside the page`);
@@ -180,6 +181,30 @@ class TreeWalk {
         continue;
       }
       await this.leafNode(bytes, view, pgno, i, lo + hi * 2 ** 16, nodeFlag, at + nodeHeaderBytes, keyEnd);
+    }
+  }
+
+  /**
+   * A page's nodes lie between `upper` and its end, each EVEN(header + key + data) bytes, none over another.
+   * A size field damaged upwards makes two overlap; LMDB would then write a new value over its neighbour
+   * (it updates a same-size value in place, by that size).
+   */
+  private checkNodeOverlap(view: DataView, pgno: number, nodes: number, upper: number, branch: boolean): void {
+    const size = this.meta.pageSize;
+    const extents: Array<[number, number]> = [];
+    for (let i = 0; i < nodes; i++) {
+      const at = pageHeaderBytes + view.getUint16(pageHeaderBytes + 2 * i, true);
+      if (at + nodeHeaderBytes > size) throw new LmdbFileDamage(`page ${pgno} node ${i} lies outside the page`);
+      const nodeFlag = view.getUint16(at + 4, true);
+      const dataBytes = branch ? 0 : nodeFlag & nodeFlags.bigData ? 8 : nodeFlag & nodeFlags.subData ? dbBytes : view.getUint16(at, true) + view.getUint16(at + 2, true) * 2 ** 16;
+      const bytes = nodeHeaderBytes + view.getUint16(at + 6, true) + dataBytes;
+      extents.push([at, at + bytes + (bytes % 2)]);
+    }
+    extents.sort((a, b) => a[0] - b[0]);
+    let free = pageHeaderBytes + upper;
+    for (const [start, end] of extents) {
+      if (start < free || end > size) throw new LmdbFileDamage(`page ${pgno} has nodes that overlap (a damaged size)`);
+      free = end;
     }
   }
 

@@ -93,6 +93,25 @@ describe("a damaged LMDB data file", () => {
     expect(await refusal()).toMatchObject({ code: "corrupt_record", message: expect.stringMatching(/page 2 claims transaction/) });
   });
 
+  it("is refused when a leaf node's data size is damaged upwards (LMDB would write a new value over its neighbour)", async () => {
+    let damaged = -1;
+    await damage((f) => {
+      const view = new DataView(f.buffer);
+      for (let p = 2; p < pages(f) && damaged < 0; p++) {
+        const base = p * pageBytes;
+        const nodes = view.getUint16(base + 20, true) / 2;
+        if ((view.getUint16(base + 18, true) & 0x07) !== 0x02 || nodes < 2) continue; // a leaf page
+        const first = base + 24 + view.getUint16(base + 22, true); // the lowest node, just above the free space
+        if ((view.getUint16(first + 4, true) & 0x03) !== 0) continue; // plain data only
+        view.setUint16(first, view.getUint16(first, true) + 64, true);
+        damaged = p;
+      }
+      return f;
+    });
+    expect(damaged).toBeGreaterThan(1);
+    expect(await refusal()).toMatchObject({ code: "corrupt_record", message: expect.stringMatching(new RegExp(`page ${damaged} has nodes that overlap`)) });
+  });
+
   it("is refused when the meta page LMDB would pick is damaged", async () => {
     await damage((f) => {
       // The second meta page with the larger txnid (LMDB would use it unchecked) and a bad magic number.
