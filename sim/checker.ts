@@ -7,7 +7,10 @@
  * the runner (time from the final heal to convergence). (4) Bounded memory:
  * per-peer queues and pending deltas within their configured bounds.
  * (5) Durability: each replica reopened from its disk alone holds what it held
- * in memory.
+ * in memory. (6) No rollback: a region that restarts serves every tagged write
+ * it acknowledged, and after a rot nothing older than its disk held before the
+ * damage (the runner checks at each restart: refusing a damaged document is
+ * fine, serving an older one is not).
  *
  * Every check runs and reports everything it finds: one violation per region
  * (or document) and kind, its message previewing the first few affected items,
@@ -16,7 +19,7 @@
 import { isConcordError } from "../src/errors.ts";
 import type { Gossip } from "../src/gossip/gossip.ts";
 import type { Replica } from "../src/replica/replica.ts";
-import { workloadPaths, type WorkloadLedger } from "./workload.ts";
+import { workloadPaths, type AckedWrite, type WorkloadLedger } from "./workload.ts";
 
 /** The value at `path` inside a JSON value, or undefined. */
 function at(value: unknown, path: readonly string[]): unknown {
@@ -28,7 +31,7 @@ function at(value: unknown, path: readonly string[]): unknown {
   return here;
 }
 
-export type ViolationKind = "divergence" | "lost-write" | "counter" | "liveness" | "memory" | "durability" | "error";
+export type ViolationKind = "divergence" | "lost-write" | "counter" | "liveness" | "memory" | "durability" | "rollback" | "error";
 
 export interface Violation {
   kind: ViolationKind;
@@ -84,6 +87,15 @@ export function checkConvergence(contents: ReadonlyMap<string, Contents>): Viola
   return violations;
 }
 
+/** Whether a document's JSON value holds a tagged write (a map key or list element). */
+export function holdsWrite(value: unknown, write: AckedWrite): boolean {
+  if (write.tag === undefined) return true;
+  const container = at(value, write.container ?? [write.kind === "map" ? "m" : "l"]);
+  return write.kind === "map"
+    ? typeof container === "object" && container !== null && Object.hasOwn(container, write.tag)
+    : Array.isArray(container) && container.includes(write.tag);
+}
+
 /** No acknowledged write lost, on any replica. */
 export function checkAckedWrites(contents: ReadonlyMap<string, Contents>, ledger: WorkloadLedger): { violations: Violation[]; lost: number } {
   const violations: Violation[] = [];
@@ -100,11 +112,7 @@ export function checkAckedWrites(contents: ReadonlyMap<string, Contents>, ledger
     const missing: string[] = [];
     for (const write of ledger.acked) {
       if (write.tag === undefined) continue;
-      const container = at(valueOf(write.doc), write.container ?? [write.kind === "map" ? "m" : "l"]);
-      const present = write.kind === "map"
-        ? typeof container === "object" && container !== null && Object.hasOwn(container, write.tag)
-        : Array.isArray(container) && container.includes(write.tag);
-      if (!present) missing.push(`${write.kind} ${write.tag} in ${write.doc}${write.container ? ` at ${write.container.join(".")}` : ""}`);
+      if (!holdsWrite(valueOf(write.doc), write)) missing.push(`${write.kind} ${write.tag} in ${write.doc}${write.container ? ` at ${write.container.join(".")}` : ""}`);
     }
     lost = Math.max(lost, missing.length);
     if (missing.length > 0) {

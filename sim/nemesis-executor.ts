@@ -9,7 +9,10 @@
  * final heal: a crash landing after the heal would leave that region down for
  * good and fail the run falsely (seed 5730 did exactly that).
  */
+import { openInternalReplica } from "../src/internal.ts";
+import { createSeededRandom } from "../src/runtime/random.ts";
 import type { NemesisAction } from "./nemesis.ts";
+import { rotAtRest } from "./rot.ts";
 import type { SimNetwork } from "./network.ts";
 import type { SimRegion } from "./region.ts";
 import type { Scheduler } from "./scheduler.ts";
@@ -30,6 +33,17 @@ export interface NemesisExecutorDeps {
   names: readonly string[];
   trace: Trace;
   chaosStartMs: number;
+  /**
+   * The documents whose records may rot in a stopped region: not those of
+   * which it holds writes it acknowledged that no peer holds yet (damage to
+   * the only copy of a write loses it, and no store can help that). Default: none.
+   */
+  mayRot?(region: string): Promise<string[]>;
+  /**
+   * Hears every restart the executor makes, once the region is up (the runner's no-rollback check), with
+   * the version of each document a rotted region's disk held before the damage.
+   */
+  afterRestart?(region: string, heldBeforeRot?: ReadonlyMap<string, string>): Promise<void>;
 }
 
 export interface NemesisExecutor {
@@ -42,10 +56,15 @@ export interface NemesisExecutor {
   healEverything(): void;
   readonly timeline: TimelineEntry[];
   readonly crashes: number;
+  /**
+   * Regions rotted and not yet restarted and scrubbed (their first check of
+   * every record done): the run is not quiet before this is 0.
+   */
+  readonly settling: number;
 }
 
 const actionCodes: Record<TimelineEntry["type"], number> = {
-  partition: 1, heal: 2, crash: 3, restart: 4, pause: 5, resume: 6, skew: 7, clog: 8, unclog: 9, net: 10, "final-heal": 11,
+  partition: 1, heal: 2, crash: 3, restart: 4, pause: 5, resume: 6, skew: 7, clog: 8, unclog: 9, net: 10, "final-heal": 11, rot: 12,
 };
 
 export function createNemesisExecutor(deps: NemesisExecutorDeps): NemesisExecutor {
@@ -58,6 +77,10 @@ export function createNemesisExecutor(deps: NemesisExecutorDeps): NemesisExecuto
   const waiting = new Set<string>();
   let healed = false;
   let crashes = 0;
+  /** Damage being done to stopped regions: their restart waits for it. */
+  const rotting = new Map<string, Promise<ReadonlyMap<string, string> | undefined>>();
+  /** Regions whose restart waits for their damage: a second restart meanwhile must not start them early. */
+  const held = new Set<string>();
 
   const sync = (): void => {
     network.healAll();
@@ -71,20 +94,81 @@ export function createNemesisExecutor(deps: NemesisExecutorDeps): NemesisExecuto
     timeline.push({ at: scheduler.now(), ...entry });
     trace.event("nemesis", entry.region === undefined ? -1 : deps.names.indexOf(entry.region), actionCodes[entry.type]);
   };
-  const restart = (region: SimRegion): void => {
-    waiting.delete(region.name);
-    if (region.process || region.booting) return;
+  const replicaOf = (region: SimRegion) => region.process?.replica;
+  const logStart = (region: SimRegion): void => {
     log({ type: "restart", region: region.name });
     trace.event("restart", deps.names.indexOf(region.name), region.incarnation + 1);
-    void region.start();
   };
-  const crash = (region: SimRegion, landed: number, waitUntil: number): void => {
+  const restart = (region: SimRegion): void => {
+    waiting.delete(region.name);
+    if (region.process || region.booting || held.has(region.name)) return;
+    const damage = rotting.get(region.name);
+    if (!damage) {
+      logStart(region);
+      void region.start().then(() => deps.afterRestart?.(region.name));
+      return;
+    }
+    // Restarted once the damage is on its disk; then every record is checked once (the scrub each
+    // anti-entropy round makes), so what is damaged is known before the run may call itself quiet.
+    rotting.delete(region.name);
+    held.add(region.name);
+    void damage.then(async (before) => {
+      if (region.process || region.booting) return;
+      logStart(region);
+      await region.start();
+      await replicaOf(region)?.scrub(Number.MAX_SAFE_INTEGER).catch(() => undefined);
+      await deps.afterRestart?.(region.name, before);
+    }).finally(() => held.delete(region.name));
+  };
+  /** The version of each of `docs` a stopped region's disk holds, read by a throwaway replica on it. */
+  const versionsOnDisk = async (region: SimRegion, docs: readonly string[], seed: number): Promise<Map<string, string>> => {
+    const replica = await openInternalReplica({
+      store: region.disk.open(), masterKey: region.masterKey, region: region.name, clock: scheduler.clock(region.name, { alive: true }),
+      random: createSeededRandom(seed ^ 0x5eed),
+    });
+    const held = new Map<string, string>();
+    for (const id of docs) {
+      try {
+        held.set(id, (await replica.read(id)).version);
+      } catch {
+        // not there, or already unreadable: nothing to compare with
+      }
+    }
+    await replica.close();
+    return held;
+  };
+  const rot = (region: SimRegion, action: Extract<NemesisAction, { type: "rot" }>): void => {
+    const mayRot = deps.mayRot;
+    if (!mayRot || region.process || region.booting || rotting.has(region.name)) return;
+    rotting.set(region.name, (async () => {
+      // The region stays down (its restart waits) until a peer holds what it acknowledged of some document,
+      // or the final heal.
+      let docs: string[];
+      while ((docs = await mayRot(region.name)).length === 0) {
+        if (healed) {
+          log({ type: "rot", region: region.name, detail: "skipped: it held acknowledged writes no peer held until the final heal" });
+          return undefined;
+        }
+        await new Promise<void>((resolve) => scheduler.after(100, resolve));
+      }
+      // What its disk serves before the damage: the restarted region must serve no less (or refuse).
+      const held = await versionsOnDisk(region, docs, action.pick);
+      const what = await rotAtRest(region.disk, region.masterKey, docs, action.mode, createSeededRandom(action.pick));
+      log({ type: "rot", region: region.name, detail: what });
+      return held;
+    })());
+  };
+  const pushed = (region: SimRegion): boolean =>
+    Object.values(region.process?.gossip.stats().peers ?? {}).every((p) => p.queueEntries === 0);
+  const crash = (region: SimRegion, landed: number, waitUntil: number, whenPushed = false): void => {
     if (healed || (!region.process && !region.booting)) return;
-    // Wait (briefly) for a write in flight, so crashes hit what acknowledgement promised was durable.
-    if (region.disk.inFlight() === 0 && scheduler.now() < waitUntil) {
+    // Wait (briefly) for a write in flight, so crashes hit what acknowledgement promised was durable; or, for a
+    // crash whose disk then rots, until its own writes are pushed to its peers.
+    const ready = whenPushed ? pushed(region) : region.disk.inFlight() > 0;
+    if (!ready && scheduler.now() < waitUntil) {
       waiting.add(region.name);
       scheduler.after(1, () => {
-        if (waiting.has(region.name)) crash(region, landed, waitUntil);
+        if (waiting.has(region.name)) crash(region, landed, waitUntil, whenPushed);
       });
       return;
     }
@@ -101,6 +185,9 @@ export function createNemesisExecutor(deps: NemesisExecutorDeps): NemesisExecuto
     timeline,
     get crashes() {
       return crashes;
+    },
+    get settling() {
+      return held.size + rotting.size;
     },
     apply(action) {
       if (healed) return; // nothing is injected after the final heal
@@ -138,10 +225,13 @@ export function createNemesisExecutor(deps: NemesisExecutorDeps): NemesisExecuto
       if (!region) return;
       switch (action.type) {
         case "crash":
-          crash(region, action.landed, scheduler.now() + (action.whileWriting ? action.waitMs ?? 500 : 0));
+          crash(region, action.landed, scheduler.now() + (action.whileWriting || action.whenPushed ? action.waitMs ?? 500 : 0), action.whenPushed);
           return;
         case "restart":
           restart(region);
+          return;
+        case "rot":
+          rot(region, action);
           return;
         case "pause":
           if (!region.process) return;

@@ -8,7 +8,11 @@
  */
 import type { Random } from "../src/runtime/random.ts";
 
-export const nemesisKinds = ["partition", "crash", "pause", "skew", "clog", "loss", "dup", "reorder"] as const;
+/**
+ * "rot" damages a crashed region's records at rest before it restarts (see rot.ts); it rides on crashes, so it
+ * is drawn from its own random stream and the other kinds' draws are the same with it or without it.
+ */
+export const nemesisKinds = ["partition", "crash", "pause", "skew", "clog", "loss", "dup", "reorder", "rot"] as const;
 export type NemesisKind = (typeof nemesisKinds)[number];
 
 export const partitionShapes = ["isolate", "halves", "ring", "bridge", "one-way"] as const;
@@ -19,14 +23,19 @@ export type NemesisAction =
   | { at: number; type: "partition"; shape: PartitionShape; links: Array<[string, string]> }
   | { at: number; type: "heal" }
   /** `landed`: how many in-flight batches reach the disk; `whileWriting`: wait (≤ `waitMs`, default 500 ms) for a write in flight. */
-  | { at: number; type: "crash"; region: string; landed: number; whileWriting: boolean; waitMs?: number }
+  | { at: number; type: "crash"; region: string; landed: number; whileWriting: boolean; waitMs?: number; whenPushed?: boolean }
   | { at: number; type: "restart"; region: string }
+  /** Damage a stopped region's records at rest (rot.ts); `pick` seeds which. Skipped if the region is up. */
+  | { at: number; type: "rot"; region: string; mode: RotMode; pick: number }
   | { at: number; type: "pause"; region: string }
   | { at: number; type: "resume"; region: string }
   | { at: number; type: "skew"; region: string; rate: number }
   | { at: number; type: "clog"; from: string; to: string }
   | { at: number; type: "unclog"; from: string; to: string }
   | { at: number; type: "net"; loss?: number; duplicate?: number; reorderMs?: number };
+
+export const rotModes = ["drop-tail", "flip"] as const;
+export type RotMode = (typeof rotModes)[number];
 
 function shuffle<T>(items: readonly T[], random: Random): T[] {
   const out = [...items];
@@ -83,11 +92,18 @@ export interface NemesisPlan {
   /** Length of the chaos phase, ms; every fault starts before 90% of it. */
   chaosMs: number;
   random: Random;
+  /** Draws "rot" (its own stream, so the other kinds' draws do not depend on it). Default: `random`. */
+  rotRandom?: Random;
 }
+
+/** Share of crashes whose region rots at rest before its restart. */
+const rotShare = 0.75;
 
 /** Draws a random sequence of faults and repairs for one seed. */
 export function drawNemesis(plan: NemesisPlan): NemesisAction[] {
-  const { regions, kinds, chaosMs, random } = plan;
+  const { regions, chaosMs, random } = plan;
+  const kinds = plan.kinds.filter((k) => k !== "rot");
+  const rotRandom = plan.kinds.includes("rot") ? plan.rotRandom ?? random : undefined;
   const actions: NemesisAction[] = [];
   if (kinds.length === 0 || regions.length < 2) return actions;
   const busyUntil = new Map<string, number>();
@@ -114,6 +130,11 @@ export function drawNemesis(plan: NemesisPlan): NemesisAction[] {
         if (!region) break;
         busyUntil.set(region, end + 1);
         actions.push({ at: t, type: "crash", region, landed: random.int(3), whileWriting: random.float() < 0.7 });
+        if (rotRandom && rotRandom.float() < rotShare) {
+          // Mostly a rolled-back log tail (what the record chain exists for), sometimes a flipped record.
+          const mode: RotMode = rotRandom.float() < 0.8 ? "drop-tail" : "flip";
+          actions.push({ at: end, type: "rot", region, mode, pick: rotRandom.int(2 ** 31) });
+        }
         actions.push({ at: end, type: "restart", region });
         break;
       }
@@ -150,6 +171,21 @@ export function drawNemesis(plan: NemesisPlan): NemesisAction[] {
         break;
     }
     t += span(150, Math.max(300, chaosMs / 6));
+  }
+  // And one crash that rots for sure, late in the chaos phase, so every seed with "rot" sees one.
+  if (rotRandom) {
+    const at = Math.round(chaosMs * (0.2 + 0.2 * rotRandom.float()));
+    // Restarted after the crash's longest wait for its pushes, so the rot finds it down.
+    const waitMs = Math.round(chaosMs * 0.4);
+    const end = Math.min(chaosMs, at + waitMs + 300 + rotRandom.int(300));
+    // On a region no other crash or pause touches meanwhile (a restart would cancel the waiting crash).
+    const free = regions.filter((r) => !actions.some((a) =>
+      "region" in a && a.region === r && (a.type === "crash" || a.type === "pause") && a.at <= end + 1 && (busyUntil.get(r) ?? 0) >= at));
+    const pool = free.length > 0 ? free : regions;
+    const region = pool[rotRandom.int(pool.length)]!;
+    // Once its own writes are pushed: the rot may damage only what a peer holds too.
+    actions.push({ at, type: "crash", region, landed: rotRandom.int(3), whileWriting: false, whenPushed: true, waitMs });
+    actions.push({ at: end, type: "rot", region, mode: "drop-tail", pick: rotRandom.int(2 ** 31) }, { at: end, type: "restart", region });
   }
   // Stable order by time; equal times keep the order they were drawn in.
   return actions.map((a, i) => [a, i] as const).sort((x, y) => x[0].at - y[0].at || x[1] - y[1]).map(([a]) => a);

@@ -12,6 +12,7 @@ export const bugNames = {
   "ack-before-durable": { ackBeforeDurable: true },
   "skip-remote-persist": { skipRemotePersist: true },
   "racy-container-create": { racyContainerCreate: true },
+  "serve-rolled-back-tail": { serveRolledBackTail: true },
 } as const satisfies Record<string, InjectedBugs>;
 
 export type BugName = keyof typeof bugNames;

@@ -31,6 +31,8 @@ export interface RegionDeps {
 export interface SimRegion {
   readonly name: string;
   readonly disk: MemoryDisk;
+  /** Its master key: the rot nemesis finds a document's records with it (sim/rot.ts). */
+  readonly masterKey: Uint8Array;
   /** The live process, or undefined while crashed. */
   readonly process: { replica: Replica; gossip: Gossip; life: Life } | undefined;
   readonly incarnation: number;
@@ -50,6 +52,7 @@ export function createSimRegion(deps: RegionDeps): SimRegion {
   return {
     name: deps.name,
     disk,
+    masterKey: deps.masterKey,
     get process() {
       return current;
     },

@@ -7,9 +7,11 @@
  * Same seed and options ⇒ same trace hash.
  */
 import { loadSodium } from "../src/crypto/sodium.ts";
+import { isConcordError } from "../src/errors.ts";
 import { generateRegionKeyPair } from "../src/gossip/region-keys.ts";
 import { createSeededRandom } from "../src/runtime/random.ts";
-import { checkAckedWrites, checkConvergence, checkDurability, checkMemory, memoryFigures, readContents, type Contents, type Violation } from "./checker.ts";
+import { checkAckedWrites, checkConvergence, checkDurability, checkMemory, holdsWrite, memoryFigures, preview, readContents, type Contents, type Violation } from "./checker.ts";
+import type { Replica } from "../src/replica/replica.ts";
 import { createBuggify, drawBuggify } from "./buggify.ts";
 import { drawNemesis } from "./nemesis.ts";
 import { createSimNetwork } from "./network.ts";
@@ -93,6 +95,8 @@ export async function runSimulation(partial: Partial<SimOptions>, onProgress?: (
   const specs = docSpecs(o.docs, names);
   const peaks = new Map(names.map((n) => [n, { queueBytes: 0, pendingBytes: 0 }]));
   const divergence: Array<[number, number, number]> = [];
+  /** Violations of check (6), found at restarts during the run. */
+  const rollbacks: Violation[] = [];
   let phase: SimProgress["phase"] = "setup";
 
   const countDivergent = (): [divergent: number, down: number] => {
@@ -156,8 +160,9 @@ export async function runSimulation(partial: Partial<SimOptions>, onProgress?: (
   phase = "chaos";
   const chaosStartMs = scheduler.now();
   const healAtMs = chaosStartMs + o.chaosMs;
-  const actions = o.script ?? drawNemesis({ regions: names, kinds: o.nemesis, chaosMs: o.chaosMs, random: random("nemesis") });
-  const executor = createNemesisExecutor({ scheduler, network, regions, names, trace, chaosStartMs });
+  const actions = o.script ?? drawNemesis({ regions: names, kinds: o.nemesis, chaosMs: o.chaosMs, random: random("nemesis"), rotRandom: random("rot") });
+  const executor = createNemesisExecutor({ scheduler, network, regions, names, trace, chaosStartMs, mayRot: (name) => holdsNoSoleCopy(name),
+    afterRestart: (name, held) => checkNoRollback(name, held) });
   // Scripted runs carry out exactly their script; drawn ones add crashes aimed at writes in flight.
   const buggifyRandom = random("buggify");
   const plan = o.script ? undefined : drawBuggify(o.nemesis, buggifyRandom);
@@ -183,6 +188,69 @@ export async function runSimulation(partial: Partial<SimOptions>, onProgress?: (
   for (const action of actions) scheduler.after(action.at, () => executor.apply(action));
   await runUntil(healAtMs);
 
+  /**
+   * The documents of which `name` holds no write it acknowledged that no peer holds: for each, the version its
+   * latest acknowledgement carried is included in a peer's document (or it acknowledged none). Damage to the
+   * only copy of a write loses it whatever the store does, so the rot nemesis damages only these.
+   */
+  async function holdsNoSoleCopy(name: string): Promise<string[]> {
+    const latest = latestAcks(name);
+    const safe = specs.map((s) => s.id).filter((id) => !latest.has(id));
+    for (const [doc, token] of latest) {
+      const peers = [...regions.values()].filter((r) => r.name !== name && r.process && !scheduler.isPaused(r.name));
+      let held = false;
+      for (const peer of peers) {
+        held = (await holds(peer.process!.replica, doc, token)) === "held";
+        if (held) break;
+      }
+      if (held) safe.push(doc);
+    }
+    return safe;
+  }
+
+  /** The version token of `name`'s latest acknowledged write, per document. */
+  function latestAcks(name: string): Map<string, string> {
+    const latest = new Map<string, string>();
+    for (const write of ledger.acked) if (write.region === name && write.version) latest.set(write.doc, write.version);
+    return latest;
+  }
+
+  /** Whether `replica` holds `token` now: "held", "older" (it serves the document without it), or "unknown". */
+  async function holds(replica: Replica, doc: string, token: string): Promise<"held" | "older" | "unknown"> {
+    // A read that would wait (not there yet) times out on the region's clock at once; the global timer stops
+    // the wait if that clock never fires (the region crashed or paused meanwhile).
+    const read = replica.read(doc, { after: token, timeoutMs: 0 }).then(
+      () => "held" as const,
+      (error: unknown) => (isConcordError(error, "not_caught_up") ? "older" as const : "unknown" as const),
+    );
+    return Promise.race([read, new Promise<"unknown">((resolve) => scheduler.after(1, () => resolve("unknown")))]);
+  }
+
+  /**
+   * Check (6): restarted, `name` serves every tagged write it acknowledged, and, after a rot, every document at
+   * least at the version its disk held before the damage (`heldBeforeRot`). Not its acknowledgements' version
+   * tokens: those may include other regions' deltas it applied but had not yet made durable.
+   */
+  async function checkNoRollback(name: string, heldBeforeRot?: ReadonlyMap<string, string>): Promise<void> {
+    const replica = regions.get(name)!.process?.replica;
+    if (!replica) return;
+    const older = new Set<string>();
+    for (const [doc, token] of heldBeforeRot ?? []) if ((await holds(replica, doc, token)) === "older") older.add(doc);
+    const values = new Map<string, unknown>();
+    for (const write of ledger.acked) {
+      if (write.region !== name || write.tag === undefined) continue;
+      if (!values.has(write.doc)) values.set(write.doc, await replica.read(write.doc).then((v) => v.value, () => undefined));
+      const value = values.get(write.doc);
+      if (value !== undefined && !holdsWrite(value, write)) older.add(write.doc);
+    }
+    if (older.size > 0) {
+      rollbacks.push({
+        kind: "rollback", items: [...older],
+        message: `${name} restarted at ${scheduler.now()} ms serves ${preview([...older])} older than it acknowledged or held before`,
+      });
+    }
+  }
+
   // The final heal, then quiet until every replica agrees.
   phase = "quiesce";
   executor.healEverything();
@@ -190,6 +258,8 @@ export async function runSimulation(partial: Partial<SimOptions>, onProgress?: (
   const quiet = (): boolean => {
     const live = [...regions.values()].map((r) => r.process);
     if (live.some((p) => p === undefined) || [...regions.values()].some((r) => r.disk.inFlight() > 0)) return false;
+    // A rotted region is quiet once it has checked its records and its peers repaired what it found damaged.
+    if (executor.settling > 0 || live.some((p) => p!.replica.damagedDocs().length > 0)) return false;
     const roots = live.map((p) => `${p!.gossip.tree.size}:${p!.gossip.tree.node("").hash.join(",")}`);
     if (roots.some((r) => r !== roots[0])) return false;
     return live.every((p) => Object.values(p!.gossip.stats().peers).every((s) => s.queueEntries === 0));
@@ -209,6 +279,7 @@ export async function runSimulation(partial: Partial<SimOptions>, onProgress?: (
   const contents = new Map<string, Contents>();
   for (const [name, region] of regions) if (region.process) contents.set(name, await readContents(region.process.replica));
   violations.push(...checkConvergence(contents));
+  violations.push(...rollbacks);
   if (convergedAt === undefined) {
     violations.push({ kind: "liveness", message: `no convergence within ${o.convergenceBoundMs} ms of virtual time after the final heal` });
   }

@@ -32,6 +32,8 @@ export interface AckedWrite {
   /** Where the map or list it wrote to sits in the document's JSON. */
   container?: string[];
   at: number;
+  /** The version token the acknowledgement carried (what the region held right after the write). */
+  version?: string;
 }
 
 /** Where each op writes: depth 1 and depth 2 containers, none of them made in advance. */
@@ -144,7 +146,7 @@ export async function issueWrite(
       counter.uncertain -= amount;
       counter.acked += amount;
     }
-    ledger.acked.push({ doc: spec.id, region, kind, ...(kind === "map" || kind === "list" ? { tag, container } : {}), at: now() });
+    ledger.acked.push({ doc: spec.id, region, kind, ...(kind === "map" || kind === "list" ? { tag, container } : {}), at: now(), version: ack.version });
     trace.event("ack", regionIndex, n, ack.version.length);
     trace.text(ack.version);
   } catch (error) {

@@ -45,7 +45,7 @@ Options:
   --scenario FILE           scripted faults from a JSON file instead (see sim/scenarios/)
   --inject-bug NAME         turn on a deliberate defect (repeatable): drop-deltas,
                             ack-before-durable, skip-remote-persist,
-                            racy-container-create
+                            racy-container-create, serve-rolled-back-tail
   --chaos-ms MS             length of the chaos phase, virtual (default ${defaultOptions.chaosMs})
   --bound-ms MS             liveness bound after the final heal, virtual (default ${defaultOptions.convergenceBoundMs})
   --write-latency-ms MS     time for a store write to become durable (default ${defaultOptions.writeLatencyMs})

@@ -57,7 +57,18 @@ export async function openKeyring(store: Store, masterKey: Uint8Array, random: R
   let sealedSecret = await store.get(layout.keyring(keyId));
   if (!sealedSecret) {
     const known: string[] = [];
-    for await (const [key] of store.scan(layout.keyringPrefix())) known.push(toHex(key.subarray(1)));
+    const records: Array<[Uint8Array, Uint8Array]> = [];
+    for await (const [key, value] of store.scan(layout.keyringPrefix())) {
+      known.push(toHex(key.subarray(1)));
+      records.push([key, value]);
+    }
+    // A record that opens under this key's id is this key's, with its storage key damaged (a flipped bit):
+    // put it back where it belongs rather than call the right master key wrong.
+    const misplaced = records.find(([, value]) => opensUnder(masterKey, value, keyId));
+    if (misplaced) {
+      await store.write([{ key: misplaced[0] }, { key: layout.keyring(keyId), value: misplaced[1] }]);
+      return createKeyring(masterKey, keyId, open(masterKey, misplaced[1], recordAad("keyring", null, 0, keyId), "the keyring"), random);
+    }
     if (known.length > 0) {
       throw new ConcordError(
         "wrong_key",
@@ -73,6 +84,15 @@ export async function openKeyring(store: Store, masterKey: Uint8Array, random: R
   }
   const indexSecret = open(masterKey, sealedSecret, recordAad("keyring", null, 0, keyId), "the keyring");
   return createKeyring(masterKey, keyId, indexSecret, random);
+}
+
+function opensUnder(masterKey: Uint8Array, sealed: Uint8Array, keyId: Uint8Array): boolean {
+  try {
+    open(masterKey, sealed, recordAad("keyring", null, 0, keyId), "the keyring");
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function createKeyring(masterKey: Uint8Array, keyId: Uint8Array, indexSecret: Uint8Array, random: Random): Keyring {

@@ -1,7 +1,9 @@
 /** A document held in memory by the replica, and how one is made from what the store holds. */
 import type { DocEngine } from "../doc/engine.ts";
 import { ConcordError, isConcordError } from "../errors.ts";
+import { bytesEqual } from "../storage/bytes.ts";
 import type { DocHandle, StoredDoc } from "../storage/doc-store.ts";
+import { versionHash } from "./version-token.ts";
 
 export interface LoadedDoc {
   handle: DocHandle;
@@ -24,7 +26,12 @@ export function freshDoc(handle: DocHandle, engine: DocEngine<unknown>, state: u
   };
 }
 
-/** Replays snapshot and log. Stored bytes the engine refuses mean the record is corrupt. */
+/**
+ * Replays snapshot and log. Stored bytes the engine refuses mean the record
+ * is corrupt; so does a replay that does not reach the version its version
+ * record names (the records went back to an older set that still chains:
+ * see doc-load.ts). Never served either way: the replica repairs it from a peer.
+ */
 export function docFromStore(stored: StoredDoc, engine: DocEngine<unknown>): LoadedDoc {
   let state: unknown;
   try {
@@ -36,6 +43,9 @@ export function docFromStore(stored: StoredDoc, engine: DocEngine<unknown>): Loa
       throw new ConcordError("corrupt_record", `document "${stored.id}" holds data its engine rejects`, { cause });
     }
     throw cause;
+  }
+  if (stored.recordedVersion && !bytesEqual(versionHash(engine.version(state)), stored.recordedVersion)) {
+    throw new ConcordError("corrupt_record", `document "${stored.id}" does not reach the version its version record names (its records were rolled back or swapped)`);
   }
   return {
     handle: stored, engine, state,

@@ -21,6 +21,11 @@ export interface InjectedBugs {
   skipAntiEntropy?: boolean;
   /** Create the containers of JSON ops with this replica's own writer, so concurrent creations compete (the naive way). */
   racyContainerCreate?: boolean;
+  /**
+   * Load documents without checking their records against the record chain's
+   * head and the version record, so a rolled-back or dropped log tail is served.
+   */
+  serveRolledBackTail?: boolean;
 }
 
 export interface ReplicaOptions {

@@ -24,6 +24,11 @@ export interface StoredDoc extends DocHandle {
   log: Array<{ seq: number; delta: Uint8Array }>;
   /** Stored bytes of snapshot and log: the cost of loading it. */
   storedBytes: number;
+  /**
+   * The version hash its version record names (written in the batch of its
+   * last append): what the replayed document must reach. Undefined when not known.
+   */
+  recordedVersion: Uint8Array | undefined;
 }
 
 /** Content that DocStore.replace moves into another document in the same atomic write. */

@@ -15,6 +15,7 @@ import type { StoredDoc } from "./doc-handle.ts";
 import { keyIdBytes, layout } from "./doc-store-layout.ts";
 import { logAad, noRecordHash, recordHash, type ChainHead } from "./record-chain.ts";
 import type { Store } from "./store.ts";
+import { openVersion } from "./version-records.ts";
 
 const corrupt = (message: string) => new ConcordError("corrupt_record", message);
 
@@ -50,8 +51,41 @@ async function unwrap(store: Store, keyring: Keyring, id: string, hash: Uint8Arr
   }
 }
 
+/**
+ * The version hash `id`'s version record names, for the replica to check the
+ * replayed document against (loaded-doc.ts): the record lives elsewhere in the
+ * store (another key range, another page) and is sealed by the region key, so
+ * a document whose records ALL went back to an older, self-consistent set
+ * (a stale page, a restored copy of its records) still shows. Undefined when
+ * the record is missing, says "not known", or does not open (anti-entropy
+ * already treats such a document as differing from every peer's).
+ */
+async function recordedVersion(store: Store, keyring: Keyring, id: string, hash: Uint8Array): Promise<Uint8Array | undefined> {
+  const sealed = await store.get(layout.version(hash));
+  if (!sealed) return undefined;
+  let version;
+  try {
+    version = openVersion(keyring.regionKey, hash, sealed);
+  } catch (error) {
+    if (isConcordError(error, "corrupt_record")) return undefined;
+    throw error;
+  }
+  if (version.id !== id) throw corrupt(`the version record of "${id}" names another document`);
+  return version.versionHash;
+}
+
+export interface LoadOptions {
+  /**
+   * The injected bug serve-rolled-back-tail (never in production): read
+   * whatever records are there, chained to each other but not to the
+   * metadata's head nor to the version record, so a dropped or rolled-back
+   * tail is served as the document.
+   */
+  skipChainCheck?: boolean;
+}
+
 /** Everything stored for `id`; undefined if it was never created. Throws "deleted", "corrupt_record". */
-export async function loadStoredDoc(store: Store, keyring: Keyring, id: string): Promise<StoredDoc | undefined> {
+export async function loadStoredDoc(store: Store, keyring: Keyring, id: string, options: LoadOptions = {}): Promise<StoredDoc | undefined> {
   const hash = keyring.docHash(id);
   const wrapped = await store.get(layout.dataKey(hash));
   if (!wrapped) {
@@ -67,6 +101,7 @@ export async function loadStoredDoc(store: Store, keyring: Keyring, id: string):
   const meta = openMeta(dataKey, hash, sealedMeta);
   if (meta.id !== id) throw corrupt(`document "${id}" holds the metadata of another document`);
   const { chain } = meta;
+  if (options.skipChainCheck) return loadUnchecked(store, id, hash, dataKey, meta.kind);
 
   const snapshot = await readSnapshot(store, id, hash, dataKey, chain);
   let storedBytes = snapshot?.stored ?? 0;
@@ -90,5 +125,31 @@ export async function loadStoredDoc(store: Store, keyring: Keyring, id: string):
   return {
     id, kind: meta.kind, hash, dataKey, chain: { ...chain },
     snapshotSeq: chain.snapshotSeq, snapshot: snapshot?.bytes, log, storedBytes,
+    recordedVersion: await recordedVersion(store, keyring, id, hash),
+  };
+}
+
+/** serve-rolled-back-tail (see LoadOptions): the records as they are, their chain rebuilt from them. */
+async function loadUnchecked(store: Store, id: string, hash: Uint8Array, dataKey: Uint8Array, kind: StoredDoc["kind"]): Promise<StoredDoc> {
+  const record = await store.get(layout.snapshot(hash));
+  const snapshotSeq = record && record.length >= 8 ? decodeU64(record) : 0;
+  const snapshotHash = record && snapshotSeq > 0 ? recordHash(record) : noRecordHash;
+  const what = `the snapshot of "${id}"`;
+  const snapshot = record && snapshotSeq > 0
+    ? decodePayload(open(dataKey, record.subarray(8), recordAad("snapshot", hash, snapshotSeq), what), what)
+    : undefined;
+  const log: StoredDoc["log"] = [];
+  let previous = snapshotHash;
+  let seq = snapshotSeq;
+  for await (const [key, value] of store.scan(layout.logPrefix(hash))) {
+    if (decodeU64(key, key.length - 8) !== seq + 1) continue;
+    seq++;
+    const where = `log record ${seq} of "${id}"`;
+    log.push({ seq, delta: decodePayload(open(dataKey, value, logAad(hash, seq, previous), where), where) });
+    previous = recordHash(value);
+  }
+  return {
+    id, kind, hash, dataKey, chain: { snapshotSeq, snapshotHash, headSeq: seq, headHash: previous },
+    snapshotSeq, snapshot, log, storedBytes: 0, recordedVersion: undefined,
   };
 }

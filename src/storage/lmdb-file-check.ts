@@ -75,11 +75,18 @@ function readTree(view: DataView, at: number): TreeInfo {
   };
 }
 
-/** One meta page, checked; throws LmdbFileDamage. */
-function readMeta(page: Uint8Array, index: number): LmdbMeta & { trees: [TreeInfo, TreeInfo] } {
+/**
+ * One meta page, checked; throws LmdbFileDamage. `inPlace`: it must also say
+ * it is page `index`. LMDB reads both metas by position and writes the next
+ * one over the slot of txnid parity, so the two metas swapped (each still a
+ * valid meta) make it commit over its newest state and serve an older one;
+ * only the page number in the header tells. Salvage reads a misplaced meta anyway.
+ */
+function readMeta(page: Uint8Array, index: number, inPlace = true): LmdbMeta & { trees: [TreeInfo, TreeInfo] } {
   const view = new DataView(page.buffer, page.byteOffset, page.byteLength);
   const what = `meta page ${index}`;
   if ((view.getUint16(18, true) & flags.meta) === 0) throw new LmdbFileDamage(`${what} is not a meta page`);
+  if (inPlace && u64(view, 0) !== index) throw new LmdbFileDamage(`${what} holds meta page ${u64(view, 0)} (swapped or overwritten)`);
   if (view.getUint32(24, true) !== metaMagic) throw new LmdbFileDamage(`${what} has a bad magic number`);
   const version = view.getUint32(28, true) & 0xffff;
   if (version !== dataVersion) throw new LmdbFileDamage(`${what} has format version ${version}, expected ${dataVersion}`);
@@ -95,6 +102,8 @@ function readMeta(page: Uint8Array, index: number): LmdbMeta & { trees: [TreeInf
 class TreeWalk {
   counts = { branchPages: 0, leafPages: 0, overflowPages: 0, entries: 0 };
   private lastKey: Uint8Array | undefined;
+  /** A branch key the next leaf key must be at least (LMDB routes lookups by these keys). */
+  private lowerBound: { key: Uint8Array; pgno: number } | undefined;
   private lastFreeTxn: number | undefined;
 
   constructor(
@@ -120,6 +129,9 @@ class TreeWalk {
     if (bytesRead < size) throw new LmdbFileDamage(`page ${pgno} lies past the end of the file`);
     const view = new DataView(bytes.buffer);
     if (u64(view, 0) !== pgno) throw new LmdbFileDamage(`page ${pgno} holds page ${u64(view, 0)} (swapped, zeroed or overwritten)`);
+    // A page from a later transaction than the meta's is damaged; LMDB would take it for one its writer made
+    // (writable in place) and write into the read-only map: SIGSEGV. Salvage reads it (it never maps the file).
+    if (!this.sink && u64(view, 8) > this.meta.txnid) throw new LmdbFileDamage(`page ${pgno} claims transaction ${u64(view, 8)}, after the last one (${this.meta.txnid})`);
     return bytes;
   }
 
@@ -151,6 +163,7 @@ class TreeWalk {
     if (nodes === 0) throw new LmdbFileDamage(`page ${pgno} is empty`);
     if (depth > 1) this.counts.branchPages++;
     else this.counts.leafPages++;
+    this.checkNodeOverlap(view, pgno, nodes, upper, depth > 1);
     for (let i = 0; i < nodes; i++) {
       const at = pageHeaderBytes + view.getUint16(pageHeaderBytes + 2 * i, true);
       if (at < pageHeaderBytes + upper || at + nodeHeaderBytes > size) throw new LmdbFileDamage(`page ${pgno} node ${i} lies outside the page`);
@@ -161,6 +174,9 @@ class TreeWalk {
       const keyEnd = at + nodeHeaderBytes + keyBytes;
       if (keyEnd > size) throw new LmdbFileDamage(`page ${pgno} node ${i} has a key past the page`);
       if (depth > 1) {
+        // A separator key (every node's but the first) lies above every key before it and at or below the first
+        // key after it; a damaged one sends LMDB's lookups and writes to the wrong leaf.
+        if (i > 0 && this.orderedKeys) this.separator(pgno, bytes.subarray(at + nodeHeaderBytes, keyEnd));
         await this.walk(lo + hi * 2 ** 16 + nodeFlag * 2 ** 32, depth - 1);
         continue;
       }
@@ -168,10 +184,48 @@ class TreeWalk {
     }
   }
 
+  /**
+   * A page's nodes lie between `upper` and its end, each EVEN(header + key + data) bytes, none over another.
+   * A size field damaged upwards makes two overlap; LMDB would then write a new value over its neighbour
+   * (it updates a same-size value in place, by that size).
+   */
+  private checkNodeOverlap(view: DataView, pgno: number, nodes: number, upper: number, branch: boolean): void {
+    const size = this.meta.pageSize;
+    const extents: Array<[number, number]> = [];
+    for (let i = 0; i < nodes; i++) {
+      const at = pageHeaderBytes + view.getUint16(pageHeaderBytes + 2 * i, true);
+      if (at + nodeHeaderBytes > size) throw new LmdbFileDamage(`page ${pgno} node ${i} lies outside the page`);
+      const nodeFlag = view.getUint16(at + 4, true);
+      const dataBytes = branch ? 0 : nodeFlag & nodeFlags.bigData ? 8 : nodeFlag & nodeFlags.subData ? dbBytes : view.getUint16(at, true) + view.getUint16(at + 2, true) * 2 ** 16;
+      const bytes = nodeHeaderBytes + view.getUint16(at + 6, true) + dataBytes;
+      extents.push([at, at + bytes + (bytes % 2)]);
+    }
+    extents.sort((a, b) => a[0] - b[0]);
+    let free = pageHeaderBytes + upper;
+    for (const [start, end] of extents) {
+      if (start < free || end > size) throw new LmdbFileDamage(`page ${pgno} has nodes that overlap (a damaged size)`);
+      free = end;
+    }
+  }
+
+  private separator(pgno: number, key: Uint8Array): void {
+    if (this.lastKey && compareBytes(this.lastKey, key) >= 0) this.misplaced(pgno);
+    this.lowerBound = { key: key.slice(), pgno };
+  }
+
+  private misplaced(pgno: number): void {
+    if (!this.sink) throw new LmdbFileDamage(`branch page ${pgno} holds a key out of order with its leaves`);
+    this.sink.damage(`branch page ${pgno} holds a key out of order with its leaves`);
+  }
+
   private async leafNode(bytes: Uint8Array, view: DataView, pgno: number, i: number, dataBytes: number, nodeFlag: number, keyAt: number, keyEnd: number) {
     this.counts.entries++;
     if (this.orderedKeys) {
       const key = bytes.subarray(keyAt, keyEnd);
+      if (this.lowerBound) {
+        if (compareBytes(key, this.lowerBound.key) < 0) this.misplaced(this.lowerBound.pgno);
+        this.lowerBound = undefined;
+      }
       if (this.lastKey && compareBytes(this.lastKey, key) >= 0) {
         if (!this.sink) throw new LmdbFileDamage(`page ${pgno} holds keys out of order`);
         this.sink.damage(`page ${pgno} holds keys out of order`);
@@ -232,6 +286,15 @@ async function checkTree(file: FileHandle, meta: LmdbMeta, seen: Set<number>, tr
   for (const sub of subTrees) await checkTree(file, meta, seen, sub, `${name} sub-database`, true);
 }
 
+/** The two metas' txnids: both 0 (a new file), or consecutive with each in the slot of its parity. */
+function checkMetaPair(txnid0: number, txnid1: number): void {
+  if (txnid0 === 0 && txnid1 === 0) return;
+  const inSlot = (txnid: number, slot: number) => txnid === 0 || txnid % 2 === slot;
+  if (Math.abs(txnid0 - txnid1) !== 1 || !inSlot(txnid0, 0) || !inSlot(txnid1, 1)) {
+    throw new LmdbFileDamage(`its meta pages name transactions ${txnid0} and ${txnid1}, not two consecutive ones each in its own slot`);
+  }
+}
+
 /**
  * Checks an open, non-empty data file; the meta LMDB will use. Throws
  * LmdbFileDamage naming what is wrong (the caller adds the path and the way out).
@@ -246,7 +309,10 @@ export async function checkLmdbFile(file: FileHandle, fileBytes: number): Promis
   await file.read(second, 0, second.length, meta0.pageSize);
   const meta1 = readMeta(second, 1);
   if (meta1.pageSize !== meta0.pageSize) throw new LmdbFileDamage(`its meta pages disagree on the page size (${meta0.pageSize}, ${meta1.pageSize})`);
-  // LMDB opens the meta with the larger txnid (mdb_pick_meta) and never looks at the other again.
+  // LMDB opens the meta with the larger txnid (mdb_pick_meta) and never looks at the other again. It writes the
+  // meta of transaction t into slot t mod 2, so the two hold consecutive transactions, each in its slot: a txnid
+  // damaged upwards would make LMDB open the older state silently (and commit over the newer one).
+  checkMetaPair(meta0.txnid, meta1.txnid);
   const meta = meta1.txnid > meta0.txnid ? meta1 : meta0;
   const usedBytes = (meta.lastPage + 1) * meta.pageSize;
   if (fileBytes < usedBytes) throw new LmdbFileDamage(`it is truncated: ${fileBytes} bytes, but its meta page uses pages up to ${meta.lastPage} (${usedBytes} bytes)`);
@@ -270,7 +336,7 @@ export async function salvageLmdbFile(file: FileHandle, sink: WalkSink): Promise
       const page = new Uint8Array(65536);
       const { bytesRead } = await file.read(page, 0, page.length, index * pageSize);
       if (bytesRead < 160) throw new LmdbFileDamage(`meta page ${index} lies past the end of the file`);
-      const meta = readMeta(page.subarray(0, bytesRead), index);
+      const meta = readMeta(page.subarray(0, bytesRead), index, false);
       pageSize = meta.pageSize;
       metas.push(meta);
     } catch (error) {

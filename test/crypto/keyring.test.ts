@@ -39,6 +39,23 @@ describe("keyring", () => {
     expect(await dump(store)).toEqual(before);
   });
 
+  it("takes back its own keyring record whose storage key was damaged (a flipped bit), instead of calling the key wrong", async () => {
+    const random = createSeededRandom(4);
+    const store = createMemoryStore();
+    const key = random.bytes(32);
+    const first = await openKeyring(store, key, random);
+    const good = layout.keyring(masterKeyId(key));
+    const flipped = Uint8Array.from(good);
+    flipped[2]! ^= 0x20;
+    await store.write([{ key: good }, { key: flipped, value: (await store.get(good))! }]);
+    const again = await openKeyring(store, key, random);
+    expect(again.docHash("notes")).toEqual(first.docHash("notes"));
+    expect(await store.get(flipped)).toBeUndefined();
+    expect(await store.get(good)).toBeDefined();
+    // Another master key still does not open it.
+    await expect(openKeyring(store, random.bytes(32), random)).rejects.toMatchObject({ code: "wrong_key" });
+  });
+
   it("rejects a master key of the wrong length", async () => {
     await expect(openKeyring(createMemoryStore(), new Uint8Array(16), createSeededRandom(3))).rejects.toMatchObject({
       code: "invalid_argument",

@@ -65,6 +65,53 @@ describe("a damaged LMDB data file", () => {
     expect(await refusal()).toMatchObject({ code: "corrupt_record" });
   });
 
+  it("is refused when its two meta pages are swapped (LMDB would then commit over its newest state: TAMPER_SEED=1941879447)", async () => {
+    await damage((f) => {
+      const meta0 = f.slice(0, pageBytes);
+      f.copyWithin(0, pageBytes, 2 * pageBytes);
+      f.set(meta0, pageBytes);
+      return f;
+    });
+    expect(await refusal()).toMatchObject({ code: "corrupt_record", message: expect.stringMatching(/meta page 0 holds meta page 1/) });
+  });
+
+  it("is refused when the older meta page's transaction id is damaged upwards (LMDB would open the older state)", async () => {
+    await damage((f) => {
+      const view = new DataView(f.buffer);
+      const older = view.getUint32(152, true) < view.getUint32(pageBytes + 152, true) ? 0 : 1;
+      view.setUint8(older * pageBytes + 159, view.getUint8(older * pageBytes + 159) ^ 0x40);
+      return f;
+    });
+    expect(await refusal()).toMatchObject({ code: "corrupt_record", message: expect.stringMatching(/not two consecutive ones/) });
+  });
+
+  it("is refused when a page claims a transaction after the last one (LMDB would write into it in place: SIGSEGV)", async () => {
+    await damage((f) => {
+      f[2 * pageBytes + 15]! ^= 0x10;
+      return f;
+    });
+    expect(await refusal()).toMatchObject({ code: "corrupt_record", message: expect.stringMatching(/page 2 claims transaction/) });
+  });
+
+  it("is refused when a leaf node's data size is damaged upwards (LMDB would write a new value over its neighbour)", async () => {
+    let damaged = -1;
+    await damage((f) => {
+      const view = new DataView(f.buffer);
+      for (let p = 2; p < pages(f) && damaged < 0; p++) {
+        const base = p * pageBytes;
+        const nodes = view.getUint16(base + 20, true) / 2;
+        if ((view.getUint16(base + 18, true) & 0x07) !== 0x02 || nodes < 2) continue; // a leaf page
+        const first = base + 24 + view.getUint16(base + 22, true); // the lowest node, just above the free space
+        if ((view.getUint16(first + 4, true) & 0x03) !== 0) continue; // plain data only
+        view.setUint16(first, view.getUint16(first, true) + 64, true);
+        damaged = p;
+      }
+      return f;
+    });
+    expect(damaged).toBeGreaterThan(1);
+    expect(await refusal()).toMatchObject({ code: "corrupt_record", message: expect.stringMatching(new RegExp(`page ${damaged} has nodes that overlap`)) });
+  });
+
   it("is refused when the meta page LMDB would pick is damaged", async () => {
     await damage((f) => {
       // The second meta page with the larger txnid (LMDB would use it unchecked) and a bad magic number.
