@@ -139,8 +139,8 @@ export function createNemesisExecutor(deps: NemesisExecutorDeps): NemesisExecuto
   };
   const rot = (region: SimRegion, action: Extract<NemesisAction, { type: "rot" }>): void => {
     const mayRot = deps.mayRot;
-    if (!mayRot || region.process || region.booting || rotting.has(region.name)) return;
-    rotting.set(region.name, (async () => {
+    if (!mayRot || region.process || region.booting || rotting.has(region.name) || held.has(region.name)) return;
+    const damage = (async () => {
       // The region stays down (its restart waits) until a peer holds what it acknowledged of some document,
       // or the final heal.
       let docs: string[];
@@ -156,7 +156,13 @@ export function createNemesisExecutor(deps: NemesisExecutorDeps): NemesisExecuto
       const what = await rotAtRest(region.disk, region.masterKey, docs, action.mode, createSeededRandom(action.pick));
       log({ type: "rot", region: region.name, detail: what });
       return held;
-    })());
+    })();
+    rotting.set(region.name, damage);
+    // A skipped rot leaves nothing to wait for: unless a restart already took it, it must not keep the run
+    // from being quiet (a rot skipped after the final heal, with no restart to come, hung the run).
+    void damage.then((before) => {
+      if (before === undefined && rotting.get(region.name) === damage) rotting.delete(region.name);
+    });
   };
   const pushed = (region: SimRegion): boolean =>
     Object.values(region.process?.gossip.stats().peers ?? {}).every((p) => p.queueEntries === 0);
