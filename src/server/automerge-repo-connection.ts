@@ -8,7 +8,8 @@ import type { WebSocket } from "ws";
 import { isConcordError } from "../errors.ts";
 import type { Clock } from "../runtime/clock.ts";
 import type { Principal } from "./auth.ts";
-import { closeCodes, type CloseReason } from "./socket-close-codes.ts";
+import { closeCodes, closeReasonOf, type CloseReason } from "./socket-close-codes.ts";
+import { MessageBucket } from "./socket-message-bucket.ts";
 import type { SocketMetrics } from "./socket-metrics.ts";
 import type { RepoPeer } from "./automerge-repo-room.ts";
 import { decodeRepoMessage, encodeRepoMessage, protocolVersion, type RepoMessage } from "./automerge-repo-codec.ts";
@@ -37,25 +38,18 @@ export interface RepoConnectionDeps {
   closed(connection: RepoConnection): void;
 }
 
-const reasons: Partial<Record<string, CloseReason>> = {
-  invalid_update: "invalidUpdate", too_large: "tooLarge", forbidden: "forbidden", not_found: "notFound", deleted: "notFound",
-  invalid_argument: "malformed", closed: "unavailable", unavailable: "unavailable", storage_full: "unavailable", timeout: "unavailable",
-};
-
 export class RepoConnection implements RepoPeer {
   peerId = "";
   readonly canWrite: boolean;
   private closed = false;
   private outstanding = 0;
-  private bucket: number;
-  private bucketAt: number;
+  private readonly bucket: MessageBucket;
   private awaitingPong = false;
   private stopPing = () => {};
 
   constructor(private readonly deps: RepoConnectionDeps) {
     this.canWrite = deps.principal.scopes.has("write");
-    this.bucket = deps.limits.messageBurst;
-    this.bucketAt = deps.clock.now();
+    this.bucket = new MessageBucket(deps.clock, deps.limits.messagesPerSecond, deps.limits.messageBurst);
   }
 
   start(): void {
@@ -78,7 +72,7 @@ export class RepoConnection implements RepoPeer {
     if (this.closed) return;
     if (!isBinary) return this.close("malformed", "automerge-repo frames are binary CBOR");
     if (data.length > limits.maxMessageBytes) return this.close("tooLarge", `a frame is over ${limits.maxMessageBytes} bytes`);
-    if (!this.takeToken()) return this.close("rateLimited", `more than ${limits.messagesPerSecond} frames per second`);
+    if (!this.bucket.take()) return this.close("rateLimited", `more than ${limits.messagesPerSecond} frames per second`);
     let message: RepoMessage;
     try {
       message = decodeRepoMessage(new Uint8Array(data.buffer, data.byteOffset, data.length));
@@ -115,19 +109,7 @@ export class RepoConnection implements RepoPeer {
   }
 
   private fail(error: unknown): void {
-    if (!isConcordError(error)) return this.close("internal", "internal error");
-    const reason = error.code === "invalid_update" && error.details.reason === "malformed" ? "malformed" : reasons[error.code] ?? "internal";
-    this.close(reason, error.message.slice(0, 120));
-  }
-
-  private takeToken(): boolean {
-    const { clock, limits } = this.deps;
-    const now = clock.now();
-    this.bucket = Math.min(limits.messageBurst, this.bucket + ((now - this.bucketAt) / 1000) * limits.messagesPerSecond);
-    this.bucketAt = now;
-    if (this.bucket < 1) return false;
-    this.bucket--;
-    return true;
+    this.close(closeReasonOf(error), isConcordError(error) ? error.message.slice(0, 120) : "internal error");
   }
 
   private ping(): void {

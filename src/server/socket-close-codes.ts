@@ -4,6 +4,8 @@
  * shouldReconnect stops on them), 4500-4599 are transient ("try again
  * later"), and 1013 is back-pressure. Stable: clients may branch on them.
  */
+import { isConcordError } from "../errors.ts";
+
 export const closeCodes = {
   /** A frame that does not decode (truncated varint, length past the end, not CBOR). */
   malformed: 4400,
@@ -30,3 +32,16 @@ export const closeCodes = {
 } as const;
 
 export type CloseReason = keyof typeof closeCodes;
+
+const reasonsByCode: Partial<Record<string, CloseReason>> = {
+  invalid_update: "invalidUpdate", too_large: "tooLarge", forbidden: "forbidden", unauthorized: "unauthorized",
+  not_found: "notFound", deleted: "notFound", invalid_argument: "malformed", closed: "unavailable", unavailable: "unavailable",
+  storage_full: "unavailable", timeout: "unavailable",
+};
+
+/** The close reason for an error a socket's work threw: its ConcordError code's, else "internal". */
+export function closeReasonOf(error: unknown): CloseReason {
+  if (!isConcordError(error)) return "internal";
+  if (error.code === "invalid_update" && error.details.reason === "malformed") return "malformed";
+  return reasonsByCode[error.code] ?? "internal";
+}

@@ -11,7 +11,8 @@ import { decodeVersion } from "../replica/version-token.ts";
 import type { Clock } from "../runtime/clock.ts";
 import type { Principal } from "./auth.ts";
 import type { PresenceRelay } from "./presence-relay.ts";
-import { closeCodes, type CloseReason } from "./socket-close-codes.ts";
+import { closeCodes, closeReasonOf, type CloseReason } from "./socket-close-codes.ts";
+import { MessageBucket } from "./socket-message-bucket.ts";
 import type { SocketMetrics } from "./socket-metrics.ts";
 import {
   decodeAwareness, decodeYjsFrame, encodeAwareness, keepAliveMessage, permissionDeniedMessage,
@@ -70,8 +71,7 @@ export class YjsConnection implements RoomMember {
   private queuedBytes = 0;
   private closed = false;
   private lastSentAt: number;
-  private bucket: number;
-  private bucketAt: number;
+  private readonly bucket: MessageBucket;
   private toldReadOnly = false;
   private awaitingPong = false;
   private stopKeepAlive = () => {};
@@ -80,8 +80,8 @@ export class YjsConnection implements RoomMember {
 
   constructor(private readonly deps: YjsConnectionDeps) {
     this.canWrite = deps.principal.scopes.has("write");
-    this.lastSentAt = this.bucketAt = deps.clock.now();
-    this.bucket = deps.limits.messageBurst;
+    this.lastSentAt = deps.clock.now();
+    this.bucket = new MessageBucket(deps.clock, deps.limits.messagesPerSecond, deps.limits.messageBurst);
   }
 
   start(): void {
@@ -109,7 +109,7 @@ export class YjsConnection implements RoomMember {
     if (this.closed) return;
     if (!isBinary) return this.close("malformed", "y-websocket frames are binary");
     if (data.length > limits.maxMessageBytes) return this.close("tooLarge", `a frame is over ${limits.maxMessageBytes} bytes`);
-    if (!this.takeToken()) return this.close("rateLimited", `more than ${limits.messagesPerSecond} frames per second`);
+    if (!this.bucket.take()) return this.close("rateLimited", `more than ${limits.messagesPerSecond} frames per second`);
     if (this.queuedMessages >= limits.maxQueuedMessages || this.queuedBytes + data.length > limits.maxQueuedBytes) {
       return this.close("backPressure", "too many frames waiting");
     }
@@ -207,24 +207,7 @@ export class YjsConnection implements RoomMember {
   }
 
   private fail(error: unknown): void {
-    if (!isConcordError(error)) return this.close("internal", "internal error");
-    const reasons: Partial<Record<string, CloseReason>> = {
-      invalid_update: "invalidUpdate", too_large: "tooLarge", forbidden: "forbidden", unauthorized: "unauthorized",
-      not_found: "notFound", deleted: "notFound", invalid_argument: "malformed", closed: "unavailable", unavailable: "unavailable",
-      storage_full: "unavailable", timeout: "unavailable",
-    };
-    const reason = error.code === "invalid_update" && error.details.reason === "malformed" ? "malformed" : reasons[error.code] ?? "internal";
-    this.close(reason, error.message.slice(0, 120));
-  }
-
-  private takeToken(): boolean {
-    const { clock, limits } = this.deps;
-    const now = clock.now();
-    this.bucket = Math.min(limits.messageBurst, this.bucket + ((now - this.bucketAt) / 1000) * limits.messagesPerSecond);
-    this.bucketAt = now;
-    if (this.bucket < 1) return false;
-    this.bucket--;
-    return true;
+    this.close(closeReasonOf(error), isConcordError(error) ? error.message.slice(0, 120) : "internal error");
   }
 
   private keepAlive(): void {
