@@ -9,8 +9,8 @@
  * final heal: a crash landing after the heal would leave that region down for
  * good and fail the run falsely (seed 5730 did exactly that).
  */
-import { openInternalReplica } from "../src/internal.ts";
 import { createSeededRandom } from "../src/runtime/random.ts";
+import type { DiskReader } from "./disk-reader.ts";
 import type { NemesisAction } from "./nemesis.ts";
 import { rotAtRest } from "./rot.ts";
 import type { SimNetwork } from "./network.ts";
@@ -34,11 +34,13 @@ export interface NemesisExecutorDeps {
   trace: Trace;
   chaosStartMs: number;
   /**
-   * The documents whose records may rot in a stopped region: not those of
-   * which it holds writes it acknowledged that no peer holds yet (damage to
-   * the only copy of a write loses it, and no store can help that). Default: none.
+   * The documents whose records may rot in a stopped region: those whose
+   * every write another region's disk holds too (damage to the only copy of a
+   * write loses it, and no store can help that). Default: none.
    */
   mayRot?(region: string): Promise<string[]>;
+  /** Reads a region's disk without touching it (disk-reader.ts); needed with `mayRot`. */
+  readDisk?<T>(region: string, use: (reader: DiskReader) => Promise<T>): Promise<T>;
   /**
    * Hears every restart the executor makes, once the region is up (the runner's no-rollback check), with
    * the version of each document a rotted region's disk held before the damage.
@@ -79,8 +81,19 @@ export function createNemesisExecutor(deps: NemesisExecutorDeps): NemesisExecuto
   let crashes = 0;
   /** Damage being done to stopped regions: their restart waits for it. */
   const rotting = new Map<string, Promise<ReadonlyMap<string, string> | undefined>>();
-  /** Regions whose restart waits for their damage: a second restart meanwhile must not start them early. */
-  const held = new Set<string>();
+  /**
+   * Regions whose restart waits for their damage or scrub: a second restart meanwhile must not start them early.
+   * A crash releases the region (its restart would otherwise be refused for good); the mark tells a stale
+   * release from the current one.
+   */
+  const held = new Map<string, object>();
+  /** Rotted regions whose scrub has not finished (a crash cut it short), with what their disk held before the rot. */
+  const unscrubbed = new Map<string, ReadonlyMap<string, string>>();
+  /**
+   * Rots are decided and done one at a time: two stopped regions each counting the other's disk as the second
+   * copy of a write, then both rotting, would lose it.
+   */
+  let rotTurn: Promise<unknown> = Promise.resolve();
 
   const sync = (): void => {
     network.healAll();
@@ -103,7 +116,7 @@ export function createNemesisExecutor(deps: NemesisExecutorDeps): NemesisExecuto
     waiting.delete(region.name);
     if (region.process || region.booting || held.has(region.name)) return;
     const damage = rotting.get(region.name);
-    if (!damage) {
+    if (!damage && !unscrubbed.has(region.name)) {
       logStart(region);
       void region.start().then(() => deps.afterRestart?.(region.name));
       return;
@@ -111,51 +124,51 @@ export function createNemesisExecutor(deps: NemesisExecutorDeps): NemesisExecuto
     // Restarted once the damage is on its disk; then every record is checked once (the scrub each
     // anti-entropy round makes), so what is damaged is known before the run may call itself quiet.
     rotting.delete(region.name);
-    held.add(region.name);
-    void damage.then(async (before) => {
+    const mark = {};
+    held.set(region.name, mark);
+    void (async () => {
+      const before = damage ? await damage : undefined;
       if (region.process || region.booting) return;
+      if (before) unscrubbed.set(region.name, before);
       logStart(region);
       await region.start();
-      await replicaOf(region)?.scrub(Number.MAX_SAFE_INTEGER).catch(() => undefined);
-      await deps.afterRestart?.(region.name, before);
-    }).finally(() => held.delete(region.name));
-  };
-  /** The version of each of `docs` a stopped region's disk holds, read by a throwaway replica on it. */
-  const versionsOnDisk = async (region: SimRegion, docs: readonly string[], seed: number): Promise<Map<string, string>> => {
-    const replica = await openInternalReplica({
-      store: region.disk.open(), masterKey: region.masterKey, region: region.name, clock: scheduler.clock(region.name, { alive: true }),
-      random: createSeededRandom(seed ^ 0x5eed),
+      const incarnation = region.incarnation;
+      const pending = unscrubbed.get(region.name);
+      if (pending) await replicaOf(region)?.scrub(Number.MAX_SAFE_INTEGER).catch(() => undefined);
+      // Crashed meanwhile (seed 45 crashed 6 ms into the scrub): the next start scrubs; this one is gone.
+      if (region.incarnation !== incarnation || !region.process) return;
+      unscrubbed.delete(region.name);
+      await deps.afterRestart?.(region.name, pending);
+    })().finally(() => {
+      if (held.get(region.name) === mark) held.delete(region.name);
     });
-    const held = new Map<string, string>();
-    for (const id of docs) {
-      try {
-        held.set(id, (await replica.read(id)).version);
-      } catch {
-        // not there, or already unreadable: nothing to compare with
-      }
-    }
-    await replica.close();
-    return held;
   };
   const rot = (region: SimRegion, action: Extract<NemesisAction, { type: "rot" }>): void => {
     const mayRot = deps.mayRot;
     if (!mayRot || region.process || region.booting || rotting.has(region.name) || held.has(region.name)) return;
+    const readDisk = deps.readDisk!;
     const damage = (async () => {
-      // The region stays down (its restart waits) until a peer holds what it acknowledged of some document,
+      // The region stays down (its restart waits) until another disk holds all it has of some document,
       // or the final heal.
-      let docs: string[];
-      while ((docs = await mayRot(region.name)).length === 0) {
+      for (;;) {
+        const turn = rotTurn.then(async () => {
+          const docs = await mayRot(region.name);
+          if (docs.length === 0) return undefined;
+          // What its disk serves before the damage: the restarted region must serve no less (or refuse).
+          const before = await readDisk(region.name, (reader) => reader.versions(docs));
+          const what = await rotAtRest(region.disk, region.masterKey, docs, action.mode, createSeededRandom(action.pick));
+          log({ type: "rot", region: region.name, detail: what });
+          return before;
+        });
+        rotTurn = turn.catch(() => undefined);
+        const before = await turn;
+        if (before) return before;
         if (healed) {
-          log({ type: "rot", region: region.name, detail: "skipped: it held acknowledged writes no peer held until the final heal" });
+          log({ type: "rot", region: region.name, detail: "skipped: no other disk held all it had of any document until the final heal" });
           return undefined;
         }
         await new Promise<void>((resolve) => scheduler.after(100, resolve));
       }
-      // What its disk serves before the damage: the restarted region must serve no less (or refuse).
-      const held = await versionsOnDisk(region, docs, action.pick);
-      const what = await rotAtRest(region.disk, region.masterKey, docs, action.mode, createSeededRandom(action.pick));
-      log({ type: "rot", region: region.name, detail: what });
-      return held;
     })();
     rotting.set(region.name, damage);
     // A skipped rot leaves nothing to wait for: unless a restart already took it, it must not keep the run
@@ -185,6 +198,7 @@ export function createNemesisExecutor(deps: NemesisExecutorDeps): NemesisExecuto
     trace.event("crash", deps.names.indexOf(region.name), inFlight, landed);
     scheduler.resume(region.name);
     region.crash(landed);
+    held.delete(region.name);
   };
 
   return {
@@ -193,7 +207,7 @@ export function createNemesisExecutor(deps: NemesisExecutorDeps): NemesisExecuto
       return crashes;
     },
     get settling() {
-      return held.size + rotting.size;
+      return held.size + rotting.size + unscrubbed.size;
     },
     apply(action) {
       if (healed) return; // nothing is injected after the final heal

@@ -23,6 +23,7 @@ import { readTopologyFile, simTopology } from "./topology-file.ts";
 import { createTrace, deriveSeed } from "./trace.ts";
 import { checkable, createLedger, docSpecs, issueWrite } from "./workload.ts";
 import { drainMicrotasks } from "./drain.ts";
+import { openDiskReader, type DiskReader } from "./disk-reader.ts";
 
 /** Virtual time given to replicate the freshly created documents before the chaos starts. */
 const setupMs = 2000;
@@ -161,7 +162,8 @@ export async function runSimulation(partial: Partial<SimOptions>, onProgress?: (
   const chaosStartMs = scheduler.now();
   const healAtMs = chaosStartMs + o.chaosMs;
   const actions = o.script ?? drawNemesis({ regions: names, kinds: o.nemesis, chaosMs: o.chaosMs, random: random("nemesis"), rotRandom: random("rot") });
-  const executor = createNemesisExecutor({ scheduler, network, regions, names, trace, chaosStartMs, mayRot: (name) => holdsNoSoleCopy(name),
+  const executor = createNemesisExecutor({ scheduler, network, regions, names, trace, chaosStartMs, mayRot: (name) => heldElsewhere(name),
+    readDisk: withDiskReader,
     afterRestart: (name, held) => checkNoRollback(name, held) });
   // Scripted runs carry out exactly their script; drawn ones add crashes aimed at writes in flight.
   const buggifyRandom = random("buggify");
@@ -189,30 +191,40 @@ export async function runSimulation(partial: Partial<SimOptions>, onProgress?: (
   await runUntil(healAtMs);
 
   /**
-   * The documents of which `name` holds no write it acknowledged that no peer holds: for each, the version its
-   * latest acknowledgement carried is included in a peer's document (or it acknowledged none). Damage to the
-   * only copy of a write loses it whatever the store does, so the rot nemesis damages only these.
+   * The documents whose copy on `name`'s disk (stopped) another region's disk holds too: every write it holds,
+   * whoever made it, is at rest elsewhere. Damage to the only copy of a write loses it whatever the store does,
+   * so the rot nemesis damages only these. Not the peers' in-memory state: a peer may serve a delta it has not
+   * made durable yet, and a crash takes that back (seed 71: a sole copy rotted in two regions in turn).
    */
-  async function holdsNoSoleCopy(name: string): Promise<string[]> {
-    const latest = latestAcks(name);
-    const safe = specs.map((s) => s.id).filter((id) => !latest.has(id));
-    for (const [doc, token] of latest) {
-      const peers = [...regions.values()].filter((r) => r.name !== name && r.process && !scheduler.isPaused(r.name));
-      let held = false;
-      for (const peer of peers) {
-        held = (await holds(peer.process!.replica, doc, token)) === "held";
-        if (held) break;
-      }
-      if (held) safe.push(doc);
+  async function heldElsewhere(name: string): Promise<string[]> {
+    const ids = specs.map((s) => s.id);
+    const own = await withDiskReader(name, (reader) => reader.versions(ids));
+    const safe = ids.filter((id) => !own.has(id));
+    let unsure = ids.filter((id) => own.has(id));
+    for (const peer of names) {
+      if (peer === name || unsure.length === 0) continue;
+      const held = await withDiskReader(peer, async (reader) => {
+        const found: string[] = [];
+        for (const id of unsure) if (await reader.holds(id, own.get(id)!)) found.push(id);
+        return found;
+      });
+      safe.push(...held);
+      unsure = unsure.filter((id) => !held.includes(id));
     }
-    return safe;
+    return ids.filter((id) => safe.includes(id));
   }
 
-  /** The version token of `name`'s latest acknowledged write, per document. */
-  function latestAcks(name: string): Map<string, string> {
-    const latest = new Map<string, string>();
-    for (const write of ledger.acked) if (write.region === name && write.version) latest.set(write.doc, write.version);
-    return latest;
+  async function withDiskReader<T>(name: string, use: (reader: DiskReader) => Promise<T>): Promise<T> {
+    const region = regions.get(name)!;
+    const reader = await openDiskReader({
+      disk: region.disk, masterKey: region.masterKey, region: name, clock: scheduler.clock(name, { alive: true }),
+      deviceClock: scheduler.deviceClock, seed: o.seed + names.indexOf(name), afterOneMs: (resolve) => scheduler.after(1, resolve),
+    });
+    try {
+      return await use(reader);
+    } finally {
+      await reader.close();
+    }
   }
 
   /** Whether `replica` holds `token` now: "held", "older" (it serves the document without it), or "unknown". */

@@ -22,4 +22,26 @@ describe("nemesis executor", () => {
     expect(result.violations, explain(result)).toEqual([]);
     expect(result.crashes).toBe(0);
   });
+
+  it("restarts a rotted region that crashed while its first scrub ran (seed 45 stayed down for good)", async () => {
+    // The rot waits until the region's documents are held elsewhere, so its restart lands a little after 900:
+    // several crash offsets make sure at least one crash falls between that restart and the end of the scrub.
+    let crashedWhileSettling = 0;
+    for (const offset of [10, 14, 20]) {
+      const result = await runSimulation({
+        seed: 3, docs: 2, ops: 60, chaosMs: 2000, convergenceBoundMs: 10_000,
+        script: [
+          { at: 500, type: "crash", region: "us-west", landed: 0, whileWriting: false },
+          { at: 900, type: "rot", region: "us-west", mode: "drop-tail", pick: 7 },
+          { at: 900, type: "restart", region: "us-west" },
+          { at: 900 + offset, type: "crash", region: "us-west", landed: 1, whileWriting: false },
+          { at: 1400, type: "restart", region: "us-west" },
+        ],
+      });
+      expect(result.violations, explain(result)).toEqual([]);
+      const mine = result.timeline.actions.filter((a) => a.region === "us-west").map((a) => a.type);
+      if (mine.join() === "crash,rot,restart,crash,restart") crashedWhileSettling++;
+    }
+    expect(crashedWhileSettling).toBeGreaterThan(0);
+  });
 });
