@@ -8,11 +8,14 @@
  *   server holding as many (goal: ≤ its RSS per socket);
  * - a provider's initial sync of a 260k-edit document (the automerge-paper
  *   trace when ../shared has it, else a synthetic one of the same size).
- * Everything runs in this one process (clients too), so per-socket figures
- * include the client side equally for both.
+ * Servers run in this process; the idle sockets' clients in a child process,
+ * so the per-socket figures are the server side alone, for both.
  */
+import { spawn } from "node:child_process";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
+import { fileURLToPath } from "node:url";
+import { cpus, loadavg } from "node:os";
 import * as Y from "yjs";
 import { WebsocketProvider } from "y-websocket";
 import { WebSocket, WebSocketServer } from "ws";
@@ -22,8 +25,8 @@ import { loadTrace, table } from "./harness.ts";
 
 const editsPerSecond = 10;
 const edits = Number(process.env.STOCK_BENCH_EDITS ?? 100);
-// 10,000 would need the clients in another process: client and server sockets together pass this machine's 20,000 descriptors.
-const idleCounts = (process.env.STOCK_BENCH_IDLE ?? "1000,5000").split(",").map(Number).filter((n) => n > 0);
+// The idle clients run in a child process, so 10,000 server sockets fit this machine's 20,000 descriptors.
+const idleCounts = (process.env.STOCK_BENCH_IDLE ?? "1000,10000").split(",").map(Number).filter((n) => n > 0);
 
 interface Endpoint {
   /** The y-websocket server URL (providers append /room). */
@@ -103,35 +106,38 @@ async function editLatency(e: Endpoint, doc: string, readerRegion: "a" | "b" = "
   return latencies.sort((x, y) => x - y);
 }
 
-/** RSS and heap growth per idle socket, and CPU over 5 s of idling. */
+/**
+ * This process's RSS and heap growth per idle socket, and its CPU over 5 s of idling, with the clients in a
+ * child process (idle-socket-clients.ts): the figures are the server side alone, for both servers.
+ */
 async function idleSockets(e: Endpoint, count: number): Promise<{ rssPerSocket: number; heapPerSocket: number; cpuMsPerSec: number }> {
   const gc = (globalThis as { gc?: () => void }).gc;
   gc?.();
   const before = process.memoryUsage();
-  const sockets: WebSocket[] = [];
-  const query = new URLSearchParams(e.params).toString();
-  for (let i = 0; i < count; i++) {
-    const ws = new WebSocket(`${e.url("a")}/idle-${i % 100}${query ? `?${query}` : ""}`);
-    sockets.push(ws);
+  const script = fileURLToPath(new URL("./idle-socket-clients.ts", import.meta.url));
+  const child = spawn(process.execPath, ["--import", "tsx", script, e.url("a"), String(count), new URLSearchParams(e.params).toString()], {
+    stdio: ["pipe", "pipe", "inherit"],
+  });
+  try {
     await new Promise<void>((resolve, reject) => {
-      ws.once("message", () => resolve()); // the server's sync step 1: the socket is fully set up
-      ws.once("error", reject);
+      child.stdout.on("data", (chunk: Buffer) => chunk.toString().includes("ready") && resolve());
+      child.once("exit", (code) => reject(new Error(`idle-socket-clients exited with ${code} before its sockets were up`)));
     });
+    gc?.();
+    const after = process.memoryUsage();
+    const cpu = process.cpuUsage();
+    await new Promise((resolve) => setTimeout(resolve, 5000));
+    const used = process.cpuUsage(cpu);
+    return {
+      rssPerSocket: Math.round((after.rss - before.rss) / count),
+      heapPerSocket: Math.round((after.heapUsed - before.heapUsed) / count),
+      cpuMsPerSec: Math.round((used.user + used.system) / 1000 / 5),
+    };
+  } finally {
+    const exited = new Promise((resolve) => child.once("exit", resolve));
+    child.stdin.end();
+    await exited;
   }
-  gc?.();
-  const after = process.memoryUsage();
-  const cpu = process.cpuUsage();
-  await new Promise((resolve) => setTimeout(resolve, 5000));
-  const used = process.cpuUsage(cpu);
-  await Promise.all(sockets.map((ws) => new Promise<void>((resolve) => {
-    ws.once("close", () => resolve());
-    ws.terminate();
-  })));
-  return {
-    rssPerSocket: Math.round((after.rss - before.rss) / count),
-    heapPerSocket: Math.round((after.heapUsed - before.heapUsed) / count),
-    cpuMsPerSec: Math.round((used.user + used.system) / 1000 / 5),
-  };
 }
 
 function bigDocument(): { update: Uint8Array; edits: number; source: string } {
@@ -171,7 +177,7 @@ async function initialSync(e: Endpoint, doc: string): Promise<number> {
 const progress = (what: string) => console.error(`[stock sockets] ${new Date().toISOString()} ${what}`);
 
 export async function run(): Promise<string> {
-  const out: string[] = ["machine loaded (2 cores shared by 7 engineers); all clients in this process; inter-region latency configured: 0 (loopback)"];
+  const out: string[] = [`load average ${loadavg().map((l) => l.toFixed(1)).join(" ")} on ${cpus().length} cores; idle clients in a child process, the others in this one; inter-region latency configured: 0 (loopback)`];
   const stock = await stockServer();
   const regions = await concord();
   try {
