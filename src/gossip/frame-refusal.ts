@@ -46,5 +46,6 @@ export function answerRefused(channel: SecureChannel, frame: Uint8Array, rejecti
   const { header } = readHeader(frame, channel.maxFrameBytes);
   const highestSeen = rejection.reason === "replayed" ? channel.highestSeen(header.sender) : undefined;
   const refusal = encodeResponse({ type: "refused", code: rejection.reason, message: rejection.message, ...(highestSeen !== undefined ? { highestSeen } : {}) });
-  return channel.seal(header.sender, "refusal", refusal, header.counter).frame;
+  // In the refused frame's own version, which the sender surely reads; a version we do not speak gets our default.
+  return channel.seal(header.sender, "refusal", refusal, header.counter, header.version).frame;
 }

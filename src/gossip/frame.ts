@@ -1,10 +1,11 @@
 /**
- * The gossip wire format, version 2. Every frame between two regions:
+ * The gossip wire format, versions 2 and 3. Every frame between two regions:
  *
  *   "CC" · version u8 · kind u8 · sender (u8 length + UTF-8) · receiver (same)
  *   · counter u64 · replyTo u64 · nonce 24 · XChaCha20-Poly1305(body)
  *
  *   body = senderEpoch u32 · receiverEpoch u32 · message (messages.ts)
+ *   version 3: the message is compressed where that pays (frame-compression.ts)
  *
  * The header up to the nonce is the associated data: sender, receiver,
  * version, counter and the request a response answers are all authenticated,
@@ -18,7 +19,10 @@
  * lies inside the AEAD may change), so a region authenticates any version's
  * frame before judging the version, and can tell an authentic peer which
  * versions it speaks. Version 1 (no epochs in the body) never shipped and is
- * not spoken.
+ * not spoken. A region sends a peer the newest version it speaks until that
+ * peer refuses it as unsupported, and answers each peer in the version the
+ * peer last used (secure-channel.ts), so regions on 2 and on 3 talk during a
+ * rolling upgrade.
  */
 import { sodium } from "../crypto/sodium.ts";
 import { ConcordError } from "../errors.ts";
@@ -26,8 +30,10 @@ import type { Random } from "../runtime/random.ts";
 
 export const frameMagic = [0x43, 0x43] as const;
 /** Versions this build speaks, oldest first. */
-export const supportedVersions = [2] as const;
-export const currentVersion = 2;
+export const supportedVersions = [2, 3] as const;
+export const currentVersion = 3;
+/** The first version whose messages may be compressed. */
+export const compressedSince = 3;
 export const frameKinds = { request: 1, response: 2, refusal: 3 } as const;
 export type FrameKind = keyof typeof frameKinds;
 const nonceBytes = 24;

@@ -39,6 +39,13 @@ export interface GossipOptions {
   pendingMaxBytes?: number;
   /** Hears of each damaged document anti-entropy rewrote from `peer`'s whole state (the region logs it). */
   onDocRepaired?: (id: string, peer: string) => void;
+  /**
+   * Compress large frame messages to peers on protocol 3 (catch-up states shrink several-fold). Default true;
+   * false if frame sizes on the wire must not depend on content (src/gossip/frame-compression.ts says why).
+   */
+  compressFrames?: boolean;
+  /** Protocol versions spoken (tests play a region on an older protocol). Default: all this build speaks. */
+  protocolVersions?: readonly number[];
   /** Simulator only: deliberate defects (see InjectedBugs in src/replica/types.ts). */
   bugs?: Pick<InjectedBugs, "dropFailedPushes" | "skipAntiEntropy">;
 }
@@ -100,7 +107,10 @@ export function createGossip(deps: GossipDeps, options: GossipOptions = {}): Gos
   };
   const { replica, transport, clock, random, self } = deps;
   const peerIds = [...deps.peers.keys()].sort();
-  const channel = createSecureChannel({ self, keyPair: deps.keyPair, peers: deps.peers, epoch: replica.epoch, random });
+  const channel = createSecureChannel({
+    self, keyPair: deps.keyPair, peers: deps.peers, epoch: replica.epoch, random,
+    compress: options.compressFrames ?? true, ...(options.protocolVersions ? { versions: options.protocolVersions } : {}),
+  });
   const detector = createFailureDetector(peerIds, o.downAfterMs, clock.now());
   const applier = createRemoteApplier(replica, o.pendingMaxBytes);
   const tree = createDigestTree();
@@ -155,8 +165,9 @@ export function createGossip(deps: GossipDeps, options: GossipOptions = {}): Gos
     timers.add(cancel);
   }
 
-  async function request(to: string, message: Request, resent = false): Promise<Response> {
+  async function request(to: string, message: Request, resends = 0): Promise<Response> {
     const payload = encodeRequest(message);
+    const sealedVersion = channel.peerVersion(to);
     const { frame, counter } = channel.seal(to, "request", payload);
     const state = peer(to);
     state.bytesSent += frame.length;
@@ -176,7 +187,12 @@ export function createGossip(deps: GossipDeps, options: GossipOptions = {}): Gos
     if (response.type === "refused") {
       // Made for an earlier boot of the peer (or before we heard its epoch): nothing was served, and opening the
       // refusal taught the channel the peer's epoch, so the request goes again, once.
-      if (response.code === "stale_epoch" && !resent) return request(to, message, true);
+      if (response.code === "stale_epoch" && resends < 2) return request(to, message, resends + 1);
+      // A peer on an older protocol: its refusal, sealed in a version it speaks, moved the channel down to that
+      // one already, or we step down ourselves; then the request goes again.
+      if (response.code === "unsupported_version" && resends < 2 && (channel.peerVersion(to) < sealedVersion || channel.stepDown(to))) {
+        return request(to, message, resends + 1);
+      }
       // Up and serving, only not ready for rounds yet: not a reason to stop pushing to it.
       if (response.code === treeBuildingCode) throw new ConcordError("unavailable", `${to} is still building its digest tree`);
       // Answered, but not served: as far as pushing goes the peer is not up.

@@ -36,9 +36,10 @@ import { assert } from "../errors.ts";
 import type { Random } from "../runtime/random.ts";
 import { derivePairKey, type RegionKeyPair } from "./region-keys.ts";
 import {
-  currentVersion, decodeFrameBody, encodeFrameBody, frameError, openFrame, readHeader, sealFrame, supportedVersions,
+  compressedSince, decodeFrameBody, encodeFrameBody, frameError, openFrame, readHeader, sealFrame, supportedVersions,
   type FrameEpochs, type FrameHeader, type FrameKind, type FrameRejection,
 } from "./frame.ts";
+import { compressMessage, decompressMessage } from "./frame-compression.ts";
 import { createReplayWindow, type ReplayWindow } from "./replay-window.ts";
 
 export interface ChannelOptions {
@@ -52,8 +53,12 @@ export interface ChannelOptions {
    */
   epoch: number;
   random: Random;
-  /** Largest frame accepted or sent. Default 32 MiB. */
+  /** Largest frame accepted or sent, and largest message a compressed one inflates to. Default 32 MiB. */
   maxFrameBytes?: number;
+  /** Compress large messages to peers speaking version 3 (see frame-compression.ts). Default true. */
+  compress?: boolean;
+  /** Protocol versions spoken, oldest first. Default: all this build speaks (tests play older regions with less). */
+  versions?: readonly number[];
 }
 
 export interface OpenedFrame {
@@ -71,7 +76,11 @@ export interface OpenOptions {
 }
 
 export interface SecureChannel {
-  seal(peer: string, kind: FrameKind, payload: Uint8Array, replyTo?: bigint): { frame: Uint8Array; counter: bigint };
+  /**
+   * `version`: the protocol version to seal in (a refusal answers in the refused frame's own); default
+   * peerVersion(peer).
+   */
+  seal(peer: string, kind: FrameKind, payload: Uint8Array, replyTo?: bigint, version?: number): { frame: Uint8Array; counter: bigint };
   /**
    * Opens a frame addressed to this region. Throws ConcordError
    * "bad_frame"/"unknown_peer" (counted): forged ("bad_mac"), replayed,
@@ -84,6 +93,19 @@ export interface SecureChannel {
   open(frame: Uint8Array, options?: OpenOptions): OpenedFrame;
   /** The epoch `peer` last told us (0 before it told us any). */
   peerEpoch(peer: string): number;
+  /**
+   * The protocol version frames to `peer` use: the highest version of the
+   * frames accepted from its current boot (a new boot starts over: it may run
+   * other code), or before any, the newest this region speaks. Only stepDown
+   * lowers it within a boot.
+   */
+  peerVersion(peer: string): number;
+  /**
+   * Moves frames to `peer` to the next older version this region speaks,
+   * after `peer` refused ours as unsupported (an authenticated refusal only).
+   * Returns whether there was one to move to.
+   */
+  stepDown(peer: string): boolean;
   /**
    * The highest counter accepted from `peer`, told to it when it sends a frame
    * this side refuses as replayed (see skipPast). Undefined before its first.
@@ -132,6 +154,12 @@ export function createSecureChannel(options: ChannelOptions): SecureChannel {
   const sent = new Map<string, bigint>();
   /** Each peer's boot epoch, from the last frame of it we accepted. */
   const epochs = new Map<string, number>();
+  const versions = options.versions ?? supportedVersions;
+  const newest = Math.max(...versions);
+  const compress = options.compress ?? true;
+  /** Per peer: the protocol version its frames get, and the boot of it that version was learned from. */
+  const peerVersions = new Map<string, { epoch: number; version: number }>();
+  const peerVersion = (peer: string) => peerVersions.get(peer)?.version ?? newest;
 
   const reject = (peer: string, reason: FrameRejection, message: string) => {
     const counts = (rejections[peer] ??= {});
@@ -159,13 +187,15 @@ export function createSecureChannel(options: ChannelOptions): SecureChannel {
 
   return {
     maxFrameBytes,
-    seal(peer, kind, payload, replyTo = 0n) {
+    seal(peer, kind, payload, replyTo = 0n, sealVersion) {
       const key = keys.get(peer);
       if (!key) throw frameError("unknown_sender", `region "${peer}" is not in the topology`);
       const counter = (sent.get(peer) ?? first) + 1n;
       sent.set(peer, counter);
-      const header: FrameHeader = { version: currentVersion, kind, sender: options.self, receiver: peer, counter, replyTo };
-      const body = encodeFrameBody({ sender: options.epoch, receiver: epochs.get(peer) ?? 0 }, payload);
+      const version = sealVersion !== undefined && versions.includes(sealVersion) ? sealVersion : peerVersion(peer);
+      const header: FrameHeader = { version, kind, sender: options.self, receiver: peer, counter, replyTo };
+      const message = version >= compressedSince ? compressMessage(payload, compress) : payload;
+      const body = encodeFrameBody({ sender: options.epoch, receiver: epochs.get(peer) ?? 0 }, message);
       return { frame: sealFrame(header, body, key, options.random), counter };
     },
     screen: (prefix) => addressed(prefix).header,
@@ -185,8 +215,8 @@ export function createSecureChannel(options: ChannelOptions): SecureChannel {
       }
       // A version is judged only once the MAC passed (newer versions keep this header and AEAD layout for
       // that): an authentic newer peer gets a sealed refusal listing our versions, a forgery gets nothing.
-      if (!(supportedVersions as readonly number[]).includes(header.version)) {
-        throw reject(sender, "unsupported_version", `protocol version ${header.version} is not supported (this region speaks ${supportedVersions.join(", ")})`);
+      if (!versions.includes(header.version)) {
+        throw reject(sender, "unsupported_version", `protocol version ${header.version} is not supported (this region speaks ${versions.join(", ")})`);
       }
       let opened: ReturnType<typeof decodeFrameBody>;
       try {
@@ -207,11 +237,30 @@ export function createSecureChannel(options: ChannelOptions): SecureChannel {
           ? `a request from "${sender}", which has not heard this region's epoch (${options.epoch}) yet`
           : `a request from "${sender}" made for epoch ${opened.epochs.receiver} of this region, which restarted since (epoch ${options.epoch}): replayed, or sent before it heard of the restart`);
       }
+      // Inflated last, once nothing else refuses the frame: a replay costs no inflating.
+      let payload = opened.message;
+      if (header.version >= compressedSince) {
+        try {
+          payload = decompressMessage(payload, maxFrameBytes);
+        } catch (error) {
+          throw reject(sender, (error as { details?: { reason?: FrameRejection } }).details?.reason ?? "unexpected", (error as Error).message);
+        }
+      }
       window.accept(header.counter);
       epochs.set(sender, opened.epochs.sender);
-      return { header, epochs: opened.epochs, payload: opened.message };
+      const known = peerVersions.get(sender);
+      const sameBoot = known?.epoch === opened.epochs.sender;
+      peerVersions.set(sender, { epoch: opened.epochs.sender, version: sameBoot ? Math.max(known.version, header.version) : header.version });
+      return { header, epochs: opened.epochs, payload };
     },
     peerEpoch: (peer) => epochs.get(peer) ?? 0,
+    peerVersion,
+    stepDown(peer) {
+      const older = versions.filter((v) => v < peerVersion(peer));
+      if (older.length === 0) return false;
+      peerVersions.set(peer, { epoch: epochs.get(peer) ?? 0, version: Math.max(...older) });
+      return true;
+    },
     highestSeen(peer) {
       const highest = windows.get(peer)?.highest();
       return highest === undefined || highest < 0n ? undefined : highest;

@@ -43,6 +43,8 @@ export async function createCluster(options: {
   loss?: number;
   capture?: boolean;
   gossip?: GossipOptions;
+  /** Per-region gossip options on top of `gossip` (a region on an older protocol, say). */
+  gossipFor?: (name: string) => GossipOptions;
   replica?: Partial<ReplicaOptions>;
 } = {}): Promise<Cluster> {
   await loadSodium();
@@ -60,7 +62,7 @@ export async function createCluster(options: {
     const peers = new Map(names.filter((n) => n !== name).map((n) => [n, keyPairs.get(n)!.publicKey]));
     const gossip = createGossip(
       { replica, transport: network.transport(name), clock, random, self: name, keyPair: keyPairs.get(name)!, peers },
-      { antiEntropyIntervalMs: 500, heartbeatMs: 200, downAfterMs: 600, retryBaseMs: 20, retryMaxMs: 400, ...options.gossip },
+      { antiEntropyIntervalMs: 500, heartbeatMs: 200, downAfterMs: 600, retryBaseMs: 20, retryMaxMs: 400, ...options.gossip, ...options.gossipFor?.(name) },
     );
     await gossip.start();
     const region = { name, replica, gossip, disk, keyPair: keyPairs.get(name)! };
