@@ -40,7 +40,7 @@ const patch = (title: string, headers: Record<string, string> = {}) =>
   jsonRequest("PATCH", "/doc", { ops: [{ op: "set", path: ["meta", "title"], value: title }] }, headers);
 
 const post = (delta: Uint8Array, headers: Record<string, string> = {}) =>
-  fetch(`${url}/doc/updates`, { method: "POST", body: delta, headers: { "content-type": "application/octet-stream", ...headers } });
+  fetch(`${url}/doc/updates`, { method: "POST", body: delta as Uint8Array<ArrayBuffer>, headers: { "content-type": "application/octet-stream", ...headers } });
 
 async function read(path = "/doc"): Promise<{ etag: string; body: { version: string; etag: string; value: { meta: { title: string }; text?: string } } }> {
   const r = await fetch(`${url}${path}`);
