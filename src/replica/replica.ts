@@ -31,7 +31,7 @@ import { readAfter } from "./read-after.ts";
 import { shredDoc } from "./shred.ts";
 import { dependencyCheck, lazyWriteToken } from "./write-token.ts";
 import { checkWriteCondition, parseWriteCondition, type CurrentVersion, type WriteCondition } from "./write-condition.ts";
-import { isVersionTag, VersionTags } from "./version-tag.ts";
+import { isVersionTag, lazyEtag, VersionTags } from "./version-tag.ts";
 import type {
   ChangeListener, CreateItem, CreateOptions, CreateResult, DeleteOptions, DocHead, DocStatus, DocView, InjectedBugs, InternalReplicaOptions, ListOptions, ReadOptions, ReplicaEvent,
   ReplicaOptions, ReplicaStats, Replication, WriteAck, WriteOptions,
@@ -477,9 +477,10 @@ export class Replica {
   private async acknowledge(doc: LoadedDoc, persisted: Persisted | undefined, options: WriteOptions, delta?: Uint8Array): Promise<WriteAck> {
     if (persisted === undefined) await doc.lastWrite; // nothing new, but it may still be on its way to disk
     const localSeq = persisted?.localSeq;
-    const version = persisted?.version ?? this.writer.currentVersion(doc).version;
-    const etag = persisted ? this.tags.tagOf(doc.handle.id, persisted.versionBytes) : this.writer.currentTag(doc);
-    const ack: WriteAck = { id: doc.handle.id, version, etag, token: version, changed: localSeq !== undefined, replicatedTo: 1 };
+    const { version, versionBytes } = persisted ?? this.writer.currentVersion(doc);
+    const ack = { id: doc.handle.id, version, token: version, changed: localSeq !== undefined, replicatedTo: 1 } as WriteAck;
+    // Hashed on first read: an embedded caller that never conditions a write never pays for it.
+    lazyEtag(ack, () => this.tags.tagOf(doc.handle.id, versionBytes));
     if (delta) lazyWriteToken(ack, doc.handle.kind, delta);
     const durability = options.durability ?? "local";
     if (durability === "local" || !this.replication || localSeq === undefined) return ack;

@@ -39,6 +39,15 @@ export function isVersionTag(text: string): boolean {
 /** The length of every tag, in characters. */
 export const versionTagLength = prefix.length + 22;
 
+/** Makes `target.etag` computed by `compute` on first read (then a plain, writable property). */
+export function lazyEtag(target: { etag: string }, compute: () => string): void {
+  const settle = (value: string) => {
+    Object.defineProperty(target, "etag", { value, enumerable: true, writable: true, configurable: true });
+    return value;
+  };
+  Object.defineProperty(target, "etag", { enumerable: true, configurable: true, get: () => settle(compute()), set: settle });
+}
+
 export interface VersionTagsOptions {
   /** Most bytes of versions remembered (plus a fixed overhead per entry). */
   maxBytes: number;
