@@ -16,6 +16,7 @@ export const errorCodes = [
   "key_missing", // no master key was given or found
   "closed", // the replica or store was closed
   "not_caught_up", // a read-your-writes token this region has not reached yet
+  "precondition_failed", // a conditional write (ifVersion, If-Match) whose document is no longer at that version here (details: etag, version)
   "timeout", // an operation that did not finish within its timeoutMs
   "unavailable", // a peer or resource that cannot be reached now
   "storage_full", // the store refused a write for lack of space (a browser's quota, a full disk); nothing was written

@@ -10,7 +10,7 @@ export type { ErrorCode } from "./errors.ts";
 export { openReplica } from "./replica/replica.ts";
 export type { Replica } from "./replica/replica.ts";
 export type {
-  ChangeListener, CreateItem, CreateOptions, CreateResult, DocChange, DocHead, DocView, Durability, ListOptions, PeerReplicationStats, PendingDeltaStats, ReadOptions,
+  ChangeListener, CreateItem, CreateOptions, CreateResult, DeleteOptions, DocChange, DocHead, DocView, Durability, ListOptions, PeerReplicationStats, PendingDeltaStats, ReadOptions,
   ReplicaOptions, ReplicaStats, ReplicationStats, WriteAck, WriteOptions,
 } from "./replica/types.ts";
 export type { DocKind, EngineLimits } from "./doc/engine.ts";

@@ -71,8 +71,13 @@ export interface DocSlots {
     id: string, losing: DocKind, winning: DocKind, conflictId: string,
     moved: (doc: LoadedDoc, kept: { doc: LoadedDoc; delta: Uint8Array } | undefined) => void,
   ): Promise<void>;
-  /** Retires the cached instance, waits for its writes, then runs `remove` (which shreds) under the gate. */
-  shred<T>(id: string, remove: () => Promise<T>): Promise<T>;
+  /**
+   * Retires the cached instance, waits for its writes, then runs `remove` (which shreds) under the gate.
+   * `check`, if given, first sees the document (the cached instance, else one loaded from the store without
+   * caching it; not called when there is none) in the same synchronous step that retires it, so no write
+   * lands between the check and the shred; a throw from it stops the shred and changes nothing.
+   */
+  shred<T>(id: string, check: ((doc: LoadedDoc) => void) | undefined, remove: () => Promise<T>): Promise<T>;
   /** Drops `doc` if it is the cached instance (it may hold a rejected edit): the next use reloads it. */
   retire(doc: LoadedDoc): void;
   /**
@@ -294,8 +299,16 @@ export function createDocSlots(deps: DocSlotsDeps): DocSlots {
         moved(doc, keptDoc && keep && { doc: keptDoc, delta: keep.delta });
       }));
     },
-    shred(id, remove) {
+    shred(id, check, remove) {
       return gated(id, async () => {
+        if (check) {
+          // Not cached: no write can reach it while the gate is held (a write's load queues behind it).
+          const doc = cache.peek(id) ?? await fromStore(id).catch((error: unknown) => {
+            if (isConcordError(error, "not_found")) return undefined;
+            throw error;
+          });
+          if (doc) check(doc); // synchronously followed by the retirement below when the doc is the cached one
+        }
         await retireCached(id);
         return remove();
       });

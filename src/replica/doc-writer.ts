@@ -13,11 +13,14 @@ import type { DocSlots } from "./doc-slots.ts";
 import type { LoadedDoc } from "./loaded-doc.ts";
 import type { InjectedBugs } from "./types.ts";
 import { encodeVersion, versionHash } from "./version-token.ts";
+import type { VersionTags } from "./version-tag.ts";
 
 /** A write made durable: its place in this replica's change order and the version after it. */
 export interface Persisted {
   localSeq: number;
   version: string;
+  /** The same version's bytes (shared: never modify). */
+  versionBytes: Uint8Array;
 }
 
 export interface DocWriterDeps {
@@ -25,6 +28,8 @@ export interface DocWriterDeps {
   slots: DocSlots;
   feed: ChangeFeed;
   bugs: InjectedBugs;
+  /** Where the tags handed out are remembered (see version-tag.ts). */
+  tags: VersionTags;
   compactMinLogBytes: number;
   compactMaxLogRecords: number;
 }
@@ -67,6 +72,8 @@ export interface DocWriter {
   announceDurable(doc: LoadedDoc, delta: Uint8Array, origin: "local" | "remote"): void;
   /** The document's version, encoded once per state. */
   currentVersion(doc: LoadedDoc): { versionBytes: Uint8Array; version: string };
+  /** The fixed-size tag of the document's version (see version-tag.ts), hashed once per state. */
+  currentTag(doc: LoadedDoc): string;
   /** The next local change sequence (deletions take one too). */
   nextLocalSeq(): number;
   /** kindConflicts: documents whose losing kind's copy this replica moved aside (see remote-apply.ts). */
@@ -91,7 +98,7 @@ export function createDocWriter(deps: DocWriterDeps): DocWriter {
   const { docs, slots, feed, bugs } = deps;
   const counters = { compactions: 0, rejectedDeltas: 0, kindConflicts: 0 };
   let localSeq = 0;
-  let lastVersion: { doc: LoadedDoc; seq: number; bytes: Uint8Array; text: string } | undefined;
+  let lastVersion: { doc: LoadedDoc; seq: number; bytes: Uint8Array; text: string; tag?: string } | undefined;
 
   // The version of the last document asked about, by its log sequence: every change of a live instance is
   // persisted at once (seq + 1), so an unchanged (doc, seq) is an unchanged version. The writes of one group
@@ -106,11 +113,18 @@ export function createDocWriter(deps: DocWriterDeps): DocWriter {
     return { versionBytes, version };
   };
 
+  const currentTag = (doc: LoadedDoc) => {
+    const { versionBytes } = currentVersion(doc);
+    const entry = lastVersion!;
+    entry.tag ??= deps.tags.tagOf(doc.handle.id, versionBytes);
+    return entry.tag;
+  };
+
   const emit = (handle: DocHandle, delta: Uint8Array, versionBytes: Uint8Array, version: string, origin: "local" | "remote"): Persisted => {
     const { id, kind } = handle;
     const seq = ++localSeq;
     feed.emit({ type: "change", id, kind, delta, version, versionBytes, origin, localSeq: seq });
-    return { localSeq: seq, version };
+    return { localSeq: seq, version, versionBytes };
   };
 
   const announce = (doc: LoadedDoc, delta: Uint8Array, origin: "local" | "remote"): Persisted => {
@@ -150,6 +164,7 @@ export function createDocWriter(deps: DocWriterDeps): DocWriter {
   return {
     counters,
     currentVersion,
+    currentTag,
     nextLocalSeq: () => ++localSeq,
 
     apply(doc, delta, from = "client") {

@@ -30,8 +30,10 @@ import { applyRemote, applyRemoteStaged, type StagedApply } from "./remote-apply
 import { readAfter } from "./read-after.ts";
 import { shredDoc } from "./shred.ts";
 import { dependencyCheck, lazyWriteToken } from "./write-token.ts";
+import { checkWriteCondition, parseWriteCondition, type CurrentVersion, type WriteCondition } from "./write-condition.ts";
+import { isVersionTag, lazyEtag, VersionTags } from "./version-tag.ts";
 import type {
-  ChangeListener, CreateItem, CreateOptions, CreateResult, DocHead, DocStatus, DocView, InjectedBugs, InternalReplicaOptions, ListOptions, ReadOptions, ReplicaEvent,
+  ChangeListener, CreateItem, CreateOptions, CreateResult, DeleteOptions, DocHead, DocStatus, DocView, InjectedBugs, InternalReplicaOptions, ListOptions, ReadOptions, ReplicaEvent,
   ReplicaOptions, ReplicaStats, Replication, WriteAck, WriteOptions,
 } from "./types.ts";
 import { decodeVersion, deletedVersionHash, encodeVersion, unknownVersionHash, versionHash } from "./version-token.ts";
@@ -40,6 +42,9 @@ export { decodeVersion, encodeVersion } from "./version-token.ts";
 
 /** Bytes of client deltas that may wait for their predecessors at once (see client-pending.ts). */
 const maxPendingClientBytes = 16 << 20;
+
+/** Bytes of recently handed-out versions kept so `diff` can resolve their tags (see version-tag.ts). */
+const maxRememberedVersionBytes = 8 << 20;
 
 /**
  * Opens a replica over `options.store`, creating the keyring on an empty store.
@@ -91,6 +96,7 @@ export class Replica {
   private docsRepaired = 0;
   private scrubCursor: AsyncIterator<{ id: string }> | undefined;
   private readonly emptyStates: CreateManyDeps["emptyStates"] = new Map();
+  private readonly tags = new VersionTags({ maxBytes: maxRememberedVersionBytes });
 
   /** @internal Use openReplica(); the constructor assumes an opened keyring. */
   constructor(options: InternalReplicaOptions, docs: DocStore, epoch: number) {
@@ -107,7 +113,7 @@ export class Replica {
     this.bugs = options.bugs ?? {};
     this.pending = new ClientPending({ clock: this.clock, feed: this.feed, maxBytes: maxPendingClientBytes });
     this.writer = createDocWriter({
-      docs, slots: this.slots, feed: this.feed, bugs: this.bugs,
+      docs, slots: this.slots, feed: this.feed, bugs: this.bugs, tags: this.tags,
       compactMinLogBytes: options.compactMinLogBytes ?? 64 * 1024,
       compactMaxLogRecords: options.compactMaxLogRecords ?? 4096,
     });
@@ -162,18 +168,23 @@ export class Replica {
    * flight) waits for them, up to `options.timeoutMs` (default 5 s; 0: no
    * wait), and is then applied and acknowledged like any other; if they
    * never come it is refused ("invalid_update", reason "missing_dependencies").
+   * With `options.ifVersion`, applies only if the document is at that version
+   * here; else "precondition_failed" and nothing changes (see WriteOptions).
    */
   async update(id: string, delta: Uint8Array, options: WriteOptions = {}): Promise<WriteAck> {
     if (!(delta instanceof Uint8Array)) throw new ConcordError("invalid_update", "a delta is a Uint8Array");
-    const apply = () => this.writeTo(id, (doc) => ({
-      doc, persisted: this.writer.apply(doc, delta) ? this.writer.persist(doc, delta, "local") : undefined,
-    }));
+    const condition = parseWriteCondition(options.ifVersion);
+    const apply = () => this.writeTo(id, (doc) => {
+      checkWriteCondition(condition, id, this.currentOf(doc)); // in the same synchronous step as the apply
+      return { doc, persisted: this.writer.apply(doc, delta) ? this.writer.persist(doc, delta, "local") : undefined };
+    });
     let applied: Awaited<ReturnType<typeof apply>>;
     try {
       applied = await apply();
     } catch (error) {
       const waitMs = options.timeoutMs ?? 5000;
-      if (!lacksPredecessors(error) || waitMs <= 0) throw error;
+      // Under a condition it cannot wait: the predecessors it waits for would move the version.
+      if (!lacksPredecessors(error) || waitMs <= 0 || condition !== undefined) throw error;
       // Sent before the updates it builds on (a pipelining writer): it waits for them (see client-pending.ts).
       const cached = this.slots.cache.peek(id);
       const check = cached && dependencyCheck(cached.handle.kind, delta);
@@ -196,6 +207,7 @@ export class Replica {
    * concurrent creation elsewhere competes with, and one side's content is
    * lost: create them in the document's initial shape (`create(id, kind, { init })`)
    * or through `patch`, which creates them the same way in every region.
+   * `options.ifVersion` makes it conditional, as for update().
    */
   async change<D = unknown>(id: string, edit: (doc: D) => void, options: WriteOptions = {}): Promise<WriteAck> {
     return this.edit(id, (engine, state) => engine.change(state, edit), options);
@@ -207,6 +219,7 @@ export class Replica {
    * the text of insertText, the counter of increment) are created identically
    * in every region, so concurrent first writes into them all survive.
    * ConcordError "invalid_argument" names the first op that does not fit; nothing changes then.
+   * `options.ifVersion` makes it conditional, as for update().
    */
   async patch(id: string, ops: JsonOp[], options: WriteOptions = {}): Promise<WriteAck> {
     const scope = { docId: id, ...(this.bugs.racyContainerCreate ? { racy: true } : {}) };
@@ -217,7 +230,9 @@ export class Replica {
     id: string, run: (engine: DocEngine<unknown>, state: unknown) => { state: unknown; delta: Uint8Array }, options: WriteOptions,
   ): Promise<WriteAck> {
     let delta: Uint8Array | undefined;
+    const condition = parseWriteCondition(options.ifVersion);
     const { doc, persisted } = await this.writeTo(id, (doc) => {
+      checkWriteCondition(condition, id, this.currentOf(doc)); // in the same synchronous step as the edit
       let result: { state: unknown; delta: Uint8Array };
       try {
         result = run(doc.engine, doc.state);
@@ -261,10 +276,22 @@ export class Replica {
     return doc.engine.snapshot(doc.state);
   }
 
-  /** What a replica at `version` (from a DocView or WriteAck) lacks, as one binary delta. */
+  /**
+   * What a replica at `version` (from a DocView or WriteAck: its `version`,
+   * or its `etag`) lacks, as one binary delta. An etag this replica did not
+   * hand out recently (another region's, or an old one) names a version it
+   * cannot see: the diff is then the whole document, as from an empty one.
+   * That is still right (applying what a copy already holds changes nothing), only larger.
+   */
   async diff(id: string, version: string | Uint8Array): Promise<Uint8Array> {
+    if (typeof version === "string" && isVersionTag(version)) {
+      const doc = await this.loaded(id);
+      const known = version === this.writer.currentTag(doc) ? this.writer.currentVersion(doc).versionBytes : this.tags.lookup(id, version);
+      return doc.engine.diff(doc.state, known ?? doc.engine.version(doc.engine.create()));
+    }
+    const bytes = typeof version === "string" ? decodeVersion(version) : version;
     const doc = await this.loaded(id);
-    return doc.engine.diff(doc.state, typeof version === "string" ? decodeVersion(version) : version);
+    return doc.engine.diff(doc.state, bytes);
   }
 
   /** Calls `listener` after every durable change of `id` (local or replicated). Returns an unsubscribe function. */
@@ -293,9 +320,13 @@ export class Replica {
   /**
    * Shreds a document: its data key is destroyed, so its records can never be
    * opened again, and a tombstone keeps it from coming back. False if absent.
+   * With `options.ifVersion`, only if it is at that version here (checked
+   * under the document's gate, with no write in between); else
+   * "precondition_failed" and nothing changes.
    */
-  async delete(id: string): Promise<boolean> {
-    return this.shred(id, "local");
+  async delete(id: string, options: DeleteOptions = {}): Promise<boolean> {
+    const condition = parseWriteCondition(options.ifVersion);
+    return this.shred(id, "local", condition);
   }
 
   /** The replica's figures (cache, store, rejections, repairs), and replication's per peer when it replicates. */
@@ -446,8 +477,10 @@ export class Replica {
   private async acknowledge(doc: LoadedDoc, persisted: Persisted | undefined, options: WriteOptions, delta?: Uint8Array): Promise<WriteAck> {
     if (persisted === undefined) await doc.lastWrite; // nothing new, but it may still be on its way to disk
     const localSeq = persisted?.localSeq;
-    const version = persisted?.version ?? this.writer.currentVersion(doc).version;
-    const ack: WriteAck = { id: doc.handle.id, version, token: version, changed: localSeq !== undefined, replicatedTo: 1 };
+    const { version, versionBytes } = persisted ?? this.writer.currentVersion(doc);
+    const ack = { id: doc.handle.id, version, token: version, changed: localSeq !== undefined, replicatedTo: 1 } as WriteAck;
+    // Hashed on first read: an embedded caller that never conditions a write never pays for it.
+    lazyEtag(ack, () => this.tags.tagOf(doc.handle.id, versionBytes));
     if (delta) lazyWriteToken(ack, doc.handle.kind, delta);
     const durability = options.durability ?? "local";
     if (durability === "local" || !this.replication || localSeq === undefined) return ack;
@@ -457,15 +490,21 @@ export class Replica {
     return ack;
   }
 
-  private async shred(id: string, origin: "local" | "remote"): Promise<boolean> {
+  private async shred(id: string, origin: "local" | "remote", condition?: WriteCondition): Promise<boolean> {
     this.checkOpen();
     checkDocId(id);
-    return shredDoc({ slots: this.slots, docs: this.docs, feed: this.feed, writer: this.writer, clock: this.clock }, id, origin);
+    const check = condition && ((doc: LoadedDoc) => checkWriteCondition(condition, id, this.currentOf(doc)));
+    return shredDoc({ slots: this.slots, docs: this.docs, feed: this.feed, writer: this.writer, clock: this.clock }, id, origin, check);
+  }
+
+  /** The document's current version, for a write condition: each form computed only if asked. */
+  private currentOf(doc: LoadedDoc): CurrentVersion {
+    return { tag: () => this.writer.currentTag(doc), version: () => this.writer.currentVersion(doc).version };
   }
 
   private headOf(doc: LoadedDoc): DocHead {
     const { id, kind } = doc.handle;
-    return { id, kind, version: encodeVersion(doc.engine.version(doc.state)) };
+    return { id, kind, version: this.writer.currentVersion(doc).version, etag: this.writer.currentTag(doc) };
   }
 
   private view(doc: LoadedDoc): DocView {

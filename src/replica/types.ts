@@ -58,8 +58,14 @@ export interface InternalReplicaOptions extends ReplicaOptions {
 export interface DocHead {
   id: string;
   kind: DocKind;
-  /** Opaque, base64url; changes whenever the content does. */
+  /** Opaque, base64url; changes whenever the content does. Grows with the document's writers and deletes. */
   version: string;
+  /**
+   * The same version as a fixed-size tag (25 characters, `v1.` + base64url;
+   * see src/replica/version-tag.ts): what HTTP ETags carry. Equal in every
+   * region for equal versions. Works as `ifVersion` and as `diff`'s version.
+   */
+  etag: string;
 }
 
 /** A document as read: its canonical JSON value and version. */
@@ -72,6 +78,8 @@ export interface WriteAck {
   id: string;
   /** The document's version after the write. */
   version: string;
+  /** That version's fixed-size tag (DocHead.etag): pass it as the next write's `ifVersion`. */
+  etag: string;
   /** False when the delta was already there (a duplicate is acknowledged, not an error). */
   changed: boolean;
   /** Read-your-writes token: `read(id, { after: token })` on any region waits until it holds this write. */
@@ -91,6 +99,23 @@ export interface WriteOptions {
    * how long a delta sent before the updates it builds on waits for them (0: refuse it at once). Default 5000.
    */
   timeoutMs?: number;
+  /**
+   * Compare-and-set: apply the write only if the document is at this version
+   * here, now (an `etag` or a `version` from a read or an ack; a list: any of
+   * them). Otherwise ConcordError "precondition_failed" (details: the current
+   * `etag` and `version`) and nothing changes. Checked and applied in one step,
+   * so of two writes with the same `ifVersion` at most one applies. This region's
+   * version only: other regions may accept concurrent writes all the same, and
+   * they merge as ever (see README "Conditional writes"). A delta that lacks
+   * its predecessors does not wait for them under a condition (their arrival
+   * would move the version): it is refused at once.
+   */
+  ifVersion?: string | readonly string[];
+}
+
+export interface DeleteOptions {
+  /** Delete only if the document is at this version here (WriteOptions.ifVersion). */
+  ifVersion?: string | readonly string[];
 }
 
 export interface CreateOptions {

@@ -11,6 +11,7 @@ import type { Durability, WriteAck, WriteOptions } from "../replica/types.ts";
 import { authorize } from "./auth.ts";
 import type { AppEnv } from "./env.ts";
 import { fail } from "./http-errors.ts";
+import { ifMatchVersions } from "./if-match.ts";
 import { intParam } from "./query-params.ts";
 
 export interface DocsRouteOptions {
@@ -22,13 +23,19 @@ export interface DocsRouteOptions {
 
 const durabilities: readonly Durability[] = ["local", "majority", "all"];
 
+/** A write's options from its query and its If-Match header (a conditional write: see WriteOptions.ifVersion). */
 function writeOptions(c: Context, maxWaitMs: number): WriteOptions {
   const durability = c.req.query("durability") ?? "local";
   if (!(durabilities as readonly string[]).includes(durability)) fail("invalid_argument", "?durability must be local, majority or all");
-  return { durability: durability as Durability, timeoutMs: intParam(c, "timeoutMs", 5000, maxWaitMs) };
+  const ifVersion = ifMatchVersions(c.req.header("if-match"));
+  return { durability: durability as Durability, timeoutMs: intParam(c, "timeoutMs", 5000, maxWaitMs), ...(ifVersion ? { ifVersion } : {}) };
 }
 
-const ackBody = (ack: WriteAck) => ({ id: ack.id, version: ack.version, changed: ack.changed, token: ack.token, replicatedTo: ack.replicatedTo });
+/** The ack as JSON, with the new version's ETag also in the header (the next conditional write's If-Match). */
+const ackResponse = (c: Context, ack: WriteAck) => {
+  c.header("ETag", `"${ack.etag}"`);
+  return c.json({ id: ack.id, version: ack.version, etag: ack.etag, changed: ack.changed, token: ack.token, replicatedTo: ack.replicatedTo });
+};
 
 /** Routes under /v1/docs. */
 export function docsRoutes(replica: Replica, options: DocsRouteOptions): Hono<AppEnv> {
@@ -40,6 +47,7 @@ export function docsRoutes(replica: Replica, options: DocsRouteOptions): Hono<Ap
     const body = (await c.req.json().catch(() => fail("invalid_argument", 'the body must be JSON: { "kind": "yjs" | "automerge", "init"?: {...} }'))) as { kind?: unknown; init?: unknown };
     if (!isDocKind(body?.kind)) fail("invalid_argument", '"kind" must be "yjs" or "automerge"');
     const view = await replica.create(id, body.kind, body.init === undefined ? {} : { init: body.init });
+    c.header("ETag", `"${view.etag}"`);
     return c.json(view, 201);
   });
 
@@ -49,7 +57,7 @@ export function docsRoutes(replica: Replica, options: DocsRouteOptions): Hono<Ap
     const write = writeOptions(c, options.maxWaitMs);
     const delta = new Uint8Array(await c.req.arrayBuffer());
     if (delta.length === 0) fail("invalid_update", "the body must be a binary delta (application/octet-stream)");
-    return c.json(ackBody(await replica.update(id, delta, write)));
+    return ackResponse(c, await replica.update(id, delta, write));
   });
 
   app.patch("/:id", async (c) => {
@@ -57,7 +65,7 @@ export function docsRoutes(replica: Replica, options: DocsRouteOptions): Hono<Ap
     authorize(c.get("principal"), "write", id);
     const write = writeOptions(c, options.maxWaitMs);
     const ops = parseJsonOps(await c.req.json().catch(() => fail("invalid_argument", "the body must be JSON")));
-    return c.json(ackBody(await replica.patch(id, ops, write)));
+    return ackResponse(c, await replica.patch(id, ops, write));
   });
 
   app.get("/", async (c) => {
@@ -76,7 +84,8 @@ export function docsRoutes(replica: Replica, options: DocsRouteOptions): Hono<Ap
   app.delete("/:id", async (c) => {
     const id = c.req.param("id");
     authorize(c.get("principal"), "write", id);
-    if (!(await replica.delete(id))) fail("not_found", `no document "${id}"`);
+    const ifVersion = ifMatchVersions(c.req.header("if-match"));
+    if (!(await replica.delete(id, ifVersion ? { ifVersion } : {}))) fail("not_found", `no document "${id}"`);
     return c.body(null, 204);
   });
 

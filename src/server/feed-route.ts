@@ -37,7 +37,8 @@ interface Selection {
 async function heads(replica: Replica, ids: readonly string[]): Promise<unknown[]> {
   return Promise.all(ids.map(async (id) => {
     try {
-      return await replica.head(id);
+      const { kind, version } = await replica.head(id);
+      return { id, kind, version };
     } catch (error) {
       if (isConcordError(error, "not_found")) return { id, state: "absent" };
       if (isConcordError(error, "deleted")) return { id, state: "deleted" };

@@ -17,6 +17,7 @@ const statusByCode: Record<ErrorCode, ContentfulStatusCode> = {
   not_found: 404,
   exists: 409,
   not_caught_up: 409,
+  precondition_failed: 412,
   deleted: 410,
   too_large: 413,
   unsupported: 415,
@@ -54,7 +55,10 @@ export function errorResponse(c: Context, thrown: unknown): Response {
   }
   const retryAfterMs = error.details.retryAfterMs;
   if (typeof retryAfterMs === "number") c.header("Retry-After", String(Math.max(1, Math.ceil(retryAfterMs / 1000))));
-  return c.json({ error: { code: error.code, message: error.message } }, httpStatus(error.code));
+  // A failed condition tells the client where the document is now, so it can merge and retry without a read.
+  const etag = error.code === "precondition_failed" && typeof error.details.etag === "string" ? error.details.etag : undefined;
+  if (etag !== undefined) c.header("ETag", `"${etag}"`);
+  return c.json({ error: { code: error.code, message: error.message, ...(etag !== undefined ? { etag } : {}) } }, httpStatus(error.code));
 }
 
 /** Shorthand for throwing a typed error from a handler. */

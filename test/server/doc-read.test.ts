@@ -21,7 +21,7 @@ afterEach(async () => replica.close());
 
 const getJson = async (path: string, headers: Record<string, string> = {}) => {
   const r = await app.request(path, { headers });
-  return { status: r.status, etag: r.headers.get("etag"), body: r.status === 200 ? ((await r.json()) as { version: string; value: { meta?: { title?: string } } }) : undefined };
+  return { status: r.status, etag: r.headers.get("etag"), body: r.status === 200 ? ((await r.json()) as { version: string; etag: string; value: { meta?: { title?: string } } }) : undefined };
 };
 
 describe("GET a document", () => {
@@ -42,9 +42,9 @@ describe("GET a document", () => {
     expect(full.status).toBe(200);
     expect(full.headers.get("x-concord-version")).toBe(body!.version);
     expect(full.headers.get("x-concord-kind")).toBe("yjs");
-    expect(full.headers.get("etag")).toBe(`"${body!.version}.update"`);
+    expect(full.headers.get("etag")).toBe(`"${body!.etag}.update"`);
     const diff = await app.request(`/v1/docs/d?since=${body!.version}`);
-    expect(diff.headers.get("etag")).toBe(`"${body!.version}.diff"`);
+    expect(diff.headers.get("etag")).toBe(`"${body!.etag}.diff"`);
     expect(read).not.toHaveBeenCalled();
   });
 
@@ -77,7 +77,7 @@ describe("GET a document", () => {
     const afterPatch = await getJson("/v1/docs/d");
     expect(afterPatch.body!.value.meta!.title).toBe("second");
     expect(afterPatch.etag).not.toBe(before.etag);
-    expect(afterPatch.etag).toBe(`"${afterPatch.body!.version}"`);
+    expect(afterPatch.etag).toBe(`"${afterPatch.body!.etag}"`);
     // An old ETag no longer matches: 200 with the new content.
     expect((await getJson("/v1/docs/d", { "if-none-match": before.etag! })).status).toBe(200);
     // A write as a remote region would make it (no HTTP request involved).
