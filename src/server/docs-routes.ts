@@ -10,6 +10,8 @@ import type { Replica } from "../replica/replica.ts";
 import type { Durability, WriteAck, WriteOptions } from "../replica/types.ts";
 import { authorize } from "./auth.ts";
 import type { AppEnv } from "./env.ts";
+import { ConcordError, isConcordError } from "../errors.ts";
+import { decodeDeltaSequence, isDeltaSequence } from "./delta-sequence.ts";
 import { fail } from "./http-errors.ts";
 import { ifMatchVersions } from "./if-match.ts";
 import { intParam } from "./query-params.ts";
@@ -37,6 +39,27 @@ const ackResponse = (c: Context, ack: WriteAck) => {
   return c.json({ id: ack.id, version: ack.version, etag: ack.etag, changed: ack.changed, token: ack.token, replicatedTo: ack.replicatedTo });
 };
 
+/**
+ * Writes `deltas` in order, pipelined, and answers the last one's ack, its read-your-writes token widened to
+ * the version (a Yjs write's own token names that write alone, and independent deltas do not imply each
+ * other). If any fails: the first failure's error, with how many were written (each written one is durable).
+ */
+async function updateAll(replica: Replica, id: string, deltas: Uint8Array[], write: WriteOptions): Promise<WriteAck> {
+  if (write.ifVersion !== undefined) fail("invalid_argument", "If-Match conditions one delta: send a conditional write alone");
+  const results = await Promise.allSettled(deltas.map((delta) => replica.update(id, delta, write)));
+  const failed = results.findIndex((r) => r.status === "rejected");
+  if (failed < 0) {
+    const last = (results.at(-1) as PromiseFulfilledResult<WriteAck>).value;
+    return { ...last, token: last.version };
+  }
+  const error = (results[failed] as PromiseRejectedResult).reason as unknown;
+  const applied = results.filter((r) => r.status === "fulfilled").length;
+  if (!isConcordError(error)) throw error;
+  throw new ConcordError(error.code, `delta ${failed} of ${deltas.length}: ${error.message} (${applied} of them written)`, {
+    details: { ...error.details, index: failed, written: applied },
+  });
+}
+
 /** Routes under /v1/docs. */
 export function docsRoutes(replica: Replica, options: DocsRouteOptions): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
@@ -55,9 +78,10 @@ export function docsRoutes(replica: Replica, options: DocsRouteOptions): Hono<Ap
     const id = c.req.param("id");
     authorize(c.get("principal"), "write", id);
     const write = writeOptions(c, options.maxWaitMs);
-    const delta = new Uint8Array(await c.req.arrayBuffer());
-    if (delta.length === 0) fail("invalid_update", "the body must be a binary delta (application/octet-stream)");
-    return ackResponse(c, await replica.update(id, delta, write));
+    const body = new Uint8Array(await c.req.arrayBuffer());
+    if (isDeltaSequence(c.req.header("content-type"))) return ackResponse(c, await updateAll(replica, id, decodeDeltaSequence(body), write));
+    if (body.length === 0) fail("invalid_update", "the body must be a binary delta (application/octet-stream)");
+    return ackResponse(c, await replica.update(id, body, write));
   });
 
   app.patch("/:id", async (c) => {

@@ -58,7 +58,10 @@ export function errorResponse(c: Context, thrown: unknown): Response {
   // A failed condition tells the client where the document is now, so it can merge and retry without a read.
   const etag = error.code === "precondition_failed" && typeof error.details.etag === "string" ? error.details.etag : undefined;
   if (etag !== undefined) c.header("ETag", `"${etag}"`);
-  return c.json({ error: { code: error.code, message: error.message, ...(etag !== undefined ? { etag } : {}) } }, httpStatus(error.code));
+  // A delta sequence's failure says which delta failed and how many were written (delta-sequence.ts).
+  const { index, written } = error.details;
+  const position = typeof index === "number" && typeof written === "number" ? { index, written } : {};
+  return c.json({ error: { code: error.code, message: error.message, ...(etag !== undefined ? { etag } : {}), ...position } }, httpStatus(error.code));
 }
 
 /** Shorthand for throwing a typed error from a handler. */

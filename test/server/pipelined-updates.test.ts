@@ -9,6 +9,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { Replica } from "../../src/replica/replica.ts";
 import { createSeededRandom } from "../../src/runtime/random.ts";
 import { createServer } from "../../src/server/app.ts";
+import { deltaSequenceType, encodeDeltaSequence } from "../../src/server/delta-sequence.ts";
 import { memoryReplica, yjsClient } from "../helpers/replicas.ts";
 
 let replica: Replica;
@@ -48,5 +49,50 @@ describe("pipelined updates over HTTP", () => {
     expect(bodies.every((b) => b.changed === true)).toBe(true);
     const read = (await (await fetch(`${url}/doc`)).json()) as { value: unknown };
     expect(read.value).toEqual({ text: client.doc.getText("text").toString() });
+  });
+
+  const put = () => fetch(`${url}/doc`, { method: "PUT", body: JSON.stringify({ kind: "yjs" }), headers: { "content-type": "application/json" } });
+  const postSequence = (body: Uint8Array, headers: Record<string, string> = {}) => fetch(`${url}/doc/updates`, {
+    method: "POST", body: body as Uint8Array<ArrayBuffer>, headers: { "content-type": deltaSequenceType, ...headers },
+  });
+
+  it("writes a whole history sent as one delta sequence, and its ack holds every delta", async () => {
+    expect((await put()).status).toBe(201);
+    const client = yjsClient(77);
+    const deltas = Array.from({ length: 500 }, (_, i) => client.insert(String.fromCharCode(97 + (i % 26)), i));
+    const response = await postSequence(encodeDeltaSequence(deltas));
+    const ack = (await response.json()) as { token: string; etag: string };
+    expect(response.status).toBe(200);
+    expect(response.headers.get("etag")).toBe(`"${ack.etag}"`);
+    const read = (await (await fetch(`${url}/doc?after=${encodeURIComponent(ack.token)}`)).json()) as { value: unknown };
+    expect(read.value).toEqual({ text: client.doc.getText("text").toString() });
+  });
+
+  it("refuses bad framing before writing anything", async () => {
+    expect((await put()).status).toBe(201);
+    const client = yjsClient(78);
+    const good = encodeDeltaSequence([client.insert("a", 0), client.insert("b", 1)]);
+    const before = (await (await fetch(`${url}/doc`)).json()) as { version: string };
+    for (const body of [good.subarray(0, good.length - 1), good.subarray(0, 2), encodeDeltaSequence([new Uint8Array(0)]), new Uint8Array(0)]) {
+      const response = await postSequence(body);
+      expect(response.status).toBe(400);
+      expect(((await response.json()) as { error: { code: string } }).error.code).toBe("invalid_update");
+    }
+    const conditional = await postSequence(good, { "if-match": '"whatever"' });
+    expect(conditional.status).toBe(400);
+    const after = (await (await fetch(`${url}/doc`)).json()) as { version: string };
+    expect(after.version).toBe(before.version);
+  });
+
+  it("names the first delta that failed and how many were written", async () => {
+    expect((await put()).status).toBe(201);
+    const client = yjsClient(79);
+    const deltas = [client.insert("a", 0), client.insert("b", 1), Uint8Array.of(0xff, 0xff, 0xff), client.insert("c", 2)];
+    const response = await postSequence(encodeDeltaSequence(deltas));
+    const body = (await response.json()) as { error: { code: string; index: number; written: number } };
+    expect(response.status).toBe(400);
+    expect(body.error).toMatchObject({ code: "invalid_update", index: 2, written: 3 });
+    const read = (await (await fetch(`${url}/doc`)).json()) as { value: unknown };
+    expect(read.value).toEqual({ text: "abc" });
   });
 });
