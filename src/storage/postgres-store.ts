@@ -84,7 +84,7 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
   const sql = storeSql(tables);
   let found: number;
   try {
-    const client = await pool.connect();
+    const client = await checkout(pool);
     try {
       const setting = (await client.query("SELECT current_setting('synchronous_commit') AS s")).rows[0]?.["s"];
       if (setting === "off") throw new ConcordError("invalid_argument", `${what}: synchronous_commit is off, so a COMMIT would not mean durable; turn it on`);
@@ -100,6 +100,23 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
     throw unavailable("opening", what, error);
   }
   return wrapPool(pool, sql, what, found === 0);
+}
+
+/** Connections that have our error listener (see checkout). */
+const guarded = new WeakSet<pg.PoolClient>();
+
+/**
+ * A pooled connection for a transaction or a snapshot. A connection that dies while checked out
+ * emits "error" on itself, not on the pool, and an EventEmitter without a listener would crash the
+ * process; its queries fail anyway, which is where the store reports it.
+ */
+async function checkout(pool: pg.Pool): Promise<pg.PoolClient> {
+  const client = await pool.connect();
+  if (!guarded.has(client)) {
+    guarded.add(client);
+    client.on("error", () => {});
+  }
+  return client;
 }
 
 function wrapPool(pool: pg.Pool, sql: ReturnType<typeof storeSql>, what: string, created: boolean): PostgresStore {
@@ -122,7 +139,7 @@ function wrapPool(pool: pg.Pool, sql: ReturnType<typeof storeSql>, what: string,
       }
     }
   };
-  const writer = createWriter(sql, () => pool.connect(), (cause) => fail("a write to", cause));
+  const writer = createWriter(sql, () => checkout(pool), (cause) => fail("a write to", cause));
 
   return {
     created,
@@ -153,7 +170,7 @@ function wrapPool(pool: pg.Pool, sql: ReturnType<typeof storeSql>, what: string,
 
     async snapshot() {
       ensureOpen();
-      const client = await pool.connect().catch((cause: unknown) => {
+      const client = await checkout(pool).catch((cause: unknown) => {
         throw fail("a snapshot of", cause);
       });
       const snapshot = await openSnapshot(client, sql, { what, ensureOpen, fail, onRelease: () => snapshots.delete(snapshot) });

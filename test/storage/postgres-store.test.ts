@@ -69,6 +69,63 @@ await describeWithPostgres("PostgreSQL store", () => {
     expect((error as Error).message).not.toContain("hunter2");
   });
 
+  it("answers 'unavailable' when its connections are terminated under load, loses no acknowledged write, and recovers", async () => {
+    const table = "kv_terminated";
+    const applicationName = `concord-test-${schema.slice(-12)}`;
+    const store = await openPostgresStore({ url: pgTestUrl, schema, table, applicationName });
+    const terminate = async () => (await pgQuery("SELECT pg_terminate_backend(pid) AS t FROM pg_stat_activity WHERE application_name = $1", [applicationName])).rows.length;
+    const key = (writer: number, i: number) => new Uint8Array([writer, i >> 8, i & 0xff]);
+    const acked = new Map<string, number>();
+    const failures: unknown[] = [];
+    let waiting: { atLeast: number; wake: () => void } | undefined;
+    const noteAck = () => {
+      if (waiting && acked.size >= waiting.atLeast) waiting.wake();
+    };
+    const writers = Array.from({ length: 6 }, async (_, writer) => {
+      for (let i = 0; i < 200; i++) {
+        try {
+          await store.write([{ key: key(writer, i), value: new Uint8Array([i & 0xff, writer]) }]);
+          acked.set(`${writer}/${i}`, i);
+          noteAck();
+        } catch (error) {
+          failures.push(error);
+        }
+      }
+    });
+    const killed: number[] = [];
+    for (let round = 1; round <= 4; round++) {
+      await new Promise<void>((wake) => {
+        waiting = { atLeast: round * 200, wake };
+        noteAck();
+      });
+      killed.push(await terminate());
+    }
+    await Promise.all(writers);
+    console.log(`terminated ${killed.join("+")} connections in 4 rounds; ${acked.size} writes acknowledged, ${failures.length} failed`);
+    expect(killed.reduce((a, b) => a + b, 0)).toBeGreaterThan(0);
+    for (const failure of failures) {
+      expect(isConcordError(failure, "unavailable"), String(failure)).toBe(true);
+      expect((failure as Error).message).toContain(schema);
+    }
+    for (const id of acked.keys()) {
+      const [writer, i] = id.split("/").map(Number) as [number, number];
+      expect(await store.get(key(writer, i))).toEqual(new Uint8Array([i & 0xff, writer]));
+    }
+    // A snapshot whose connection is terminated cannot go on (a new connection would be a new snapshot).
+    const snapshot = await store.snapshot();
+    expect(await terminate()).toBeGreaterThan(0);
+    const broken = await (async () => {
+      for await (const _ of snapshot.entries()) void _;
+    })().catch((e: unknown) => e);
+    expect(isConcordError(broken, "unavailable"), String(broken)).toBe(true);
+    expect((broken as Error).message).toContain("connection to PostgreSQL was lost");
+    snapshot.release();
+    // Later calls reconnect.
+    await store.write([{ key: new Uint8Array([0xee]), value: new Uint8Array([1]) }]);
+    expect(await store.get(new Uint8Array([0xee]))).toEqual(new Uint8Array([1]));
+    await store.close();
+  });
+
   it("stores keys and values as raw bytea, in unsigned byte order", async () => {
     const table = "kv_raw";
     const store: PostgresStore = await openPostgresStore({ url: pgTestUrl, schema, table });
