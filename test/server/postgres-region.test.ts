@@ -6,10 +6,10 @@
  * makes that a failure.
  */
 import { spawnSync } from "node:child_process";
-import { copyFile, mkdir, readdir } from "node:fs/promises";
+import { copyFile, mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, afterEach, expect, it } from "vitest";
-import { describeWithPostgres, dropSchema, pgTestUrl, testSchemaName } from "../helpers/postgres.ts";
+import { describeWithPostgres, dropSchema, pgQuery, pgTestUrl, testSchemaName } from "../helpers/postgres.ts";
 import { bin, safetyNetMs, startConcord, startProcessCluster, stop, waitReady, type ProcessCluster, type Proc } from "./processes.ts";
 
 const schema = testSchemaName("postgres-region.test.ts");
@@ -79,8 +79,31 @@ await describeWithPostgres("a region on PostgreSQL (concord serve --store postgr
     const target = join(cluster.path, "mover-pg");
     await mkdir(join(target, "keys"), { recursive: true });
     await copyFile(join(cluster.dataDir("mover"), "keys", "master.key"), join(target, "keys", "master.key"));
-    const restore = concord("restore", "--in", archive, "--data", target, "--store", storeUrl(pgSchema), "--region", "mover");
+    const restoreInto = (file: string) => concord("restore", "--in", file, "--data", target, "--store", storeUrl(pgSchema), "--region", "mover");
+    const rows = async () => Number((await pgQuery(`SELECT count(*) AS n FROM "${pgSchema}"."kv"`)).rows[0].n);
+
+    // A damaged archive is refused after part of it streamed in: the store is emptied again, DIR unchanged.
+    const damaged = await readFile(archive);
+    damaged[Math.floor(damaged.length / 2)]! ^= 1;
+    await writeFile(join(cluster.path, "damaged.ccbackup"), damaged);
+    const bad = restoreInto(join(cluster.path, "damaged.ccbackup"));
+    expect(bad.status).not.toBe(0);
+    expect(bad.stderr).toMatch(/\[corrupt_record\]/);
+    expect(await readdir(target)).toEqual(["keys"]);
+    expect(await rows()).toBe(0);
+
+    // An interrupted restore (marker left, rows half in): the region refuses to start, a new restore starts over.
+    await pgQuery(`INSERT INTO "${pgSchema}"."kv" (k, v) VALUES ('\\x4d01', '\\x00')`);
+    await writeFile(join(target, ".restore-postgres-partial"), "");
+    await copyFile(join(cluster.dataDir("mover"), "keys", "region.key"), join(target, "keys", "region.key")); // as a restore writes it
+    const refusedStart = startConcord(["serve", "--topology", cluster.topologyFile, "--region", "mover", "--data", target, "--store", storeUrl(pgSchema), "--auth", "off"]);
+    extra.push(refusedStart);
+    expect(await refusedStart.exited).not.toBe(0);
+    expect(refusedStart.output()).toContain("did not finish");
+
+    const restore = restoreInto(archive);
     expect(restore.status, restore.stderr).toBe(0);
+    expect((await pgQuery(`SELECT count(*) AS n FROM "${pgSchema}"."kv" WHERE k = '\\x4d01'`)).rows[0].n).toBe("0");
     expect((await readdir(target)).sort()).toEqual(["RESTORED", "keys"]);
 
     // A second restore into the now non-empty store is refused, changing nothing.
