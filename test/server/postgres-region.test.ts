@@ -60,6 +60,13 @@ await describeWithPostgres("a region on PostgreSQL (concord serve --store postgr
     const hex = Buffer.from(canary).toString("hex");
     for (const needle of [canary, hex, Buffer.from(`content 3`).toString("hex")]) expect(dump.stdout.includes(needle), `pg_dump output holds ${needle}`).toBe(false);
 
+    // A backup straight from the store (--data DIR --store URL) while the region runs: one REPEATABLE READ read.
+    const archive = join(cluster.path, "pgsolo.ccbackup");
+    const backup = concord("backup", "--data", cluster.dataDir("pgsolo"), "--store", storeUrl(pgSchema), "--region", "pgsolo", "--out", archive);
+    expect(backup.status, backup.stderr).toBe(0);
+    expect(backup.stdout).toMatch(/region pgsolo, \d+ entries/);
+    expect((await readFile(archive)).includes(canary)).toBe(false);
+
     // Restarted, it reads its documents back from PostgreSQL.
     await stop(cluster.procs.get("pgsolo")!);
     await cluster.serve("pgsolo");
