@@ -7,10 +7,12 @@
  * of them. A batch's promise resolves only after COMMIT returned: with
  * synchronous_commit on (checked at open), that is after the WAL flush.
  *
- * A transaction that fails before COMMIT was sent (the pooled connection had
- * died, say) is retried once on a fresh connection: nothing of it committed.
- * A failure at COMMIT leaves its outcome unknown; its batches reject with
- * "unavailable" and may or may not be there, as after a crash.
+ * A group that fits one statement (the common case: a few upserts) runs
+ * without BEGIN/COMMIT, one round trip. A transaction that fails before
+ * COMMIT was sent (the pooled connection had died, say) is retried once on a
+ * fresh connection: nothing of it committed. A failure at COMMIT (or of a
+ * lone statement once sent) leaves its outcome unknown; its batches reject
+ * with "unavailable" and may or may not be there, as after a crash.
  */
 import type { StoreSql } from "./postgres-sql.ts";
 import { isConnectionError } from "./postgres-errors.ts";
@@ -108,6 +110,7 @@ class BeforeCommit extends Error {
 const unwrap = (error: unknown): unknown => (error instanceof BeforeCommit ? error.cause : error);
 
 async function commitOnce(sql: StoreSql, connect: () => Promise<TransactionClient>, batches: readonly QueuedBatch[]): Promise<void> {
+  const statements = plan(sql, finalState(batches));
   let client: TransactionClient;
   try {
     client = await connect();
@@ -115,13 +118,22 @@ async function commitOnce(sql: StoreSql, connect: () => Promise<TransactionClien
     throw new BeforeCommit(cause);
   }
   try {
-    try {
-      await client.query("BEGIN");
-      await applyFinalState(sql, client, finalState(batches));
-    } catch (cause) {
-      throw new BeforeCommit(cause);
+    if (statements.length === 1) {
+      // One statement commits on its own (autocommit is atomic and, with synchronous_commit on, durable
+      // when it returns): one round trip instead of three. Its outcome is unknown if it fails, unless the
+      // connection was already dead before it was sent.
+      await client.query(statements[0]!.text, statements[0]!.values).catch((cause: unknown) => {
+        throw notSent(cause) ? new BeforeCommit(cause) : cause;
+      });
+    } else {
+      try {
+        await client.query("BEGIN");
+        for (const { text, values } of statements) await client.query(text, values);
+      } catch (cause) {
+        throw new BeforeCommit(cause);
+      }
+      await client.query("COMMIT");
     }
-    await client.query("COMMIT");
     client.release();
   } catch (error) {
     // A broken connection, or one left inside a failed transaction: either way not reusable.
@@ -129,6 +141,9 @@ async function commitOnce(sql: StoreSql, connect: () => Promise<TransactionClien
     throw error;
   }
 }
+
+/** node-postgres refuses to send on a connection it already knows is dead. */
+const notSent = (error: unknown): boolean => error instanceof Error && /not queryable|Client was closed/i.test(error.message);
 
 /**
  * What the batches leave behind, key by key: applying them in order is the
@@ -147,9 +162,16 @@ function finalState(batches: readonly QueuedBatch[]): { deletes: Buffer[]; upser
   return { deletes, upserts };
 }
 
-async function applyFinalState(sql: StoreSql, client: TransactionClient, state: ReturnType<typeof finalState>): Promise<void> {
+interface Statement {
+  text: string;
+  values: unknown[];
+}
+
+/** The statements that bring the table to `state`: deletes, then upserts, each chunked. */
+function plan(sql: StoreSql, state: ReturnType<typeof finalState>): Statement[] {
+  const statements: Statement[] = [];
   for (let i = 0; i < state.deletes.length; i += rowsPerStatement) {
-    await client.query(sql.deleteKeys, [state.deletes.slice(i, i + rowsPerStatement)]);
+    statements.push({ text: sql.deleteKeys, values: [state.deletes.slice(i, i + rowsPerStatement)] });
   }
   let i = 0;
   while (i < state.upserts.length) {
@@ -161,7 +183,8 @@ async function applyFinalState(sql: StoreSql, client: TransactionClient, state: 
     }
     const values: Buffer[] = [];
     for (const [key, value] of state.upserts.slice(i, i + rows)) values.push(key, value);
-    await client.query(sql.upsert(rows), values);
+    statements.push({ text: sql.upsert(rows), values });
     i += rows;
   }
+  return statements;
 }
