@@ -72,7 +72,9 @@ export async function run(): Promise<string> {
   }
   return `Sealed durable Yjs updates, LMDB vs PostgreSQL (${pgTestUrl.replace(/\/\/[^@]*@/, "//")}), one process
 ${table(rows)}
-Each writer waits for its ack, so a commit carries at most one update per writer. On PostgreSQL a
-commit is a transaction (BEGIN, upserts, COMMIT: a few round trips plus the server's WAL flush); the
-store's group commit puts the batches queued meanwhile into the next transaction.`;
+Each writer waits for its ack, so a commit carries at most one update per writer. "store commits" are
+the replica's group commits (one Store.write each). On PostgreSQL a write is one transaction: a single
+upsert in autocommit when it fits one statement (one round trip), else BEGIN … COMMIT, then the
+server's WAL flush; batches queued meanwhile go into the next one. LMDB's commit syncs its data and
+meta pages. PostgreSQL runs on this machine: over a network, add a round trip per write.`;
 }
