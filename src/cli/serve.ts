@@ -36,10 +36,11 @@ Options:
   --store URL       keep the documents in PostgreSQL instead of LMDB in
                     DIR/store: postgres://user@host:5432/db[?schema=NAME]
                     (default schema concord_<region>, created on first start).
-                    DIR then holds only keys and tokens, and must not hold an
-                    LMDB store: move one with "concord backup --data DIR" and
-                    "concord restore --store URL". One process per region
-                    for now (the data directory lock still applies).
+                    DIR then holds only keys and tokens; an LMDB store in
+                    DIR/store must hold no documents: move them with
+                    "concord backup --data DIR" and "concord restore --store
+                    URL". One process per region for now (the data
+                    directory lock still applies).
   --host HOST       interface to listen on (default: 127.0.0.1 for a loopback
                     URL, else 0.0.0.0; put TLS termination in front)
   --port PORT       port to listen on (default: the port of the region's URL)
