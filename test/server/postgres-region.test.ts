@@ -39,7 +39,7 @@ await describeWithPostgres("a region on PostgreSQL (concord serve --store postgr
     await Promise.all(clusters.splice(0).map((c) => c.stop()));
   });
   afterAll(async () => {
-    for (const suffix of ["canary", "moved"]) await dropSchema(`${schema}_${suffix}`);
+    for (const suffix of ["canary", "moved", "terminated"]) await dropSchema(`${schema}_${suffix}`);
   });
 
   it("keeps documents in PostgreSQL, and pg_dump of its schema shows no document id and no content", async () => {
@@ -133,6 +133,49 @@ await describeWithPostgres("a region on PostgreSQL (concord serve --store postgr
     const verify = concord("restore", "--in", fromPg, "--verify", "--key-file", join(target, "keys", "master.key"));
     expect(verify.status, verify.stderr).toBe(0);
     expect(verify.stdout).toContain("mac and region key check out");
+  });
+
+  it("answers 503 unavailable while its PostgreSQL connections are terminated under write load, loses no acknowledged write, and recovers", async () => {
+    const pgSchema = `${schema}_terminated`;
+    const cluster = await startProcessCluster(["pgkill"], "concord-pg-kill-", { serveArgs: () => ["--store", storeUrl(pgSchema)] });
+    clusters.push(cluster);
+    expect((await cluster.api("pgkill", "/v1/docs/journal", { method: "PUT", json: { kind: "yjs" } })).status).toBe(201);
+    const acked: string[] = [];
+    const failed: Array<{ status: number; code: string }> = [];
+    let waiting: { atLeast: number; wake: () => void } | undefined;
+    const writers = Array.from({ length: 4 }, async (_, w) => {
+      for (let i = 0; i < 60; i++) {
+        const entry = `w${w}-${i}`;
+        const r = await cluster.api("pgkill", "/v1/docs/journal", { method: "PATCH", json: { ops: [{ op: "push", path: ["entries"], value: entry }] } });
+        if (r.status === 200) acked.push(entry);
+        else failed.push({ status: r.status, code: ((await r.json()) as { error: { code: string } }).error.code });
+        if (waiting && acked.length >= waiting.atLeast) waiting.wake();
+      }
+    });
+    const allDone = Promise.all(writers);
+    let killed = 0;
+    for (let round = 1; round <= 3; round++) {
+      // Also ends when the writers do: if writes stopped being acknowledged, the checks below say so.
+      await Promise.race([allDone, new Promise<void>((wake) => {
+        waiting = { atLeast: round * 50, wake };
+        if (acked.length >= waiting.atLeast) wake();
+      })]);
+      killed += (await pgQuery("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'concord-pgkill'")).rows.length;
+    }
+    await allDone;
+    console.log(`region on PostgreSQL: terminated ${killed} connections in 3 rounds; ${acked.length} writes acknowledged, ${failed.length} failed (${JSON.stringify(failed.slice(0, 3))})`);
+    expect(killed).toBeGreaterThan(0);
+    for (const failure of failed) expect(failure).toEqual({ status: 503, code: "unavailable" });
+    const after = await cluster.api("pgkill", "/v1/docs/journal", { method: "PATCH", json: { ops: [{ op: "push", path: ["entries"], value: "after" }] } });
+    expect(after.status).toBe(200);
+    const entries = ((await cluster.value("pgkill", "journal")) as { entries: string[] }).entries;
+    expect(acked.filter((e) => !entries.includes(e))).toEqual([]);
+    expect(entries).toContain("after");
+    // And from the store alone: a restart reads every acknowledged write back from PostgreSQL.
+    await stop(cluster.procs.get("pgkill")!);
+    await cluster.serve("pgkill");
+    const reread = ((await cluster.value("pgkill", "journal")) as { entries: string[] }).entries;
+    expect([...acked, "after"].filter((e) => !reread.includes(e))).toEqual([]);
   });
 
   it("refuses to run on PostgreSQL over a data directory whose LMDB store holds documents", async () => {
