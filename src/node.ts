@@ -8,7 +8,10 @@ import { join } from "node:path";
 import { ConcordError, isConcordError } from "./errors.ts";
 import { openReplica as openReplicaOnStore, type Replica } from "./replica/replica.ts";
 import type { ReplicaOptions } from "./replica/types.ts";
+import { stat } from "node:fs/promises";
+import { layout } from "./storage/doc-store-layout.ts";
 import { openLmdbStore } from "./storage/lmdb-store.ts";
+import { openPostgresStore, type PostgresStoreOptions } from "./storage/postgres-store.ts";
 import type { Store } from "./storage/store.ts";
 import { lockDataDir, type DirLock } from "./runtime/dir-lock.ts";
 import { resolveMasterKey } from "./runtime/master-key.ts";
@@ -16,14 +19,20 @@ import { installAutomergeRecovery } from "./runtime/automerge-wasm.ts";
 
 export * from "./index.ts";
 export { openLmdbStore } from "./storage/lmdb-store.ts";
+export { openPostgresStore, type PostgresStore, type PostgresStoreOptions } from "./storage/postgres-store.ts";
 export { createKeyFile, defaultKeyFile, masterKeyEnv, readKeyFile } from "./runtime/master-key.ts";
 export { lockDataDir, lockFile, type DirLock } from "./runtime/dir-lock.ts";
 
 export type NodeReplicaOptions =
   | ReplicaOptions
   | (Omit<ReplicaOptions, "store" | "masterKey"> & {
-      /** Data directory: the LMDB store lives in DIR/store. */
+      /** Data directory: the LMDB store lives in DIR/store (unless `postgres` is given). */
       dir: string;
+      /**
+       * Keep the documents in PostgreSQL instead: DIR then holds only keys and configuration, and
+       * must not hold an LMDB store (move one with backup and restore).
+       */
+      postgres?: PostgresStoreOptions;
       /** The master key; else `keyFile`, $CONCORD_MASTER_KEY, or DIR/keys/master.key. */
       masterKey?: Uint8Array;
       keyFile?: string;
@@ -53,25 +62,62 @@ export async function openReplica(options: NodeReplicaOptions): Promise<Replica>
  * owns the store: closing it closes the store and releases the directory's
  * lock. Throws ConcordError "locked" while another live process holds DIR.
  */
-export async function openDataDir(options: Exclude<NodeReplicaOptions, ReplicaOptions>): Promise<{ replica: Replica; store: Store; masterKey: Uint8Array }> {
+export async function openDataDir(options: Exclude<NodeReplicaOptions, ReplicaOptions>): Promise<OpenDataDir> {
   installAutomergeRecovery();
-  const { dir, keyFile, lock: given, ...rest } = options;
+  const { dir, keyFile, lock: given, postgres, ...rest } = options;
   // The lock comes first: a second process must not even bump the boot epoch (peers would then take
   // the first process's frames for replays).
   const lock = given ?? (await lockDataDir(dir));
   let store: Store | undefined;
   try {
     const masterKey = await resolveMasterKey({ masterKey: options.masterKey, keyFile, dataDir: dir });
-    store = releasingOnClose(await openLmdbStore({ path: storePath(dir) }), lock);
-    return { replica: await openReplicaOnStore({ ...rest, store, masterKey }), store, masterKey };
+    const opened = await openStore(dir, postgres);
+    store = releasingOnClose(opened.store, lock);
+    return { replica: await openReplicaOnStore({ ...rest, store, masterKey }), store, masterKey, storeCreated: opened.created };
   } catch (error) {
     if (store) await store.close();
     else await lock.release();
     // A store-wide record (the keyring, say) that fails its checks: say where, and the way out.
     if (isConcordError(error, "corrupt_record")) {
-      throw new ConcordError("corrupt_record", `the store in ${storePath(dir)} is damaged: ${error.message}. Rebuild it with "concord repair --data ${dir}", or restore it from a backup`, { cause: error, details: { path: storePath(dir) } });
+      const where = postgres ? "the PostgreSQL store" : `the store in ${storePath(dir)}`;
+      throw new ConcordError("corrupt_record", `${where} is damaged: ${error.message}. Rebuild it with "concord repair --data ${dir}", or restore it from a backup`, { cause: error, details: { path: storePath(dir) } });
     }
     throw error;
+  }
+}
+
+export interface OpenDataDir {
+  replica: Replica;
+  store: Store;
+  masterKey: Uint8Array;
+  /** True when the store did not exist before this open (a new region, or a wiped store). */
+  storeCreated: boolean;
+}
+
+const exists = (path: string) => stat(path).then(() => true, () => false);
+
+/** DIR/store on LMDB, or the PostgreSQL store; says whether it was created now. */
+async function openStore(dir: string, postgres: PostgresStoreOptions | undefined): Promise<{ store: Store; created: boolean }> {
+  const lmdbExists = await exists(storePath(dir));
+  if (!postgres) return { store: await openLmdbStore({ path: storePath(dir) }), created: !lmdbExists };
+  if (lmdbExists && (await holdsDocuments(storePath(dir)))) {
+    throw new ConcordError("exists", `${storePath(dir)} holds an LMDB store with documents, but this region is to run on PostgreSQL: a region on PostgreSQL keeps only keys in its data directory. Move the documents with "concord backup --data ${dir}" then "concord restore --store postgres://…", and remove ${storePath(dir)}`);
+  }
+  const store = await openPostgresStore(postgres);
+  return { store, created: store.created };
+}
+
+/**
+ * Whether the LMDB store at `path` holds any document (metadata or a tombstone). "concord keys init"
+ * leaves a store holding only the keyring there; a region moving to PostgreSQL may ignore that one.
+ */
+async function holdsDocuments(path: string): Promise<boolean> {
+  const store = await openLmdbStore({ path });
+  try {
+    for (const prefix of [layout.metaPrefix(), layout.tombstonePrefix()]) for await (const _ of store.scan(prefix)) return true;
+    return false;
+  } finally {
+    await store.close();
   }
 }
 

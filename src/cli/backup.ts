@@ -16,6 +16,8 @@ import { type BackupHeader } from "../storage/backup-archive.ts";
 import { readBackup } from "../storage/backup-reader.ts";
 import { createBackup } from "../storage/backup-writer.ts";
 import { openLmdbStore } from "../storage/lmdb-store.ts";
+import { openPostgresStore } from "../storage/postgres-store.ts";
+import { parseStoreUrl } from "../server/store-url.ts";
 import { syncDirectory } from "../server/region-backup.ts";
 import { readRegionKeyFile, regionKeyFile } from "../server/region-key-file.ts";
 import { readTopologyFile } from "../server/topology-file.ts";
@@ -25,7 +27,7 @@ import { createProgress } from "./progress.ts";
 
 const help = `Usage:
   concord backup --region ID --out FILE [--topology FILE] [--url URL] [--token TOKEN]
-  concord backup --data DIR --out FILE [--region ID] [--key-file FILE]
+  concord backup --data DIR --out FILE [--region ID] [--key-file FILE] [--store postgres://…]
 
 Writes a backup archive of one region: a consistent snapshot of its store,
 taken at one moment while the region keeps serving. The archive holds only
@@ -56,6 +58,9 @@ Options:
   --token TOKEN      an admin token (default $CONCORD_TOKEN, then $TOKEN)
   --data DIR         back up this data directory instead of asking a server
   --key-file FILE    master key for --data (default DIR/keys/master.key)
+  --store URL        with --data: the region's PostgreSQL store (schema from
+                     ?schema=NAME, else concord_<region>); read in one
+                     REPEATABLE READ transaction while the region runs
   -h, --help         this help
 
 Example:
@@ -75,12 +80,13 @@ export const backupCommand: Command = defineCommand({
     token: { type: "string" },
     data: { type: "string" },
     "key-file": { type: "string" },
+    store: { type: "string" },
   },
   async run(values) {
     const out = resolve(requireFlag(values.out, "--out"));
     if (await stat(out).then(() => true, () => false)) throw new ConcordError("exists", `${out} already exists; choose another --out`);
     const started = wallNowMs();
-    const source = values.data !== undefined ? await fromDataDir(values.data, values.region, values["key-file"]) : await fromServer(values);
+    const source = values.data !== undefined ? await fromDataDir(values.data, values.region, values["key-file"], values.store) : await fromServer(values);
     const header = await writeChecked(source.chunks, out, source.masterKey).catch((error: unknown) => {
       // A stream cut by the server (it stopped, or dropped an idle stream) reads as a truncated archive.
       if (values.data === undefined && isConcordError(error, "corrupt_record") && /truncated/.test(error.message)) {
@@ -123,9 +129,10 @@ async function fromServer(values: { region?: string | undefined; topology?: stri
   return { chunks: response.body as unknown as AsyncIterable<Uint8Array> };
 }
 
-async function fromDataDir(dataDir: string, region: string | undefined, keyFile: string | undefined): Promise<ArchiveSource> {
+async function fromDataDir(dataDir: string, region: string | undefined, keyFile: string | undefined, storeUrl: string | undefined): Promise<ArchiveSource> {
   const path = storePath(dataDir);
-  if (!(await stat(path).then((s) => s.isDirectory(), () => false))) throw new ConcordError("not_found", `${path} does not exist: is ${dataDir} a region's data directory?`);
+  const regionId = region ?? basename(resolve(dataDir));
+  if (storeUrl === undefined && !(await stat(path).then((s) => s.isDirectory(), () => false))) throw new ConcordError("not_found", `${path} does not exist: is ${dataDir} a region's data directory?`);
   const masterKey = await resolveMasterKey({ keyFile, dataDir });
   await loadSodium();
   // A data directory made by "keys init --data" alone has no region key; any other failure is real.
@@ -133,12 +140,12 @@ async function fromDataDir(dataDir: string, region: string | undefined, keyFile:
     if (isConcordError(error, "key_missing")) return undefined;
     throw error;
   });
-  const store = await openLmdbStore({ path });
+  const store = storeUrl === undefined ? await openLmdbStore({ path }) : await openPostgresStore(parseStoreUrl(storeUrl, regionId));
   try {
     const { chunks } = await createBackup({
       snapshot: await store.snapshot(),
       masterKey,
-      region: region ?? basename(resolve(dataDir)),
+      region: regionId,
       createdAt: wallNowMs(),
       random: systemRandom,
       ...(regionKey ? { regionSecretKey: regionKey.secretKey } : {}),

@@ -6,6 +6,7 @@ import { readKeyFile, resolveMasterKey } from "../runtime/master-key.ts";
 import { systemRandom } from "../runtime/random.ts";
 import { readBackup } from "../storage/backup-reader.ts";
 import { restoreRegion } from "../server/region-backup.ts";
+import { parseStoreUrl } from "../server/store-url.ts";
 import { formatBytes } from "./backup.ts";
 import type { Command } from "./command.ts";
 import { defineCommand, requireFlag } from "./command.ts";
@@ -13,6 +14,7 @@ import { createProgress } from "./progress.ts";
 
 const help = `Usage:
   concord restore --in FILE --data DIR [--key-file FILE]
+  concord restore --in FILE --data DIR --store postgres://… --region ID [--key-file FILE]
   concord restore --in FILE --verify [--key-file FILE]
 
 Restores a backup archive ("concord backup") into DIR: the store (DIR/store)
@@ -31,6 +33,15 @@ peer, so it never serves a document deleted after the backup was made.
 Writes acknowledged only by this region after the backup, and never
 replicated, are lost.
 
+With --store, the documents go into that PostgreSQL store instead (schema
+from ?schema=NAME, else concord_<--region>), which must be empty; DIR gets
+the region key and markers only. This is how a region moves from LMDB to
+PostgreSQL: stop it, "concord backup --data OLD --out FILE", restore with
+--store into a new data directory holding keys/master.key, and start it with
+"concord serve --store URL --data NEW". An interrupted restore into
+PostgreSQL leaves DIR/.restore-postgres-partial: the region refuses to start
+until the restore is run again.
+
 --verify checks an archive without restoring it: structure and checksum, and
 with a master key also the mac and the region key.
 
@@ -39,6 +50,8 @@ Options:
   --data DIR       the data directory to restore into
   --verify         only check the archive
   --key-file FILE  the master key file
+  --store URL      restore into this PostgreSQL store (postgres://…)
+  --region ID      the region, for --store's default schema
   -h, --help       this help
 
 Example:
@@ -56,6 +69,8 @@ export const restoreCommand: Command = defineCommand({
     data: { type: "string" },
     verify: { type: "boolean" },
     "key-file": { type: "string" },
+    store: { type: "string" },
+    region: { type: "string" },
   },
   async run(values) {
     const input = requireFlag(values.in, "--in");
@@ -64,6 +79,7 @@ export const restoreCommand: Command = defineCommand({
     });
     if (values.verify) return verify(input, values["key-file"]);
     const dataDir = requireFlag(values.data, "--data (or --verify)");
+    const postgres = values.store === undefined ? undefined : postgresTarget(values.store, values.region);
     const masterKey = await resolveMasterKey({ keyFile: values["key-file"], dataDir });
     const progress = createProgress("restore");
     try {
@@ -72,6 +88,7 @@ export const restoreCommand: Command = defineCommand({
         dataDir,
         masterKey,
         random: systemRandom,
+        ...(postgres ? { postgres } : {}),
         onProgress: (done, total) => progress.update(done, total),
       });
       progress.finish(
@@ -86,6 +103,13 @@ export const restoreCommand: Command = defineCommand({
     return 0;
   },
 });
+
+/** The PostgreSQL store to restore into: the schema from the URL, else the --region's default. */
+function postgresTarget(store: string, region: string | undefined) {
+  const hasSchema = URL.canParse(store) && new URL(store).searchParams.has("schema");
+  if (!hasSchema && region === undefined) throw new ConcordError("invalid_argument", "--store needs --region ID (for the default schema concord_<region>) or ?schema=NAME in the URL");
+  return parseStoreUrl(store, region ?? "");
+}
 
 async function verify(input: string, keyFile: string | undefined): Promise<number> {
   const masterKey = keyFile !== undefined ? await readKeyFile(keyFile) : undefined;

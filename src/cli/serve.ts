@@ -9,10 +9,11 @@ import { authModes, startRegion, type AuthMode } from "../server/region.ts";
 import { createRequestLogger } from "../server/request-logger.ts";
 import { positive, type ServerLimits } from "../server/server-limits.ts";
 import { readTopologyFile } from "../server/topology-file.ts";
+import { parseStoreUrl } from "../server/store-url.ts";
 import type { Command } from "./command.ts";
 import { defineCommand, requireFlag } from "./command.ts";
 
-const help = `Usage: concord serve --topology FILE --region ID [--data DIR] [options]
+const help = `Usage: concord serve --topology FILE --region ID [--data DIR] [--store postgres://…] [options]
 
 Runs one region: the client API (/v1/docs), gossip with the other regions of
 the topology (/internal/gossip), /healthz, /readyz, /metrics and a status page
@@ -32,6 +33,14 @@ Options:
   --region ID       which region this process is (required)
   --data DIR        data directory (default data/<topology name>/<region>)
   --key-file FILE   master key file (default DIR/keys/master.key)
+  --store URL       keep the documents in PostgreSQL instead of LMDB in
+                    DIR/store: postgres://user@host:5432/db[?schema=NAME]
+                    (default schema concord_<region>, created on first start).
+                    DIR then holds only keys and tokens; an LMDB store in
+                    DIR/store must hold no documents: move them with
+                    "concord backup --data DIR" and "concord restore --store
+                    URL". One process per region for now (the data
+                    directory lock still applies).
   --host HOST       interface to listen on (default: 127.0.0.1 for a loopback
                     URL, else 0.0.0.0; put TLS termination in front)
   --port PORT       port to listen on (default: the port of the region's URL)
@@ -75,6 +84,7 @@ export const serveCommand: Command = defineCommand({
     region: { type: "string" },
     data: { type: "string" },
     "key-file": { type: "string" },
+    store: { type: "string" },
     host: { type: "string" },
     port: { type: "string" },
     "log-level": { type: "string" },
@@ -99,6 +109,7 @@ export const serveCommand: Command = defineCommand({
       server: limitsFromFlags(values),
       dataDir: values.data ?? join("data", topology.name, region),
       ...(values["key-file"] ? { keyFile: values["key-file"] } : {}),
+      ...(values.store !== undefined ? { postgres: parseStoreUrl(values.store, region) } : {}),
       ...(values.host ? { host: values.host } : {}),
       ...(port !== undefined ? { port } : {}),
     });

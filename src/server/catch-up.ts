@@ -34,11 +34,12 @@ const fileExists = (path: string) => stat(path).then(() => true, () => false);
 
 /**
  * Why the region in `dataDir` must catch up before serving, or undefined
- * when it need not. Call it before the store is opened: a data directory
- * whose store is missing (wiped, replaced) starts over, marker or not.
+ * when it need not. `storeCreated`: the store did not exist before this
+ * start (wiped, replaced, a new PostgreSQL schema); such a region starts
+ * over, marker or not.
  */
-export async function catchUpReason(dataDir: string, storePath: string): Promise<CatchUpReason | undefined> {
-  if (!(await fileExists(storePath))) await rm(caughtUpMarker(dataDir), { force: true });
+export async function catchUpReason(dataDir: string, storeCreated: boolean): Promise<CatchUpReason | undefined> {
+  if (storeCreated) await rm(caughtUpMarker(dataDir), { force: true });
   if (await fileExists(restoredMarker(dataDir))) return "restored";
   return (await fileExists(caughtUpMarker(dataDir))) ? undefined : "joining";
 }

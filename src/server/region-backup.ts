@@ -26,6 +26,9 @@ import { createBackup } from "../storage/backup-writer.ts";
 import { storePath } from "../node.ts";
 import { openLmdbStore } from "../storage/lmdb-store.ts";
 import type { Store } from "../storage/store.ts";
+import type { PostgresStoreOptions } from "../storage/postgres-store.ts";
+import { restoreIntoPostgres } from "./region-restore-postgres.ts";
+export { refuseUnfinishedRestore } from "./region-restore-postgres.ts";
 import type { BackupProvider } from "./admin-routes.ts";
 import { bytesEqual } from "../storage/bytes.ts";
 import { readRegionKeyFile, regionKeyFile, writeRegionKeyFile } from "./region-key-file.ts";
@@ -54,10 +57,13 @@ export function backupProvider(options: BackupProviderOptions): BackupProvider {
   };
 }
 
+/** Present in a data directory while a restore into PostgreSQL is under way or was interrupted (region-restore-postgres.ts). */
+export const postgresRestoreMarker = ".restore-postgres-partial";
+
 /** Files a data directory may hold and still count as empty for a restore. */
 const partialRestore = ".restore-partial";
 // LOCK: our own lock while restoring, or a stale one.
-const allowedInEmpty = new Set(["keys", partialRestore, "RESTORED", lockFileName]);
+const allowedInEmpty = new Set(["keys", partialRestore, postgresRestoreMarker, "RESTORED", lockFileName]);
 
 async function checkEmptyDataDir(dataDir: string): Promise<void> {
   const names = await readdir(dataDir).catch((cause: NodeJS.ErrnoException) => {
@@ -83,6 +89,11 @@ export interface RestoreOptions {
   random: Random;
   /** Called as entries land, with the archive's total. */
   onProgress?: (done: number, total: number) => void;
+  /**
+   * Restore into this PostgreSQL store instead of DIR/store (which must then not exist): the way a
+   * region moves from LMDB to PostgreSQL. The store must be empty (or hold an interrupted restore).
+   */
+  postgres?: PostgresStoreOptions;
 }
 
 export interface RestoreResult {
@@ -112,47 +123,70 @@ export async function restoreRegion(options: RestoreOptions): Promise<RestoreRes
 async function restoreLocked(options: RestoreOptions): Promise<RestoreResult> {
   const { dataDir } = options;
   await checkEmptyDataDir(dataDir); // again, now that no region can start here
+  if (options.postgres) return restoreIntoPostgres(options, options.postgres);
   const partial = join(dataDir, partialRestore);
   await rm(partial, { recursive: true, force: true });
   const store = await openLmdbStore({ path: partial });
-  let header: BackupHeader | undefined;
-  let regionSecretKey: Uint8Array | undefined;
-  let ended = false;
+  let filled: FilledStore;
   try {
-    let done = 0;
-    for await (const event of readBackup(options.archive, { masterKey: options.masterKey })) {
-      if (event.type === "header") header = event.header;
-      else if (event.type === "region-key") {
-        regionSecretKey = event.secretKey;
-        await checkExistingRegionKey(dataDir, regionSecretKey);
-      }
-      else if (event.type === "entries") {
-        await store.write(event.entries.map(([key, value]) => ({ key, value })));
-        done += event.entries.length;
-        options.onProgress?.(done, header!.entries);
-      } else ended = true;
-    }
-    if (!ended || !header) throw new ConcordError("internal", "the archive reader stopped before its end");
-    // The keyring must open with this key: catches an archive that is whole but not a Concord store.
-    await openKeyring(store, options.masterKey, options.random);
+    filled = await fillStore(store, options);
     await store.close();
   } catch (error) {
     await store.close().catch(() => {});
     await rm(partial, { recursive: true, force: true });
     throw error;
   }
-  // Key first, store last: the store's arrival is what makes the directory a region. A crash
-  // in between leaves the same key and the partial store, and running the restore again finishes.
-  if (regionSecretKey && !(await fileExists(regionKeyFile(dataDir)))) await writeRegionKeyFile(regionKeyFile(dataDir), regionSecretKey);
+  await placeRegionKey(dataDir, filled.regionSecretKey);
   try {
     // The marker first: a store in place without it would serve what its peers have deleted since.
-    await writeFile(restoredMarker(dataDir), JSON.stringify({ region: header.region, createdAt: header.createdAt }) + "\n");
+    await writeRestoredMarker(dataDir, filled.header);
     await rename(partial, storePath(dataDir));
     await syncDirectory(dataDir);
   } catch (cause) {
     throw new ConcordError("unavailable", `cannot move the restored store into ${storePath(dataDir)}: ${(cause as Error).message}; run the restore again`, { cause });
   }
-  return { header, regionKeyRestored: regionSecretKey !== undefined };
+  return { header: filled.header, regionKeyRestored: filled.regionSecretKey !== undefined };
+}
+
+export interface FilledStore {
+  header: BackupHeader;
+  regionSecretKey: Uint8Array | undefined;
+}
+
+/** Reads the whole archive into `store` (checksum, mac, keyring checked); throws before the end on any fault. */
+export async function fillStore(store: Store, options: RestoreOptions): Promise<FilledStore> {
+  let header: BackupHeader | undefined;
+  let regionSecretKey: Uint8Array | undefined;
+  let ended = false;
+  let done = 0;
+  for await (const event of readBackup(options.archive, { masterKey: options.masterKey })) {
+    if (event.type === "header") header = event.header;
+    else if (event.type === "region-key") {
+      regionSecretKey = event.secretKey;
+      await checkExistingRegionKey(options.dataDir, regionSecretKey);
+    }
+    else if (event.type === "entries") {
+      await store.write(event.entries.map(([key, value]) => ({ key, value })));
+      done += event.entries.length;
+      options.onProgress?.(done, header!.entries);
+    } else ended = true;
+  }
+  if (!ended || !header) throw new ConcordError("internal", "the archive reader stopped before its end");
+  // The keyring must open with this key: catches an archive that is whole but not a Concord store.
+  await openKeyring(store, options.masterKey, options.random);
+  return { header, regionSecretKey };
+}
+
+/**
+ * Key first, store last: the store's arrival is what makes the directory a region. A crash in between
+ * leaves the same key and the partial store, and running the restore again finishes.
+ */
+export async function placeRegionKey(dataDir: string, regionSecretKey: Uint8Array | undefined): Promise<void> {
+  if (regionSecretKey && !(await fileExists(regionKeyFile(dataDir)))) await writeRegionKeyFile(regionKeyFile(dataDir), regionSecretKey);
+}
+
+export async function writeRestoredMarker(dataDir: string, header: BackupHeader): Promise<void> {
+  await writeFile(restoredMarker(dataDir), JSON.stringify({ region: header.region, createdAt: header.createdAt }) + "\n");
 }
 
 const fileExists = (path: string) => stat(path).then(() => true, () => false);

@@ -15,7 +15,8 @@ import { deriveKey } from "../crypto/keyed-hash.ts";
 import { ConcordError } from "../errors.ts";
 import { createGossip, type FrameRejectionEvent, type Gossip, type GossipOptions } from "../gossip/index.ts";
 import type { Topology } from "../gossip/topology.ts";
-import { openDataDir, storePath } from "../node.ts";
+import { openDataDir } from "../node.ts";
+import type { PostgresStoreOptions } from "../storage/postgres-store.ts";
 import type { Replica } from "../replica/replica.ts";
 import { systemClock } from "../runtime/clock.ts";
 import { lockDataDir } from "../runtime/dir-lock.ts";
@@ -25,7 +26,7 @@ import { createServer, type ConcordApp, type ServerOptions } from "./app.ts";
 import { createHttpTransport } from "./http-transport.ts";
 import { catchUpMessage, catchUpReason, catchUpWithAPeer, markCaughtUp } from "./catch-up.ts";
 import { engineReadiness, watchEnginePanics } from "./engine-health.ts";
-import { backupProvider } from "./region-backup.ts";
+import { backupProvider, refuseUnfinishedRestore } from "./region-backup.ts";
 import { readRegionKeyFile, regionKeyFile } from "./region-key-file.ts";
 import { parseServerLimits } from "./server-limits.ts";
 import { requireTokensFile, tokensFile } from "./tokens-file.ts";
@@ -45,8 +46,10 @@ export interface RegionOptions {
   topology: Topology;
   /** This region's id in the topology. */
   region: string;
-  /** Holds store/, keys/master.key, keys/region.key and tokens.json. */
+  /** Holds store/ (not with `postgres`), keys/master.key, keys/region.key and tokens.json. */
   dataDir: string;
+  /** Run on this PostgreSQL store instead of the LMDB store in DIR/store (see src/server/store-url.ts). */
+  postgres?: PostgresStoreOptions;
   /** Master key file; default DIR/keys/master.key (or $CONCORD_MASTER_KEY). */
   keyFile?: string;
   /** Interface to listen on. Default: 127.0.0.1 when the region's URL is loopback, else 0.0.0.0. */
@@ -125,11 +128,19 @@ export async function startRegion(options: RegionOptions): Promise<RunningRegion
     : isTokenTable(given) ? given : createTokenTable(given);
   // The lock before anything is written: a second process on a live directory stops here.
   const lock = await lockDataDir(dataDir);
-  let catchingUp = await catchUpReason(dataDir, storePath(dataDir)).catch(async (error: unknown) => {
+  await refuseUnfinishedRestore(dataDir).catch(async (error: unknown) => {
     await lock.release();
     throw error;
   });
-  const { replica, store, masterKey } = await openDataDir({ dir: dataDir, lock, region: self.id, ...(options.keyFile ? { keyFile: options.keyFile } : {}) });
+  const { replica, store, masterKey, storeCreated } = await openDataDir({
+    dir: dataDir, lock, region: self.id,
+    ...(options.keyFile ? { keyFile: options.keyFile } : {}),
+    ...(options.postgres ? { postgres: options.postgres } : {}),
+  });
+  let catchingUp = await catchUpReason(dataDir, storeCreated).catch(async (error: unknown) => {
+    await replica.close();
+    throw error;
+  });
   const transport = createHttpTransport({ urls, timeoutMs: options.gossipTimeoutMs ?? 5000 });
   // Stable across restarts (operators can follow one document through days of logs), secret like the region key.
   const logKey = deriveKey(keyPair.secretKey, "log-doc-ids");

@@ -19,6 +19,7 @@ const suites = [
   ["automerge large inputs", () => import("./automerge-large.bench.ts")],
   ["stock sockets", () => import("./stock-sockets.bench.ts")],
   ["client catch-up", () => import("./client-catch-up.bench.ts")],
+  ["postgres writes", () => import("./postgres-write.bench.ts")],
 ] as const;
 
 const only = process.argv[2];

@@ -99,7 +99,12 @@ export interface ProcessCluster {
   stop(): Promise<void>;
 }
 
-export async function startProcessCluster(ids: string[], prefix: string): Promise<ProcessCluster> {
+export interface ProcessClusterOptions {
+  /** More `concord serve` arguments for a region (e.g. --store postgres://…). */
+  serveArgs?: (id: string) => string[];
+}
+
+export async function startProcessCluster(ids: string[], prefix: string, options: ProcessClusterOptions = {}): Promise<ProcessCluster> {
   const dir = await tempDir(prefix);
   const { file: topologyFile, urls } = await writeTopology(dir.path, ids);
   const init = spawnSync(process.execPath, [bin, "keys", "init", "--topology", topologyFile, "--data", dir.path], { encoding: "utf8" });
@@ -110,7 +115,7 @@ export async function startProcessCluster(ids: string[], prefix: string): Promis
     urls, topologyFile, procs, dataDir,
     path: dir.path,
     async serve(id) {
-      const proc = startConcord(["serve", "--topology", topologyFile, "--region", id, "--data", dataDir(id), "--log-level", "warn", "--auth", "off"]);
+      const proc = startConcord(["serve", "--topology", topologyFile, "--region", id, "--data", dataDir(id), "--log-level", "warn", "--auth", "off", ...(options.serveArgs?.(id) ?? [])]);
       procs.set(id, proc);
       await waitReady(urls[id]!, proc);
       return proc;
