@@ -11,8 +11,12 @@
  *
  * N = BENCH_STARTUP_DOCS (default 100,000; BENCH_STARTUP_1M=1 for 1,000,000).
  * The data directory is written through the replica, 2,000 creates at a
- * time (group commit makes each batch one store write).
+ * time (group commit makes each batch one store write). BENCH_STARTUP_DIR=path
+ * keeps it under path/docs-N and reuses it on the next run (writing 1M documents takes
+ * minutes); it is filled only when it does not yet hold N documents.
  */
+import { access, mkdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import type { Topology } from "../../src/gossip/topology.ts";
@@ -86,9 +90,27 @@ async function startOnce(topology: Topology, dataDir: string, probeId: string, r
   return { listening, firstRead, treeBuilt, documents, memory };
 }
 
+/** A kept directory (BENCH_STARTUP_DIR), or a temporary one removed after the run. */
+async function benchDir(n: number): Promise<{ path: string; remove: () => Promise<void> }> {
+  const kept = process.env.BENCH_STARTUP_DIR;
+  if (!kept) return tempDir("concord-bench-startup-");
+  const path = join(kept, `docs-${n}`);
+  await mkdir(path, { recursive: true });
+  return { path, remove: async () => {} };
+}
+
+/** Fills the data directory unless a marker says an earlier run left `n` documents in it. */
+async function populateOnce(dir: string, dataDir: string, n: number): Promise<number | undefined> {
+  const marker = join(dir, `populated-${n}`);
+  if (await access(marker).then(() => true, () => false)) return undefined;
+  const ms = await populate(dataDir, n);
+  await writeFile(marker, "");
+  return ms;
+}
+
 export async function run(): Promise<string> {
   const n = docCount();
-  const dir = await tempDir("concord-bench-startup-");
+  const dir = await benchDir(n);
   try {
     const template = parseTopology({ name: "bench", regions: [
       { id: "a", url: `http://127.0.0.1:${await freePort()}` },
@@ -96,7 +118,7 @@ export async function run(): Promise<string> {
     ] });
     const { topology } = await initTopologyKeys(template, dir.path);
     const dataDir = regionDataDir(dir.path, "a");
-    const populateMs = await populate(dataDir, n);
+    const populateMs = await populateOnce(dir.path, dataDir, n);
     const bare = await timed(async () => (await openDataDir({ dir: dataDir })).replica.close());
     const reads = Math.min(10_000, n);
     const runs = [await startOnce(topology, dataDir, `doc-${n - 1}`), await startOnce(topology, dataDir, "doc-0", reads)];
@@ -125,7 +147,8 @@ export async function run(): Promise<string> {
       table(memoryRows),
       "heap / estimate: heap the reads left behind (after a full GC) over the cache's estimate of what it holds; one process, so RSS includes the bench itself",
       "",
-      `baseline: opening the data directory alone ${Math.round(bare.ms)} ms; data directory written in ${Math.round(populateMs / 1000)} s (${Math.round(n / (populateMs / 1000))} docs/s)`,
+      `baseline: opening the data directory alone ${Math.round(bare.ms)} ms; ` +
+        (populateMs === undefined ? `data directory reused from ${dir.path}` : `data directory written in ${Math.round(populateMs / 1000)} s (${Math.round(n / (populateMs / 1000))} docs/s)`),
       "'tree complete' is when anti-entropy can run: what start-up cost before the tree was built in the background",
     ].join("\n");
   } finally {
