@@ -10,6 +10,7 @@
  * authenticated peers, not adversaries choosing collisions.
  */
 import { keyedHash } from "../crypto/keyed-hash.ts";
+import { assert } from "../errors.ts";
 
 export const treeFanout = 16;
 export const elementHashBytes = 16;
@@ -37,10 +38,6 @@ export interface DigestTree {
 const empty = (): NodeDigest => ({ hash: new Uint8Array(elementHashBytes), count: 0 });
 const encoder = new TextEncoder();
 
-function xorInto(target: Uint8Array, value: Uint8Array): void {
-  for (let i = 0; i < target.length; i++) target[i]! ^= value[i]!;
-}
-
 /** The nibble path of a document id, `depth` hex characters long. */
 export function idPath(id: string, depth: number): string {
   const hash = keyedHash(null, id, 16);
@@ -57,27 +54,47 @@ export function elementHash(id: string, versionHash: Uint8Array): Uint8Array {
   return keyedHash(null, input, elementHashBytes);
 }
 
-/** `depth` 4 gives 65,536 leaves: a few documents per leaf at a million documents. */
+/** The deepest tree kept: 16^5 leaves hold 16 MiB of node hashes. */
+const maxDepth = 5;
+
+/**
+ * `depth` 4 gives 65,536 leaves: a few documents per leaf at a million documents.
+ * Node hashes and counts live in two flat arrays, level after level (node `p` of
+ * level d at index (16^d − 1)/15 + p): building the tree at start-up sets every
+ * document once, and string keys and an object per node made that the largest
+ * cost of the build (issue 11).
+ */
 export function createDigestTree(depth = 4): DigestTree {
-  const nodes = new Map<string, NodeDigest>();
+  assert(Number.isInteger(depth) && depth >= 1 && depth <= maxDepth, `digest tree depth ${depth} is not in 1..${maxDepth}`);
+  const offsets = Array.from({ length: depth + 1 }, (_, d) => (treeFanout ** d - 1) / (treeFanout - 1));
+  const nodeCount = offsets[depth]! + treeFanout ** depth;
+  const hashes = new Uint8Array(nodeCount * elementHashBytes);
+  const counts = new Int32Array(nodeCount);
   const leaves = new Map<string, Map<string, Uint8Array>>();
   const paths = new Map<string, string>();
 
+  /** The node at `path`, or -1 for a path that names none (too long, or not lowercase hex: a peer's mistake). */
+  const indexOf = (path: string): number => {
+    if (path.length > depth || !/^[0-9a-f]*$/.test(path)) return -1;
+    return offsets[path.length]! + (path.length === 0 ? 0 : parseInt(path, 16));
+  };
+  const digest = (index: number): NodeDigest =>
+    index < 0 ? empty() : { hash: hashes.slice(index * elementHashBytes, (index + 1) * elementHashBytes), count: counts[index]! };
+
   const apply = (path: string, element: Uint8Array, delta: 1 | -1) => {
+    const leaf = parseInt(path, 16);
     for (let d = 0; d <= depth; d++) {
-      const key = path.slice(0, d);
-      let node = nodes.get(key);
-      if (!node) nodes.set(key, (node = empty()));
-      xorInto(node.hash, element);
-      node.count += delta;
-      if (node.count === 0) nodes.delete(key);
+      const index = offsets[d]! + Math.floor(leaf / treeFanout ** (depth - d));
+      const at = index * elementHashBytes;
+      for (let i = 0; i < elementHashBytes; i++) hashes[at + i]! ^= element[i]!;
+      counts[index]! += delta;
     }
   };
 
   return {
     depth,
     get size() {
-      return nodes.get("")?.count ?? 0;
+      return counts[0]!;
     },
     set(id, versionHash) {
       let path = paths.get(id);
@@ -103,15 +120,9 @@ export function createDigestTree(depth = 4): DigestTree {
       const path = paths.get(id);
       return path === undefined ? undefined : leaves.get(path)?.get(id);
     },
-    node(path) {
-      const node = nodes.get(path);
-      return node ? { hash: node.hash.slice(), count: node.count } : empty();
-    },
+    node: (path) => digest(indexOf(path)),
     children(path) {
-      return Array.from({ length: treeFanout }, (_, i) => {
-        const node = nodes.get(path + i.toString(16));
-        return node ? { hash: node.hash.slice(), count: node.count } : empty();
-      });
+      return Array.from({ length: treeFanout }, (_, i) => digest(indexOf(path + i.toString(16))));
     },
     entries(path) {
       const out: Array<[string, Uint8Array]> = [];

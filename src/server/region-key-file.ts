@@ -7,6 +7,7 @@ import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { ConcordError } from "../errors.ts";
 import { generateRegionKeyPair, regionPublicKey, type RegionKeyPair } from "../gossip/region-keys.ts";
+import { loadSodium } from "../crypto/sodium.ts";
 import { systemRandom } from "../runtime/random.ts";
 
 /** Where a data directory keeps its region key. */
@@ -16,6 +17,8 @@ export function regionKeyFile(dataDir: string): string {
 
 /** Creates a new key pair file; refuses to overwrite one (that would cut the region off its peers). */
 export async function createRegionKeyFile(path: string): Promise<RegionKeyPair> {
+  // Generating needs libsodium; a caller that finds every key already there may not have loaded it yet.
+  await loadSodium();
   const pair = generateRegionKeyPair(systemRandom);
   await writeRegionKeyFile(path, pair.secretKey);
   return pair;

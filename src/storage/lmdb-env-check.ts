@@ -12,7 +12,8 @@ import { constants } from "node:fs";
 import { access, mkdir, open, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { ConcordError } from "../errors.ts";
-import { checkLmdbFile, LmdbFileDamage } from "./lmdb-file-check.ts";
+import { takeCleanClose } from "./lmdb-clean-close.ts";
+import { checkLmdbFile, LmdbFileDamage, readMetas } from "./lmdb-file-check.ts";
 
 export const lmdbDataFile = "data.mdb";
 export const lmdbLockFile = "lock.mdb";
@@ -22,9 +23,12 @@ export const lmdbLockFile = "lock.mdb";
  * directory whose data.mdb (if any) is an LMDB file lmdb-js can open.
  * Throws ConcordError("unavailable") for a path that is not a usable
  * directory and ConcordError("corrupt_record") for a data.mdb that is not a
- * valid LMDB file; both messages name the path.
+ * valid LMDB file; both messages name the path. Returns how the data file
+ * was checked: "none" (no file yet, or an empty one), "walked" (every page)
+ * or "clean-close" (its meta pages, and a record that it has not changed
+ * since a clean close: see lmdb-clean-close.ts).
  */
-export async function checkLmdbDirectory(path: string): Promise<void> {
+export async function checkLmdbDirectory(path: string): Promise<DataFileCheck> {
   const existing = await stat(path).catch((cause: unknown) => {
     if ((cause as { code?: unknown }).code === "ENOENT") return undefined;
     throw new ConcordError("unavailable", `cannot read the LMDB directory ${path}: ${errorText(cause)}`, { cause });
@@ -41,8 +45,10 @@ export async function checkLmdbDirectory(path: string): Promise<void> {
   }
   await checkAccess(path, "the LMDB directory");
   await checkAccess(join(path, lmdbLockFile), "the LMDB lock file", true);
-  await checkDataFile(join(path, lmdbDataFile));
+  return checkDataFile(path, join(path, lmdbDataFile));
 }
+
+export type DataFileCheck = "none" | "walked" | "clean-close";
 
 async function checkAccess(path: string, what: string, mayBeMissing = false): Promise<void> {
   try {
@@ -53,20 +59,26 @@ async function checkAccess(path: string, what: string, mayBeMissing = false): Pr
   }
 }
 
-async function checkDataFile(file: string): Promise<void> {
+async function checkDataFile(dir: string, file: string): Promise<DataFileCheck> {
   let handle;
   try {
     handle = await open(file, "r");
   } catch (cause) {
-    if ((cause as { code?: unknown }).code === "ENOENT") return; // a new environment
+    if ((cause as { code?: unknown }).code === "ENOENT") return "none"; // a new environment
     throw new ConcordError("unavailable", `cannot open the LMDB data file ${file}: ${errorText(cause)}`, { cause });
   }
   try {
-    const info = await handle.stat();
+    const info = await handle.stat({ bigint: true });
     if (!info.isFile()) throw new ConcordError("unavailable", `the LMDB data file ${file} is not a regular file`);
-    if (info.size === 0) return; // LMDB initialises an empty file like a missing one
+    if (info.size === 0n) return "none"; // LMDB initialises an empty file like a missing one
+    const size = Number(info.size);
     try {
-      await checkLmdbFile(handle, info.size);
+      // The meta pages are always checked; the walk of every page is skipped only after a clean close
+      // that left the file exactly as it is now (lmdb-clean-close.ts explains what that trusts).
+      const { pages } = await readMetas(handle, size);
+      if (await takeCleanClose(dir, info, pages)) return "clean-close";
+      await checkLmdbFile(handle, size);
+      return "walked";
     } catch (cause) {
       if (!(cause instanceof LmdbFileDamage)) throw cause;
       throw new ConcordError(

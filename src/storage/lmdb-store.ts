@@ -6,6 +6,9 @@
  *   data.mdb  the B+tree: raw binary keys and values, no compression (values
  *             are sealed ciphertext, which does not compress)
  *   lock.mdb  the reader table LMDB shares between processes; rebuilt as needed
+ *   clean-close.json  present only while the store is closed, after a clean
+ *             close: lets the next open skip walking every page of data.mdb
+ *             (lmdb-clean-close.ts)
  *
  * Durability: a write resolves only once its transaction is committed and
  * fsynced (see `durabilityOptions`), so an acknowledged write survives a
@@ -15,11 +18,12 @@
  * for the next one, so one fsync acknowledges many batches.
  */
 import { realpath } from "node:fs/promises";
-import { resolve } from "node:path";
+import { join, resolve } from "node:path";
 import { open as openLmdb, type RootDatabase } from "lmdb";
 import { ConcordError } from "../errors.ts";
 import { copyBytes, prefixEnd } from "./bytes.ts";
-import { checkLmdbDirectory } from "./lmdb-env-check.ts";
+import { recordCleanClose } from "./lmdb-clean-close.ts";
+import { checkLmdbDirectory, lmdbDataFile } from "./lmdb-env-check.ts";
 import { checkBatch, checkKey, checkPrefix, closedError } from "./store-checks.ts";
 import type { Store, StoreSnapshot } from "./store.ts";
 
@@ -184,8 +188,10 @@ function wrapDatabase(db: RootDatabase<Uint8Array, Uint8Array>, path: string, re
     close() {
       for (const snapshot of snapshots) snapshot.release();
       // lmdb-js's close() waits for outstanding transactions before closing the environment.
+      // Once closed, the file is left as its last commit made it: a record of that lets the next open skip
+      // the walk of every page (lmdb-clean-close.ts). Written before release(): no open in this process meanwhile.
       closing ??= db.close().then(
-        () => void release(),
+        () => recordCleanClose(path, join(path, lmdbDataFile)).finally(release),
         (cause: unknown) => {
           release();
           throw failed("closing", cause);

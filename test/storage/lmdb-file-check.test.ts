@@ -50,6 +50,24 @@ describe("a damaged LMDB data file", () => {
     expect(error.message).toMatch(/concord repair --data DIR/);
   });
 
+  it("is refused when it ends inside an overflow run (the check reads only a run's first page)", async () => {
+    const store = await openLmdbStore({ path: dir });
+    await store.write([{ key: Uint8Array.of(2), value: new Uint8Array(40_000).fill(7) }]);
+    await store.close();
+    let head = -1;
+    await damage((f) => {
+      const view = new DataView(f.buffer);
+      for (let p = 2; p < pages(f) && head < 0; p++) {
+        const isRunHead = (view.getUint16(p * pageBytes + 18, true) & 0x04) !== 0 && view.getUint32(p * pageBytes, true) === p;
+        if (isRunHead && view.getUint32(p * pageBytes + 20, true) === 10) head = p;
+      }
+      // The run's last pages are gone; its first page and everything before it are intact.
+      return f.subarray(0, (head + 5) * pageBytes);
+    });
+    expect(head).toBeGreaterThan(1);
+    expect(await refusal()).toMatchObject({ code: "corrupt_record", message: expect.stringMatching(new RegExp(`truncated: page ${head},`)) });
+  });
+
   it("is refused when a page of its tree is zeroed", async () => {
     await damage((f) => f.fill(0, 2 * pageBytes, 3 * pageBytes));
     expect(await refusal()).toMatchObject({ code: "corrupt_record", message: expect.stringMatching(/page 2 holds page 0/) });

@@ -55,14 +55,14 @@ describe("LMDB store", () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  it("creates a missing directory holding data.mdb and lock.mdb, and keeps data across close and open", async () => {
+  it("creates a missing directory holding data.mdb and lock.mdb (and, once closed, clean-close.json), and keeps data across close and open", async () => {
     const path = join(dir, "nested", "store");
     let store = await openLmdbStore({ path });
     const writes = [];
     for (let i = 0; i < 500; i++) writes.push({ key: bytes(1, i >> 8, i & 0xff), value: new Uint8Array(i % 50).fill(i & 0xff) });
     await store.write(writes);
     await store.close();
-    expect((await readdir(path)).sort()).toEqual(["data.mdb", "lock.mdb"]);
+    expect((await readdir(path)).sort()).toEqual(["clean-close.json", "data.mdb", "lock.mdb"]);
     store = await openLmdbStore({ path, mapSizeBytes: 1 << 20 });
     let count = 0;
     for await (const [key, value] of store.scan(bytes(1))) {
