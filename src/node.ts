@@ -13,6 +13,8 @@ import type { Store } from "./storage/store.ts";
 import { lockDataDir, type DirLock } from "./runtime/dir-lock.ts";
 import { resolveMasterKey } from "./runtime/master-key.ts";
 import { installAutomergeRecovery } from "./runtime/automerge-wasm.ts";
+import { sharedVerifierPool } from "./runtime/automerge-verifier-pool.ts";
+import type { InternalReplicaOptions } from "./replica/types.ts";
 
 export * from "./index.ts";
 export { openLmdbStore } from "./storage/lmdb-store.ts";
@@ -43,7 +45,7 @@ export function storePath(dataDir: string): string {
 export async function openReplica(options: NodeReplicaOptions): Promise<Replica> {
   // In Node, an Automerge wasm trap rebuilds the module (documents reload from the store) instead of killing the engine.
   installAutomergeRecovery();
-  if ("store" in options) return openReplicaOnStore(options);
+  if ("store" in options) return openReplicaOnStore(withVerifier(options));
   return (await openDataDir(options)).replica;
 }
 
@@ -63,7 +65,7 @@ export async function openDataDir(options: Exclude<NodeReplicaOptions, ReplicaOp
   try {
     const masterKey = await resolveMasterKey({ masterKey: options.masterKey, keyFile, dataDir: dir });
     store = releasingOnClose(await openLmdbStore({ path: storePath(dir) }), lock);
-    return { replica: await openReplicaOnStore({ ...rest, store, masterKey }), store, masterKey };
+    return { replica: await openReplicaOnStore(withVerifier({ ...rest, store, masterKey })), store, masterKey };
   } catch (error) {
     if (store) await store.close();
     else await lock.release();
@@ -90,4 +92,10 @@ function releasingOnClose(store: Store, lock: DirLock): Store {
       }
     },
   };
+}
+
+/** In Node, large Automerge deltas are checked on a worker thread (src/runtime/automerge-verifier-pool.ts), not the event loop. */
+function withVerifier(options: ReplicaOptions): ReplicaOptions {
+  const internal: InternalReplicaOptions = { changeVerifier: sharedVerifierPool(), ...options };
+  return internal;
 }

@@ -47,6 +47,8 @@ export function guardEngine(engine: DocEngine<Doc>, isLive: (doc: Doc) => boolea
     create: () => underGuard(() => engine.create()),
     load: (snapshot) => underGuard(() => engine.load(snapshot)),
     apply: onDoc(engine.apply),
+    // Plain JS and a worker: nothing of this thread's wasm module is touched.
+    ...(engine.prepare ? { prepare: engine.prepare } : {}),
     change: onDoc(engine.change),
     applyOps: onDoc(engine.applyOps),
     initialize: onDoc(engine.initialize),

@@ -99,7 +99,10 @@ export class Replica {
     this.clock = options.clock ?? systemClock;
     this.store = options.store;
     this.docs = docs;
-    const deps = { clock: this.clock, random: options.random ?? systemRandom, limits: options.limits ?? {} };
+    const deps = {
+      clock: this.clock, random: options.random ?? systemRandom, limits: options.limits ?? {},
+      ...(options.changeVerifier ? { changeVerifier: options.changeVerifier } : {}),
+    };
     this.engines = { yjs: createEngine("yjs", deps), automerge: createEngine("automerge", deps) };
     this.slots = createDocSlots({
       docs, engines: this.engines, cacheMaxBytes: options.cacheMaxBytes ?? 256 * 1024 * 1024, checkOpen: () => this.checkOpen(),
@@ -165,6 +168,7 @@ export class Replica {
    */
   async update(id: string, delta: Uint8Array, options: WriteOptions = {}): Promise<WriteAck> {
     if (!(delta instanceof Uint8Array)) throw new ConcordError("invalid_update", "a delta is a Uint8Array");
+    await this.prepare(id, delta);
     const apply = () => this.writeTo(id, (doc) => ({
       doc, persisted: this.writer.apply(doc, delta) ? this.writer.persist(doc, delta, "local") : undefined,
     }));
@@ -484,6 +488,18 @@ export class Replica {
   }
 
   /** Runs `write` on the cached instance of `id` (see DocSlots.write). */
+  /**
+   * Runs the document-free checks of a large delta off the event loop
+   * (DocEngine.prepare) before the document's gate is taken. The kind is the
+   * cached document's, or else every engine that prepares tries: one that
+   * does not recognise the bytes returns at once.
+   */
+  private async prepare(id: string, delta: Uint8Array): Promise<void> {
+    const kind = this.slots.cache.peek(id)?.handle.kind;
+    const engines = kind === undefined ? Object.values(this.engines) : [this.engines[kind]];
+    for (const engine of engines) await engine.prepare?.(delta);
+  }
+
   private async writeTo<T>(id: string, write: (doc: LoadedDoc) => T): Promise<T> {
     this.checkOpen();
     checkDocId(id);

@@ -1,4 +1,5 @@
 /** The public shapes of the embedded replica API. */
+import type { ChangeVerifier } from "../doc/automerge-verdicts.ts";
 import type { DocKind, EngineLimits } from "../doc/engine.ts";
 import type { ConcordError } from "../errors.ts";
 import type { Clock } from "../runtime/clock.ts";
@@ -52,6 +53,8 @@ export interface ReplicaOptions {
 export interface InternalReplicaOptions extends ReplicaOptions {
   /** Deliberate defects (see InjectedBugs). */
   bugs?: InjectedBugs;
+  /** Where large Automerge deltas are checked off the event loop (EngineDeps.changeVerifier); Node's openReplica sets a worker pool. */
+  changeVerifier?: ChangeVerifier;
 }
 
 /** What names a document's content without rendering it: its kind and version. */
