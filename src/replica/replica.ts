@@ -7,6 +7,7 @@
  * The same class runs in the server, in apps and in the simulator: time,
  * randomness and storage all arrive through ReplicaOptions.
  */
+import { DocQuarantine } from "./doc-quarantine.ts";
 import { openKeyring } from "../crypto/keyring.ts";
 import { createEngine } from "../doc/index.ts";
 import type { DocEngine, DocKind } from "../doc/engine.ts";
@@ -48,6 +49,9 @@ const maxPendingClientBytes = 16 << 20;
  * opening closes it when it fails (a wrong key, say), so a store that holds a
  * lock (IndexedDB's, a data directory's) does not keep it.
  */
+/** Engine traps on one document (each one rebuilds the engine and flips /readyz) after which a document is quarantined. */
+export const quarantineAfterTraps = 3;
+
 export async function openReplica(options: ReplicaOptions): Promise<Replica> {
   // Injected defects never reach a replica through the public API, whatever an untyped caller passes.
   const { bugs: _never, ...publicOptions } = options as InternalReplicaOptions;
@@ -91,6 +95,8 @@ export class Replica {
   private docsRepaired = 0;
   private scrubCursor: AsyncIterator<{ id: string }> | undefined;
   private readonly emptyStates: CreateManyDeps["emptyStates"] = new Map();
+  /** Documents that trapped their engine this many times are refused (see doc-quarantine.ts). */
+  private readonly quarantine = new DocQuarantine(quarantineAfterTraps);
 
   /** @internal Use openReplica(); the constructor assumes an opened keyring. */
   constructor(options: InternalReplicaOptions, docs: DocStore, epoch: number) {
@@ -106,6 +112,7 @@ export class Replica {
     this.engines = { yjs: createEngine("yjs", deps), automerge: createEngine("automerge", deps) };
     this.slots = createDocSlots({
       docs, engines: this.engines, cacheMaxBytes: options.cacheMaxBytes ?? 256 * 1024 * 1024, checkOpen: () => this.checkOpen(),
+      quarantine: this.quarantine,
     });
     this.bugs = options.bugs ?? {};
     this.pending = new ClientPending({ clock: this.clock, feed: this.feed, maxBytes: maxPendingClientBytes });
@@ -316,8 +323,30 @@ export class Replica {
       docsRepaired: this.docsRepaired,
       pendingClientDeltas: this.pending.stats.deltas,
       listenerErrors: this.feed.listenerErrors,
+      quarantinedDocs: this.quarantine.list().length,
+      docsQuarantinedTotal: this.quarantine.quarantinedTotal,
       ...(this.replication ? { replication: this.replication.stats() } : {}),
     };
+  }
+
+  /**
+   * @internal
+   * The documents quarantined for trapping their engine again and again
+   * (see doc-quarantine.ts), oldest first. For operators: the status page
+   * and `concord repair` act on them.
+   */
+  quarantined(): string[] {
+    return this.quarantine.list();
+  }
+
+  /**
+   * @internal
+   * Serves a quarantined document (or, without `id`, every one) again: its
+   * next use loads it from the store, and K more traps quarantine it again.
+   * True when something was released.
+   */
+  releaseQuarantine(id?: string): boolean {
+    return this.quarantine.release(id);
   }
 
   /** Waits for queued writes, then closes the store. Further calls throw "closed". */
@@ -473,7 +502,12 @@ export class Replica {
   }
 
   private view(doc: LoadedDoc): DocView {
-    return { ...this.headOf(doc), value: doc.engine.toJSON(doc.state) };
+    try {
+      return { ...this.headOf(doc), value: doc.engine.toJSON(doc.state) };
+    } catch (error) {
+      this.quarantine.noteFailure(doc.handle.id, error); // a read that trapped the engine counts against the document
+      throw error;
+    }
   }
 
   private checkOpen(): void {

@@ -233,6 +233,10 @@ export interface ReplicaStats {
   /** Client deltas waiting for the updates they build on (a pipelining writer's; see client-pending.ts). */
   pendingClientDeltas: number;
   listenerErrors: number;
+  /** Documents refused now for trapping their engine again and again (see src/replica/doc-quarantine.ts). */
+  quarantinedDocs: number;
+  /** Documents quarantined since the replica opened. */
+  docsQuarantinedTotal: number;
   /** Replication figures, per peer and in all, when the replica replicates (a region; not an app's own replica). */
   replication?: ReplicationStats;
 }
