@@ -27,6 +27,7 @@ export class DocQuarantine {
   private readonly held = new Set<string>();
   /** Documents quarantined since the replica opened (a counter: it never goes down). */
   quarantinedTotal = 0;
+  private readonly listeners = new Set<(id: string) => void>();
 
   /** `maxTraps` traps quarantine a document; `maxTracked` bounds the ids counted (oldest dropped). */
   constructor(private readonly maxTraps: number, private readonly maxTracked = 10_000) {}
@@ -51,7 +52,20 @@ export class DocQuarantine {
     }
     this.held.add(id);
     this.quarantinedTotal++;
+    for (const listener of [...this.listeners]) {
+      try {
+        listener(id);
+      } catch {
+        // A listener's failure (a logger's) must not turn into the request's error.
+      }
+    }
     return true;
+  }
+
+  /** Calls `listener` with each newly quarantined id; returns the unsubscribe function. */
+  onQuarantine(listener: (id: string) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
   }
 
   /** Releases `id` (or every document); true when something was released. */

@@ -349,6 +349,11 @@ export class Replica {
     return this.quarantine.release(id);
   }
 
+  /** @internal Calls `listener` with each document quarantined from now on (a region logs it); returns the unsubscribe. */
+  onQuarantine(listener: (id: string) => void): () => void {
+    return this.quarantine.onQuarantine(listener);
+  }
+
   /** Waits for queued writes, then closes the store. Further calls throw "closed". */
   async close(): Promise<void> {
     if (this.closed) return;

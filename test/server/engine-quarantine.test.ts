@@ -9,6 +9,7 @@
  * whenever the engine is given this document's bytes.
  */
 import { join } from "node:path";
+import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { setAutomergeCallHookForTesting } from "../../src/doc/automerge-guard.ts";
 import type { Topology } from "../../src/gossip/topology.ts";
@@ -24,12 +25,14 @@ import { writeTopology } from "./processes.ts";
 let dir: Awaited<ReturnType<typeof tempDir>>;
 let topology: Topology;
 let region: RunningRegion;
+const lines: Array<Record<string, unknown>> = [];
 
 beforeAll(async () => {
   dir = await tempDir("concord-engine-quarantine-");
   const { file } = await writeTopology(dir.path, ["solo"]);
   ({ topology } = await initTopologyKeys(await readTopologyFile(file), dir.path));
-  region = await startRegion({ topology, region: "solo", dataDir: join(dir.path, "solo"), port: 0, auth: "off" });
+  const logger = pino({ level: "info" }, { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) });
+  region = await startRegion({ topology, region: "solo", dataDir: join(dir.path, "solo"), port: 0, auth: "off", logger });
 });
 
 afterAll(async () => {
@@ -96,6 +99,12 @@ describe("a document that traps the Automerge engine on every load", () => {
       expect(await metric("concord_docs_quarantined")).toBe(1);
       expect(await (await fetch(`${region.url}/`)).text()).toMatch(/id="quarantined"[^<]*: 1</);
       expect(region.replica.quarantined()).toEqual(["poison"]);
+      // Logged once, with a keyed hash of the id, never the id itself.
+      const logged = lines.filter((l) => /quarantined a document/.test(String(l.msg)));
+      expect(logged.length).toBe(1);
+      expect(logged[0]!.level).toBe(50);
+      expect(typeof logged[0]!.doc).toBe("string");
+      expect(JSON.stringify(lines)).not.toContain('"poison"');
     } finally {
       undo();
     }
