@@ -108,8 +108,13 @@ describe("a document that traps the Automerge engine on every load", () => {
     } finally {
       undo();
     }
-    // The cause is gone (the hook is off): releasing the document serves it again, content intact.
-    expect(region.replica.releaseQuarantine("poison")).toBe(true);
+    // The cause is gone (the hook is off): an operator releases the document and it is served again, content intact.
+    const listed = await fetch(`${region.url}/v1/admin/quarantine`);
+    expect(await listed.json()).toEqual({ quarantined: ["poison"] });
+    expect((await fetch(`${region.url}/v1/admin/quarantine?id=fine`, { method: "DELETE" })).status).toBe(404);
+    const released = await fetch(`${region.url}/v1/admin/quarantine?id=poison`, { method: "DELETE" });
+    expect(released.status).toBe(200);
+    expect(await released.json()).toEqual({ released: true });
     const back = await get("poison");
     expect(back.status).toBe(200);
     expect(((await back.json()) as { value: unknown }).value).toEqual({ note: "POISON-4711" });
