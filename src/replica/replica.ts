@@ -7,8 +7,8 @@
  * The same class runs in the server, in apps and in the simulator: time,
  * randomness and storage all arrive through ReplicaOptions.
  */
-import { DocQuarantine } from "./doc-quarantine.ts";
 import { openKeyring } from "../crypto/keyring.ts";
+import { DocQuarantine } from "./doc-quarantine.ts";
 import { createEngine } from "../doc/index.ts";
 import type { DocEngine, DocKind } from "../doc/engine.ts";
 import { docKinds } from "../doc/engine.ts";
@@ -42,6 +42,9 @@ export { decodeVersion, encodeVersion } from "./version-token.ts";
 /** Bytes of client deltas that may wait for their predecessors at once (see client-pending.ts). */
 const maxPendingClientBytes = 16 << 20;
 
+/** Engine traps on one document (each one rebuilds the engine and flips /readyz) after which a document is quarantined. */
+export const quarantineAfterTraps = 3;
+
 /**
  * Opens a replica over `options.store`, creating the keyring on an empty store.
  * ConcordError "wrong_key" when the master key does not open the store's keyring.
@@ -49,9 +52,6 @@ const maxPendingClientBytes = 16 << 20;
  * opening closes it when it fails (a wrong key, say), so a store that holds a
  * lock (IndexedDB's, a data directory's) does not keep it.
  */
-/** Engine traps on one document (each one rebuilds the engine and flips /readyz) after which a document is quarantined. */
-export const quarantineAfterTraps = 3;
-
 export async function openReplica(options: ReplicaOptions): Promise<Replica> {
   // Injected defects never reach a replica through the public API, whatever an untyped caller passes.
   const { bugs: _never, ...publicOptions } = options as InternalReplicaOptions;
@@ -332,8 +332,7 @@ export class Replica {
   /**
    * @internal
    * The documents quarantined for trapping their engine again and again
-   * (see doc-quarantine.ts), oldest first. For operators: the status page
-   * and `concord repair` act on them.
+   * (see doc-quarantine.ts), oldest first: what /v1/admin/quarantine lists.
    */
   quarantined(): string[] {
     return this.quarantine.list();
