@@ -12,6 +12,7 @@ export const errorCodes = [
   "not_found", // a document that is not there
   "deleted", // a document that was shredded; it can never come back
   "corrupt_record", // a stored record that fails authentication or does not decode
+  "quarantined", // a document that crashed its engine again and again; refused until an operator repairs or releases it
   "wrong_key", // the master key does not open this data directory
   "key_missing", // no master key was given or found
   "closed", // the replica or store was closed

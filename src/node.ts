@@ -16,6 +16,8 @@ import type { Store } from "./storage/store.ts";
 import { lockDataDir, type DirLock } from "./runtime/dir-lock.ts";
 import { resolveMasterKey } from "./runtime/master-key.ts";
 import { installAutomergeRecovery } from "./runtime/automerge-wasm.ts";
+import { sharedVerifierPool } from "./runtime/automerge-verifier-pool.ts";
+import type { InternalReplicaOptions } from "./replica/types.ts";
 
 export * from "./index.ts";
 export { openLmdbStore } from "./storage/lmdb-store.ts";
@@ -52,7 +54,7 @@ export function storePath(dataDir: string): string {
 export async function openReplica(options: NodeReplicaOptions): Promise<Replica> {
   // In Node, an Automerge wasm trap rebuilds the module (documents reload from the store) instead of killing the engine.
   installAutomergeRecovery();
-  if ("store" in options) return openReplicaOnStore(options);
+  if ("store" in options) return openReplicaOnStore(withVerifier(options));
   return (await openDataDir(options)).replica;
 }
 
@@ -73,7 +75,7 @@ export async function openDataDir(options: Exclude<NodeReplicaOptions, ReplicaOp
     const masterKey = await resolveMasterKey({ masterKey: options.masterKey, keyFile, dataDir: dir });
     const opened = await openStore(dir, postgres);
     store = releasingOnClose(opened.store, lock);
-    return { replica: await openReplicaOnStore({ ...rest, store, masterKey }), store, masterKey, storeCreated: opened.created };
+    return { replica: await openReplicaOnStore(withVerifier({ ...rest, store, masterKey })), store, masterKey, storeCreated: opened.created };
   } catch (error) {
     if (store) await store.close();
     else await lock.release();
@@ -136,4 +138,10 @@ function releasingOnClose(store: Store, lock: DirLock): Store {
       }
     },
   };
+}
+
+/** In Node, large Automerge deltas are checked on a worker thread (src/runtime/automerge-verifier-pool.ts), not the event loop. */
+function withVerifier(options: ReplicaOptions): ReplicaOptions {
+  const internal: InternalReplicaOptions = { changeVerifier: sharedVerifierPool(), ...options };
+  return internal;
 }

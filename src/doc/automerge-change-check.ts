@@ -38,8 +38,8 @@ export function decodeChanges(chunks: Uint8Array[]): IncomingChange[] {
  * changes it depends on. Throws "missing_dependencies" when a dep is neither
  * indexed nor among `changes`.
  */
-export function orderNewChanges(index: AutomergeOpIndex, changes: IncomingChange[]): IncomingChange[] {
-  const fresh = new Map<string, IncomingChange>();
+export function orderNewChanges<C extends IncomingChange>(index: AutomergeOpIndex, changes: C[]): C[] {
+  const fresh = new Map<string, C>();
   for (const change of changes) {
     if (!index.knows(change.decoded.hash) && !fresh.has(change.decoded.hash)) fresh.set(change.decoded.hash, change);
   }
@@ -61,7 +61,7 @@ export function orderNewChanges(index: AutomergeOpIndex, changes: IncomingChange
     }
     waitingOn.set(hash, waiting);
   }
-  const ordered: IncomingChange[] = [];
+  const ordered: C[] = [];
   const ready = [...fresh.keys()].filter((hash) => waitingOn.get(hash) === 0);
   // A cursor, not shift(): shifting a long array is linear each time, so a delta (or a document
   // being indexed) with many changes was ordered in quadratic time.

@@ -17,6 +17,7 @@ import { assertWithinSize, editFailed, invalidUpdate, type RejectionReason } fro
 import { resolveLimits } from "./limits.ts";
 import { splitChangeChunks } from "./automerge-chunks.ts";
 import { decodeChanges, indexChange, orderNewChanges, type IncomingChange } from "./automerge-change-check.ts";
+import { createPreparedDeltas, type CheckedChange } from "./automerge-offload.ts";
 import { checkCanonical } from "./automerge-canonical.ts";
 import { AutomergeOpIndex } from "./automerge-op-index.ts";
 import { decodeHeads, encodeHeads, sortedHeads } from "./automerge-heads.ts";
@@ -39,6 +40,7 @@ const empty = new Uint8Array(0);
 /** Creates the Automerge engine. */
 export function createAutomergeEngine(deps: EngineDeps): DocEngine<Doc> {
   const limits = resolveLimits(deps.limits);
+  const prepared = createPreparedDeltas(deps.changeVerifier, limits);
   // One op index per Automerge backend (shared by the successive immutable docs of one document).
   const indexes = new WeakMap<object, AutomergeOpIndex>();
   // The wasm instance (automerge-health.ts generation) each backend was made by.
@@ -138,14 +140,18 @@ export function createAutomergeEngine(deps: EngineDeps): DocEngine<Doc> {
       const maxOps = options.sizeLimit === "snapshot" ? undefined : limits.maxOpsPerDelta;
       // Budget and nesting from the raw bytes first: decoding alone takes seconds for a hostile delta.
       precheckChanges(chunks, maxOps, limits.maxDepth);
-      const incoming = decodeChanges(chunks);
+      // Decoded here, or read from a verdict that prepare() got off the main thread.
+      const incoming: CheckedChange[] = prepared.decode(delta, chunks);
       if (maxOps !== undefined) assertOpBudget(incoming, maxOps);
       const index = indexFor(doc);
       const fresh = orderNewChanges(index, incoming);
       if (fresh.length === 0) return { state: doc, changed: false };
       // Changes the canonical check cannot re-encode, and text marks, are proven by a save and load instead.
       let verify = false;
-      for (const change of fresh) verify = checkCanonical(change.bytes, change.decoded) === "undecided" || verify;
+      for (const change of fresh) {
+        const canonical = change.canonical ?? checkCanonical(change.bytes, change.decoded) === "canonical";
+        verify = !canonical || verify;
+      }
       index.begin();
       try {
         for (const change of fresh) verify = indexChange(index, change.decoded, limits.maxDepth).hasMarks || verify;
@@ -161,6 +167,8 @@ export function createAutomergeEngine(deps: EngineDeps): DocEngine<Doc> {
       }
       return { state: next, changed: true };
     },
+
+    prepare: (delta, options) => prepared.prepare(delta, options),
 
     change(doc, edit) {
       const index = indexFor(doc);

@@ -12,6 +12,20 @@ import { automergeDead, engineDown, isWasmPanic, notePanic, staleDoc } from "./a
 // Documents hold arbitrary JSON-like content; callers narrow it themselves.
 type Doc = Automerge.Doc<any>;
 
+let beforeCall: ((method: string, args: readonly unknown[]) => void) | undefined;
+
+/**
+ * Tests only: `hook` runs inside the guard before every engine call, with the
+ * method's name and its arguments after the document (a test makes one
+ * document trap the engine on every load this way). Returns the undo.
+ */
+export function setAutomergeCallHookForTesting(hook: (method: string, args: readonly unknown[]) => void): () => void {
+  beforeCall = hook;
+  return () => {
+    beforeCall = undefined;
+  };
+}
+
 /** Runs `call` unless the module is dead; a wasm trap or a terminated module inside it becomes a panic. */
 export function underGuard<R>(call: () => R): R {
   if (automergeDead()) throw engineDown();
@@ -22,7 +36,8 @@ export function underGuard<R>(call: () => R): R {
     // whatever the caller wrapped it in: after an error, ask the module whether it still answers.
     if (!isWasmPanic(error) && moduleAnswers()) throw error;
     notePanic(error);
-    throw engineDown(error);
+    // This call trapped (it did not merely meet a dead module): what it was given may be the cause.
+    throw engineDown(error, true);
   }
 }
 
@@ -38,23 +53,31 @@ function moduleAnswers(): boolean {
 
 /** `engine` with every method under the guard; `isLive` tells documents of the current instance apart. */
 export function guardEngine(engine: DocEngine<Doc>, isLive: (doc: Doc) => boolean): DocEngine<Doc> {
-  const onDoc = <A extends unknown[], R>(method: (doc: Doc, ...rest: A) => R) => (doc: Doc, ...rest: A): R => {
+  const onDoc = <A extends unknown[], R>(name: string, method: (doc: Doc, ...rest: A) => R) => (doc: Doc, ...rest: A): R => {
     if (!isLive(doc)) throw automergeDead() ? engineDown() : staleDoc();
-    return underGuard(() => method(doc, ...rest));
+    return underGuard(() => {
+      beforeCall?.(name, rest);
+      return method(doc, ...rest);
+    });
   };
   return {
     kind: engine.kind,
     create: () => underGuard(() => engine.create()),
-    load: (snapshot) => underGuard(() => engine.load(snapshot)),
-    apply: onDoc(engine.apply),
-    change: onDoc(engine.change),
-    applyOps: onDoc(engine.applyOps),
-    initialize: onDoc(engine.initialize),
-    snapshot: onDoc(engine.snapshot),
-    version: onDoc(engine.version),
-    diff: onDoc(engine.diff),
-    includes: onDoc(engine.includes),
-    toJSON: onDoc(engine.toJSON),
+    load: (snapshot) => underGuard(() => {
+      beforeCall?.("load", [snapshot]);
+      return engine.load(snapshot);
+    }),
+    apply: onDoc("apply", engine.apply),
+    // Plain JS and a worker: nothing of this thread's wasm module is touched.
+    ...(engine.prepare ? { prepare: engine.prepare } : {}),
+    change: onDoc("change", engine.change),
+    applyOps: onDoc("applyOps", engine.applyOps),
+    initialize: onDoc("initialize", engine.initialize),
+    snapshot: onDoc("snapshot", engine.snapshot),
+    version: onDoc("version", engine.version),
+    diff: onDoc("diff", engine.diff),
+    includes: onDoc("includes", engine.includes),
+    toJSON: onDoc("toJSON", engine.toJSON),
     // Cache accounting must not throw: a dead document's size no longer matters, it is about to go.
     sizeEstimate(doc) {
       if (!isLive(doc) || automergeDead()) return 1024;

@@ -73,9 +73,10 @@ export function onAutomergePanic(listener: (cause: unknown) => void): () => void
 }
 
 /** The error for a request that met a dead engine (the state it was given must be reloaded). */
-export function engineDown(cause?: unknown): ConcordError {
+export function engineDown(cause?: unknown, trapped = false): ConcordError {
   return new ConcordError("unavailable", "the Automerge engine crashed and is being rebuilt; retry shortly", {
-    details: { reason: "engine_panic", damaged: true },
+    // trapped: this very call trapped, rather than meeting a module another call had killed.
+    details: { reason: "engine_panic", damaged: true, ...(trapped ? { trapped: true } : {}) },
     ...(cause !== undefined ? { cause } : {}),
   });
 }

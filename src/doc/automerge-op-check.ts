@@ -136,10 +136,13 @@ export class OpCheck {
       reject("malformed", "nothing to overwrite, delete or increment");
     }
     let counterTarget = false;
-    const seen = new Set<unknown>();
+    // Most ops have at most one predecessor: no set to build for them.
+    const seen = pred.length > 1 ? new Set<unknown>() : undefined;
     for (const id of pred) {
-      if (seen.has(id)) reject("malformed", "duplicate predecessor");
-      seen.add(id);
+      if (seen !== undefined) {
+        if (seen.has(id)) reject("malformed", "duplicate predecessor");
+        seen.add(id);
+      }
       this.resolve(id, counter, "predecessor");
       const f = this.found;
       const samePlace = !inSequence
@@ -159,10 +162,9 @@ export class OpCheck {
   private resolve(id: unknown, counter: number, what: string): void {
     if (typeof id !== "string") reject("malformed", `${what} id is not a string`);
     const at = id.indexOf("@");
-    const digits = at > 0 ? id.slice(0, at) : "";
-    const actor = this.index.actorOf(id.slice(at + 1));
-    if (!/^[1-9][0-9]{0,9}$/.test(digits) || actor === undefined) reject("malformed", `${what} ${id} is not a known op id`);
-    const refCounter = Number(digits);
+    const refCounter = opCounter(id, at);
+    const actor = refCounter === undefined ? undefined : this.actorAfter(id, at);
+    if (refCounter === undefined || actor === undefined) reject("malformed", `${what} ${id} is not a known op id`);
     const inThisChange = actor === this.actor && refCounter >= this.startOp;
     if (refCounter >= counter || (!inThisChange && refCounter > this.pastMaxOp)) {
       reject("malformed", `${what} ${id} is not in the change's past`);
@@ -170,6 +172,27 @@ export class OpCheck {
     if (!this.index.find(refCounter, actor, this.found)) reject("malformed", `${what} ${id} does not exist`);
     this.refCounter = refCounter;
     this.refActor = actor;
+  }
+
+  /** The last few actors found, newest first: [hex, interned id] pairs. */
+  private readonly recentActors: Array<[string, number]> = [];
+
+  /**
+   * The interned actor named after `at` in `id`. The ids of one change name
+   * few actors (a text insert alternates between the text's maker and its
+   * own): comparing with the recent ones avoids hashing a fresh
+   * 64-character slice per reference.
+   */
+  private actorAfter(id: string, at: number): number | undefined {
+    const hexLength = id.length - at - 1;
+    for (const [hex, actor] of this.recentActors) if (hex.length === hexLength && id.endsWith(hex)) return actor;
+    const hex = id.slice(at + 1);
+    const actor = this.index.actorOf(hex);
+    if (actor !== undefined) {
+      this.recentActors.unshift([hex, actor]);
+      if (this.recentActors.length > 4) this.recentActors.pop();
+    }
+    return actor;
   }
 
   /** Depth of an object: 0 for the root, one more per enclosing object. */
@@ -182,4 +205,16 @@ export class OpCheck {
     }
     return depth;
   }
+}
+
+/** The counter before `at` in an op id: 1 to 10 digits, no leading zero; undefined otherwise. */
+function opCounter(id: string, at: number): number | undefined {
+  if (at < 1 || at > 10 || id.charCodeAt(0) === 48) return undefined;
+  let value = 0;
+  for (let i = 0; i < at; i++) {
+    const digit = id.charCodeAt(i) - 48;
+    if (digit < 0 || digit > 9) return undefined;
+    value = value * 10 + digit;
+  }
+  return value;
 }

@@ -21,8 +21,9 @@ const isMake = (action: number): boolean => action === 0 || action === 2 || acti
  * Throws ConcordError("too_large", reason "too_many_ops") when the chunks
  * carry more than `maxOps` ops (undefined: no budget), and invalid_update
  * "too_deep" when the objects they make nest deeper than `maxDepth`.
+ * Returns how many ops the chunks carry.
  */
-export function precheckChanges(chunks: Uint8Array[], maxOps: number | undefined, maxDepth: number): void {
+export function precheckChanges(chunks: Uint8Array[], maxOps: number | undefined, maxDepth: number): number {
   let ops = 0;
   const depths = new Map<string, number>();
   for (const chunk of chunks) {
@@ -41,6 +42,7 @@ export function precheckChanges(chunks: Uint8Array[], maxOps: number | undefined
       depths.set(`${startOp + i}@${author}`, parent + 1);
     }
   }
+  return ops;
 }
 
 /** The refusal of a delta over its op budget (see EngineLimits.maxOpsPerDelta). */

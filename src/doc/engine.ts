@@ -6,6 +6,7 @@ import type { Clock } from "../runtime/clock.ts";
 import type { JsonValue } from "./canonical-json.ts";
 import type { JsonOp } from "./json-ops.ts";
 import type { Random } from "../runtime/random.ts";
+import type { ChangeVerifier } from "./automerge-verdicts.ts";
 
 export const docKinds = ["yjs", "automerge"] as const;
 export type DocKind = (typeof docKinds)[number];
@@ -56,6 +57,12 @@ export interface EngineDeps {
   clock: Clock;
   random: Random;
   limits?: Partial<EngineLimits>;
+  /**
+   * Where the Automerge engine checks the bytes of large deltas (see
+   * automerge-verdicts.ts): a worker pool in Node (src/runtime). Without it
+   * every check runs inside apply(), on the caller's thread.
+   */
+  changeVerifier?: ChangeVerifier;
 }
 
 /**
@@ -92,6 +99,14 @@ export interface DocEngine<S = unknown> {
    * the document waiting on dependencies it does not have.
    */
   apply(state: S, delta: Uint8Array, options?: ApplyOptions): { state: S; changed: boolean };
+  /**
+   * Optional, and never needed for correctness: does the document-free part
+   * of checking `delta` (decoding, encoding checks) off the caller's thread,
+   * so that a following apply() of this same Uint8Array (not mutated in
+   * between) holds the thread for less. Never rejects: apply() reports
+   * every refusal.
+   */
+  prepare?(delta: Uint8Array, options?: ApplyOptions): Promise<void>;
   /**
    * Runs a local edit. `edit` receives the engine's editable view (a Y.Doc for
    * Yjs; a mutable draft for Automerge) and the delta it produced is returned;

@@ -17,6 +17,7 @@
  *   store deletes anything, and a load queued behind it then finds the
  *   tombstone, so a deleted document is never cached again.
  */
+import type { DocQuarantine } from "./doc-quarantine.ts";
 import type { DocEngine, DocKind } from "../doc/engine.ts";
 import { assert, ConcordError, isConcordError } from "../errors.ts";
 import type { DocHandle, DocStore, NewDoc } from "../storage/doc-store.ts";
@@ -30,6 +31,8 @@ export interface DocSlotsDeps {
   cacheMaxBytes: number;
   /** Throws ConcordError("closed") once the replica is closed. */
   checkOpen(): void;
+  /** Documents refused for crashing their engine again and again: checked before every load and use. */
+  quarantine: DocQuarantine;
 }
 
 export interface DocSlots {
@@ -105,7 +108,7 @@ export interface DocSlots {
 export const maxDamagedIds = 10_000;
 
 export function createDocSlots(deps: DocSlotsDeps): DocSlots {
-  const { docs, engines } = deps;
+  const { docs, engines, quarantine } = deps;
   const cache = createDocCache<LoadedDoc>(deps.cacheMaxBytes);
   // Tail of each id's chain of gated operations; removed once the chain is idle.
   const gates = new Map<string, Promise<unknown>>();
@@ -154,6 +157,7 @@ export function createDocSlots(deps: DocSlotsDeps): DocSlots {
 
   /** The document from the store, replayed; notes (or clears) it as damaged. */
   const fromStore = async (id: string): Promise<LoadedDoc | undefined> => {
+    quarantine.check(id);
     try {
       const stored = await docs.load(id);
       const doc = stored && docFromStore(stored, engines[stored.kind]);
@@ -161,6 +165,7 @@ export function createDocSlots(deps: DocSlotsDeps): DocSlots {
       return doc;
     } catch (error) {
       if (isConcordError(error, "corrupt_record")) noteDamaged(id);
+      quarantine.noteFailure(id, error);
       throw error;
     }
   };
@@ -195,6 +200,7 @@ export function createDocSlots(deps: DocSlotsDeps): DocSlots {
   const get = async (id: string): Promise<LoadedDoc> => {
     for (;;) {
       deps.checkOpen();
+      quarantine.check(id);
       const cached = cache.get(id);
       // Its engine crashed and was replaced since it loaded (an Automerge wasm trap): reload it from the store.
       if (cached && cached.engine.isLive?.(cached.state) === false) retire(cached);
@@ -216,7 +222,13 @@ export function createDocSlots(deps: DocSlotsDeps): DocSlots {
     async write(id, write) {
       for (;;) {
         const doc = await get(id);
-        if (cache.peek(id) === doc) return write(doc);
+        if (cache.peek(id) !== doc) continue;
+        try {
+          return write(doc);
+        } catch (error) {
+          quarantine.noteFailure(id, error); // a write that trapped the engine counts against the document too
+          throw error;
+        }
       }
     },
     create(id, kind, created) {

@@ -93,6 +93,8 @@ export async function applyRemoteStaged(deps: RemoteApplyDeps, id: string, kind:
       details: { reason: "conflicting_kind" },
     });
   }
+  // The document-free checks of a large delta run off the event loop first (DocEngine.prepare).
+  await deps.engines[kind].prepare?.(delta, { sizeLimit: "snapshot" });
   try {
     const base = conflictBaseId(id);
     if (base !== undefined && (await deps.docs.isDeleted(base))) return { applied: false, durable: settled };

@@ -8,6 +8,7 @@
  * randomness and storage all arrive through ReplicaOptions.
  */
 import { openKeyring } from "../crypto/keyring.ts";
+import { DocQuarantine } from "./doc-quarantine.ts";
 import { createEngine } from "../doc/index.ts";
 import type { DocEngine, DocKind } from "../doc/engine.ts";
 import { docKinds } from "../doc/engine.ts";
@@ -45,6 +46,9 @@ const maxPendingClientBytes = 16 << 20;
 
 /** Bytes of recently handed-out versions kept so `diff` can resolve their tags (see version-tag.ts). */
 const maxRememberedVersionBytes = 8 << 20;
+
+/** Engine traps on one document (each one rebuilds the engine and flips /readyz) after which a document is quarantined. */
+export const quarantineAfterTraps = 3;
 
 /**
  * Opens a replica over `options.store`, creating the keyring on an empty store.
@@ -97,6 +101,8 @@ export class Replica {
   private scrubCursor: AsyncIterator<{ id: string }> | undefined;
   private readonly emptyStates: CreateManyDeps["emptyStates"] = new Map();
   private readonly tags = new VersionTags({ maxBytes: maxRememberedVersionBytes });
+  /** Documents that trapped their engine this many times are refused (see doc-quarantine.ts). */
+  private readonly quarantine = new DocQuarantine(quarantineAfterTraps);
 
   /** @internal Use openReplica(); the constructor assumes an opened keyring. */
   constructor(options: InternalReplicaOptions, docs: DocStore, epoch: number) {
@@ -105,10 +111,14 @@ export class Replica {
     this.clock = options.clock ?? systemClock;
     this.store = options.store;
     this.docs = docs;
-    const deps = { clock: this.clock, random: options.random ?? systemRandom, limits: options.limits ?? {} };
+    const deps = {
+      clock: this.clock, random: options.random ?? systemRandom, limits: options.limits ?? {},
+      ...(options.changeVerifier ? { changeVerifier: options.changeVerifier } : {}),
+    };
     this.engines = { yjs: createEngine("yjs", deps), automerge: createEngine("automerge", deps) };
     this.slots = createDocSlots({
       docs, engines: this.engines, cacheMaxBytes: options.cacheMaxBytes ?? 256 * 1024 * 1024, checkOpen: () => this.checkOpen(),
+      quarantine: this.quarantine,
     });
     this.bugs = options.bugs ?? {};
     this.pending = new ClientPending({ clock: this.clock, feed: this.feed, maxBytes: maxPendingClientBytes });
@@ -174,6 +184,7 @@ export class Replica {
   async update(id: string, delta: Uint8Array, options: WriteOptions = {}): Promise<WriteAck> {
     if (!(delta instanceof Uint8Array)) throw new ConcordError("invalid_update", "a delta is a Uint8Array");
     const condition = parseWriteCondition(options.ifVersion);
+    await this.prepare(id, delta);
     const apply = () => this.writeTo(id, (doc) => {
       checkWriteCondition(condition, id, this.currentOf(doc)); // in the same synchronous step as the apply
       return { doc, persisted: this.writer.apply(doc, delta) ? this.writer.persist(doc, delta, "local") : undefined };
@@ -343,8 +354,34 @@ export class Replica {
       docsRepaired: this.docsRepaired,
       pendingClientDeltas: this.pending.stats.deltas,
       listenerErrors: this.feed.listenerErrors,
+      quarantinedDocs: this.quarantine.list().length,
+      docsQuarantinedTotal: this.quarantine.quarantinedTotal,
       ...(this.replication ? { replication: this.replication.stats() } : {}),
     };
+  }
+
+  /**
+   * @internal
+   * The documents quarantined for trapping their engine again and again
+   * (see doc-quarantine.ts), oldest first: what /v1/admin/quarantine lists.
+   */
+  quarantined(): string[] {
+    return this.quarantine.list();
+  }
+
+  /**
+   * @internal
+   * Serves a quarantined document (or, without `id`, every one) again: its
+   * next use loads it from the store, and K more traps quarantine it again.
+   * True when something was released.
+   */
+  releaseQuarantine(id?: string): boolean {
+    return this.quarantine.release(id);
+  }
+
+  /** @internal Calls `listener` with each document quarantined from now on (a region logs it); returns the unsubscribe. */
+  onQuarantine(listener: (id: string) => void): () => void {
+    return this.quarantine.onQuarantine(listener);
   }
 
   /** Waits for queued writes, then closes the store. Further calls throw "closed". */
@@ -508,7 +545,12 @@ export class Replica {
   }
 
   private view(doc: LoadedDoc): DocView {
-    return { ...this.headOf(doc), value: doc.engine.toJSON(doc.state) };
+    try {
+      return { ...this.headOf(doc), value: doc.engine.toJSON(doc.state) };
+    } catch (error) {
+      this.quarantine.noteFailure(doc.handle.id, error); // a read that trapped the engine counts against the document
+      throw error;
+    }
   }
 
   private checkOpen(): void {
@@ -523,6 +565,18 @@ export class Replica {
   }
 
   /** Runs `write` on the cached instance of `id` (see DocSlots.write). */
+  /**
+   * Runs the document-free checks of a large delta off the event loop
+   * (DocEngine.prepare) before the document's gate is taken. The kind is the
+   * cached document's, or else every engine that prepares tries: one that
+   * does not recognise the bytes returns at once.
+   */
+  private async prepare(id: string, delta: Uint8Array): Promise<void> {
+    const kind = this.slots.cache.peek(id)?.handle.kind;
+    const engines = kind === undefined ? Object.values(this.engines) : [this.engines[kind]];
+    for (const engine of engines) await engine.prepare?.(delta);
+  }
+
   private async writeTo<T>(id: string, write: (doc: LoadedDoc) => T): Promise<T> {
     this.checkOpen();
     checkDocId(id);

@@ -1,4 +1,5 @@
 /** The public shapes of the embedded replica API. */
+import type { ChangeVerifier } from "../doc/automerge-verdicts.ts";
 import type { DocKind, EngineLimits } from "../doc/engine.ts";
 import type { ConcordError } from "../errors.ts";
 import type { Clock } from "../runtime/clock.ts";
@@ -52,6 +53,8 @@ export interface ReplicaOptions {
 export interface InternalReplicaOptions extends ReplicaOptions {
   /** Deliberate defects (see InjectedBugs). */
   bugs?: InjectedBugs;
+  /** Where large Automerge deltas are checked off the event loop (EngineDeps.changeVerifier); Node's openReplica sets a worker pool. */
+  changeVerifier?: ChangeVerifier;
 }
 
 /** What names a document's content without rendering it: its kind and version. */
@@ -255,6 +258,10 @@ export interface ReplicaStats {
   /** Client deltas waiting for the updates they build on (a pipelining writer's; see client-pending.ts). */
   pendingClientDeltas: number;
   listenerErrors: number;
+  /** Documents refused now for trapping their engine again and again (see src/replica/doc-quarantine.ts). */
+  quarantinedDocs: number;
+  /** Documents quarantined since the replica opened. */
+  docsQuarantinedTotal: number;
   /** Replication figures, per peer and in all, when the replica replicates (a region; not an app's own replica). */
   replication?: ReplicationStats;
 }

@@ -12,6 +12,7 @@ import { ConcordError, isConcordError } from "../errors.ts";
 import type { Replica } from "../replica/replica.ts";
 import { systemClock, type Clock } from "../runtime/clock.ts";
 import { adminRoutes, type BackupProvider } from "./admin-routes.ts";
+import { quarantineRoutes } from "./quarantine-routes.ts";
 import { authenticate, createTokenTable, isTokenTable, type TokenRecord, type TokenTable } from "./auth.ts";
 import { docReadRoute } from "./doc-read-route.ts";
 import { docsRoutes } from "./docs-routes.ts";
@@ -143,6 +144,7 @@ export function createServer(replica: Replica, options: ServerOptions = {}): Con
   app.route("/v1/docs", eventsRoute(replica, streams));
   app.route("/v1", feedRoute(replica, { ...streams, maxIds: options.maxFeedIds ?? 1000 }));
   app.route("/v1/admin", adminRoutes({ backup: options.backup, clock }));
+  app.route("/v1/admin", quarantineRoutes(replica));
   const views = createViewCache({ maxBytes: options.viewCacheBytes ?? 32 << 20 });
   const states = createViewCache({ maxBytes: options.viewCacheBytes ?? 32 << 20 });
   // Renderings of a changed or deleted document are never served again (the version differs): free them now.

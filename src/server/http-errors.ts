@@ -30,6 +30,8 @@ const statusByCode: Record<ErrorCode, ContentfulStatusCode> = {
   key_missing: 500,
   wrong_key: 500,
   corrupt_record: 500,
+  // Not 503: retrying does not help, an operator must act (see src/replica/doc-quarantine.ts).
+  quarantined: 500,
   internal: 500,
 };
 

@@ -63,6 +63,14 @@ export function createServerMetrics(replica: Replica, region: string): ServerMet
   });
   void docsRepaired;
 
+  const quarantined = new Gauge({
+    name: "concord_docs_quarantined", help: "Documents refused for trapping their engine again and again (src/replica/doc-quarantine.ts)", registers: [registry],
+    collect() {
+      this.set(replica.stats().quarantinedDocs);
+    },
+  });
+  void quarantined;
+
   const enginePanics = new Gauge({
     name: "concord_engine_panics_total", help: "Automerge engine panics (wasm traps) in this process, each followed by a rebuild of the engine",
     labelNames: ["engine"], registers: [registry],

@@ -26,6 +26,7 @@ import { createServer, type ConcordApp, type ServerOptions } from "./app.ts";
 import { createHttpTransport } from "./http-transport.ts";
 import { catchUpMessage, catchUpReason, catchUpWithAPeer, markCaughtUp } from "./catch-up.ts";
 import { engineReadiness, watchEnginePanics } from "./engine-health.ts";
+import { quarantineAfterTraps } from "../replica/replica.ts";
 import { backupProvider, refuseUnfinishedRestore } from "./region-backup.ts";
 import { readRegionKeyFile, regionKeyFile } from "./region-key-file.ts";
 import { parseServerLimits } from "./server-limits.ts";
@@ -151,6 +152,10 @@ export async function startRegion(options: RegionOptions): Promise<RunningRegion
   });
   const shutdown = new AbortController();
   const unwatchEngine = watchEnginePanics(self.id, options.logger);
+  const unwatchQuarantine = replica.onQuarantine((id) => options.logger?.error(
+    { region: self.id, doc: logIdHash(logKey, id), traps: quarantineAfterTraps },
+    "quarantined a document that trapped the Automerge engine again and again: it is refused (500 quarantined) until released or the region restarts",
+  ));
   let closing = false;
   if (catchingUp && peers.size === 0) {
     await markCaughtUp(dataDir); // a lone region has nobody to catch up with
@@ -184,6 +189,7 @@ export async function startRegion(options: RegionOptions): Promise<RunningRegion
   } catch (error) {
     gossip.stop();
     unwatchEngine();
+    unwatchQuarantine();
     await replica.close();
     throw error;
   }
@@ -234,6 +240,7 @@ export async function startRegion(options: RegionOptions): Promise<RunningRegion
         });
         gossip.stop();
         unwatchEngine();
+    unwatchQuarantine();
         await replica.close();
         options.logger?.info({ region: self.id }, "region stopped");
       })();

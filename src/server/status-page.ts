@@ -29,6 +29,7 @@ export function statusPage(stats: ReplicaStats, options: StatusPageOptions = {})
 </head><body>
 <h1>Concord — region ${escape(stats.region)}</h1>
 ${options.authOff ? `<p class="down" id="auth-off">Authentication is off: every client request has every scope (development only).</p>\n` : ""}<p>Documents: ${replication?.documents ?? "?"} · cached: ${stats.cachedDocs} · rejected deltas: ${stats.rejectedDeltas}</p>
+${stats.quarantinedDocs > 0 ? `<p class="down" id="quarantined">Quarantined documents (each crashed the Automerge engine on every use; refused until released or repaired): ${stats.quarantinedDocs}</p>\n` : ""}
 <h2>Peers</h2>
 ${peers.length === 0 ? "<p>No replication attached.</p>" : `<table><tr><th>peer</th><th>state</th><th>lag</th><th>queued</th><th>anti-entropy rounds</th><th>docs repaired</th></tr>\n${rows}</table>`}
 <p><a href="/metrics">/metrics</a> · <a href="/readyz">/readyz</a> · refreshes every ${refreshSeconds} s</p>

@@ -13,6 +13,7 @@ import { createAutomergeEngine } from "../../src/doc/automerge-engine.ts";
 import { isConcordError } from "../../src/errors.ts";
 import { createManualClock } from "../../src/runtime/clock.ts";
 import { createSeededRandom } from "../../src/runtime/random.ts";
+import { createVerifierPool } from "../../src/runtime/automerge-verifier-pool.ts";
 import { memoryReplica } from "../helpers/replicas.ts";
 
 type Doc = Automerge.Doc<any>;
@@ -63,6 +64,22 @@ export async function run(): Promise<string> {
       `engine.apply as a client delta ${f(engineApply.ms)} ms, ${outcome(engineApply.result)}; from a region (no op budget) ${f(trusted.ms)} ms ` +
       `(${(trusted.ms / rawApply.ms).toFixed(2)}× raw), longest block ${f(trusted.blockMs)} ms`,
   );
+  // The same, with the byte checks on a worker (what Node regions do): prepare() off the event loop, then apply().
+  const pool = createVerifierPool();
+  try {
+    const pooled = createAutomergeEngine({ clock: createManualClock(1_700_000_000_000), random: createSeededRandom(3), changeVerifier: pool });
+    await pool.verify(delta); // the worker's start-up is not this delta's cost
+    const doc = pooled.load(saved);
+    const copy = delta.slice();
+    const prepare = await timed(() => pooled.prepare!(copy, { sizeLimit: "snapshot" }));
+    const applied = await timed(() => pooled.apply(doc, copy, { sizeLimit: "snapshot" }));
+    lines.push(
+      `  with the worker pool: prepare ${f(prepare.ms)} ms (event loop free; longest block ${f(prepare.blockMs)} ms), then apply ${f(applied.ms)} ms ` +
+        `(${(applied.ms / rawApply.ms).toFixed(2)}× raw applyChanges), longest block ${f(applied.blockMs)} ms, ${outcome(applied.result)}`,
+    );
+  } finally {
+    await pool.close();
+  }
 
   // 3. Binary deltas nested deep: refused from the raw bytes; decodeChange alone is what any refusal after decoding costs.
   for (const depth of [50_000, 200_000]) {
