@@ -30,6 +30,13 @@ describe("concord command", () => {
     for (const command of ["serve", "cluster", "sim", "demo"]) expect(concord([command, "--help"]).code, command).toBe(0);
   });
 
+  it("refuses a bad --gossip-compression value before starting anything", () => {
+    const { code, err } = concord(["serve", "--topology", "regions/local.json", "--region", "us-east", "--gossip-compression", "maybe"]);
+    expect(code).toBe(2);
+    expect(err).toContain("--gossip-compression must be on or off");
+    expect(concord(["serve", "--help"]).out).toContain("--gossip-compression on|off");
+  });
+
   it("rejects an unknown command with usage and exit code 2", () => {
     const { code, err } = concord(["frobnicate"]);
     expect(code).toBe(2);

@@ -55,6 +55,9 @@ Options:
   --max-concurrent-per-token N  per token (429 past it; default a quarter of
                                 --max-concurrent)
                     These override the topology's "limits" section.
+  --gossip-compression on|off
+                    deflate large gossip messages before sealing them (default
+                    on; off keeps frame sizes independent of their content)
   -h, --help        this help
 `;
 
@@ -93,6 +96,7 @@ export const serveCommand: Command = defineCommand({
     "rate-burst": { type: "string" },
     "max-concurrent": { type: "string" },
     "max-concurrent-per-token": { type: "string" },
+    "gossip-compression": { type: "string" },
   },
   async run(values) {
     const topology = await readTopologyFile(requireFlag(values.topology, "--topology"));
@@ -103,10 +107,13 @@ export const serveCommand: Command = defineCommand({
     if (port !== undefined && !(Number.isInteger(port) && port >= 0 && port < 65536)) throw new ConcordError("invalid_argument", "--port must be 0..65535");
     const auth = (values.auth ?? "tokens") as AuthMode;
     if (!authModes.includes(auth)) throw new ConcordError("invalid_argument", "--auth must be tokens or off");
+    const compression = values["gossip-compression"] ?? "on";
+    if (compression !== "on" && compression !== "off") throw new ConcordError("invalid_argument", "--gossip-compression must be on or off");
     const logger = createRequestLogger({ level, base: { region } });
     const running = await startRegion({
       topology, region, logger, auth,
       server: limitsFromFlags(values),
+      gossip: { compressFrames: compression === "on" },
       dataDir: values.data ?? join("data", topology.name, region),
       ...(values["key-file"] ? { keyFile: values["key-file"] } : {}),
       ...(values.store !== undefined ? { postgres: parseStoreUrl(values.store, region) } : {}),
