@@ -13,7 +13,9 @@
  * (backoff.ts); while away from home it probes home and returns when it
  * answers. Every region it syncs with receives everything of the set this
  * replica holds, so a read-your-writes token from any region's ack is served
- * after a failover too.
+ * after a failover too. A region that vanishes without closing the socket is
+ * noticed by the heartbeat (heartbeat.ts) within 2 × heartbeatMs, and the
+ * client moves on as if the socket had closed.
  */
 import type { DocKind } from "../doc/engine.ts";
 import { ConcordError, isConcordError } from "../errors.ts";
@@ -22,6 +24,7 @@ import type { DocChange } from "../replica/types.ts";
 import { systemClock, type Clock } from "../runtime/clock.ts";
 import { systemRandom, type Random } from "../runtime/random.ts";
 import { backoffDelay, type BackoffOptions } from "./backoff.ts";
+import { startHeartbeat, type Heartbeat } from "./heartbeat.ts";
 import { createEmitter, type SyncEventName, type SyncEvents, type SyncState, type SyncStatus } from "./events.ts";
 import { holdings } from "./holdings.ts";
 import { clientDocPrefix, openOutbox, type Outbox } from "./outbox.ts";
@@ -44,6 +47,12 @@ export interface ConnectOptions {
   backoff?: BackoffOptions;
   /** While failed over, how often to try home again, ms. Default 15,000. */
   homeRetryMs?: number;
+  /**
+   * Heartbeat interval, ms: a socket on which nothing arrives for a whole
+   * interval after a ping is dropped (the region vanished without closing
+   * it), so a silent region is noticed within twice this. Default 15,000.
+   */
+  heartbeatMs?: number;
 }
 
 export interface SyncClient {
@@ -70,6 +79,7 @@ interface Session {
   wants: Set<string>;
   chain: Promise<void>;
   leaving: boolean;
+  heartbeat: Heartbeat;
 }
 
 /**
@@ -197,6 +207,8 @@ export async function connect(replica: Replica, options: ConnectOptions): Promis
         return catchUp(session, header["docs"] as DocEntry[]);
       case "synced":
         return synced(session);
+      case "pong":
+        return; // heard already (onmessage): it only proves the region is there
       case "batch":
         for (const inner of unpackFrames(payload)) await handle(session, inner);
         return;
@@ -223,7 +235,16 @@ export async function connect(replica: Replica, options: ConnectOptions): Promis
     emitter.emit("connecting", { region });
     const ws = new WebSocketClass(urls[index]!);
     ws.binaryType = "arraybuffer";
-    const session: Session = { ws, index, phase: "opening", seq: 0, inFlight: new Map(), queued: [], wants: new Set(), chain: Promise.resolve(), leaving: false };
+    let opened = false;
+    const heartbeat = startHeartbeat({
+      clock, intervalMs: options.heartbeatMs ?? 15_000,
+      isOpen: () => opened,
+      ping: () => send(session, { t: "ping" }),
+      dead: () => silent(session),
+    });
+    const session: Session = {
+      ws, index, phase: "opening", seq: 0, inFlight: new Map(), queued: [], wants: new Set(), chain: Promise.resolve(), leaving: false, heartbeat,
+    };
     current = session;
     const run = (step: () => Promise<void> | void) => {
       session.chain = session.chain.then(step).catch(() => {
@@ -231,11 +252,15 @@ export async function connect(replica: Replica, options: ConnectOptions): Promis
         if (session === current) ws.close(1000, "client error");
       });
     };
-    ws.onopen = () => run(async () => {
-      const entries = await holdings(replica, set, (id) => !ours(id));
-      send(session, { t: "hello", docs: set, digest: digestEntries(entries), ...(entries.length === 0 ? { empty: true } : {}) });
-    });
+    ws.onopen = () => {
+      opened = true;
+      run(async () => {
+        const entries = await holdings(replica, set, (id) => !ours(id));
+        send(session, { t: "hello", docs: set, digest: digestEntries(entries), ...(entries.length === 0 ? { empty: true } : {}) });
+      });
+    };
     ws.onmessage = (event) => {
+      heartbeat.heard();
       const frame = messageBytes(event.data);
       if (frame) run(() => handle(session, frame));
     };
@@ -243,7 +268,17 @@ export async function connect(replica: Replica, options: ConnectOptions): Promis
     ws.onclose = (event) => ended(session, event.code, event.reason);
   };
 
+  /** The heartbeat found the region silent: drop the socket (its close may take long on a dead path) and carry on without it. */
+  const silent = (session: Session) => {
+    if (session !== current) return;
+    const ws = session.ws as SocketLike & { terminate?: () => void };
+    if (ws.terminate) ws.terminate();
+    else ws.close(1000, "the region stopped answering");
+    ended(session, 1006, "the region stopped answering (no heartbeat)");
+  };
+
   const ended = (session: Session, code: number, reason: string) => {
+    session.heartbeat.stop();
     if (session !== current) return;
     current = undefined;
     cancelProbe?.();
@@ -309,6 +344,7 @@ export async function connect(replica: Replica, options: ConnectOptions): Promis
       cancelProbe?.();
       const session = current;
       current = undefined;
+      session?.heartbeat.stop();
       session?.ws.close(1000, "client closed");
       await session?.chain;
       setStatus("closed", undefined);

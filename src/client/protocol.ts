@@ -12,6 +12,13 @@
  * answers in order and ends the round with `synced`. After that, deltas flow
  * both ways as they happen; the server acknowledges each client delta once it
  * is durable there (`ack`, whose token serves read-your-writes reads).
+ *
+ * Heartbeat: a peer that vanished without closing (a laptop lid, a NAT that
+ * forgot the flow) leaves a half-open socket that never errors. The client
+ * sends `ping` when it has heard nothing for a while and the server answers
+ * `pong` at once (out of order with other answers: it only proves life); the
+ * server sends WebSocket ping frames, which browsers answer by themselves.
+ * Each side drops a socket that stays silent past its bound.
  */
 import { deflateSync, inflateSync } from "fflate";
 import { keyedHash } from "../crypto/keyed-hash.ts";
@@ -32,7 +39,9 @@ export type ClientMessage =
   | { t: "hello"; docs: DocSet; digest: string; empty?: boolean }
   | { t: "delta"; id: string; kind: DocKind; seq: number }
   | { t: "want"; id: string; version?: string }
-  | { t: "done" };
+  | { t: "done" }
+  /** Are you there? Answered with `pong` at once, in any state. */
+  | { t: "ping" };
 
 export type ServerMessage =
   | { t: "synced"; region: string }
@@ -40,7 +49,8 @@ export type ServerMessage =
   | { t: "delta"; id: string; kind: DocKind }
   | { t: "ack"; seq: number; id: string; token: string }
   /** Many frames at once, deflated (the payload: see packFrames): how a fresh client's catch-up travels. */
-  | { t: "batch" };
+  | { t: "batch" }
+  | { t: "pong" };
 
 /**
  * Close codes, in the bands stock clients know: 44xx mirror HTTP 4xx and are

@@ -6,6 +6,12 @@
  * token's scopes and prefix are checked per document. A frame that does not
  * decode, is too large or carries a refused delta closes the socket with a
  * code saying so, and changes nothing. Nothing user-written is logged.
+ *
+ * Heartbeat: the region sends a WebSocket ping every `pingMs` (browsers and
+ * `ws` answer it by themselves) and terminates a socket from which nothing,
+ * pong or frame, arrived since the previous ping: a client that vanished
+ * without closing is let go within 2 × pingMs. A client's own `ping` frame
+ * is answered with `pong` at once, ahead of any work queued for the socket.
  */
 import type { IncomingMessage } from "node:http";
 import type { Logger } from "pino";
@@ -17,6 +23,7 @@ import {
 import { isDocKind } from "../doc/index.ts";
 import { ConcordError, isConcordError } from "../errors.ts";
 import type { Replica } from "../replica/replica.ts";
+import { systemClock, type Clock } from "../runtime/clock.ts";
 import { authorize, type Principal, type TokenTable } from "./auth.ts";
 import type { SocketRoute } from "./socket-upgrade.ts";
 import { syncPath } from "../client/protocol.ts";
@@ -32,6 +39,10 @@ export interface SyncSocketOptions {
   /** Bytes queued for a client that does not read before it is closed (1013). Default 32 MiB. */
   maxBufferedBytes?: number;
   logger?: Logger | undefined;
+  /** Timers of the heartbeat. Default the system clock (this is an adapter). */
+  clock?: Clock;
+  /** Heartbeat interval, ms; a client silent for a whole interval after a ping is terminated. Default 15,000. */
+  pingMs?: number;
 }
 
 /** The /v1/sync route for the socket registry (socket-upgrade.ts). */
@@ -111,6 +122,13 @@ function openSession(ws: WebSocket, principal: Principal, options: SyncSocketOpt
     ended = true;
     for (const cleanup of cleanups) cleanup();
   });
+  let heard = true;
+  ws.on("pong", () => void (heard = true));
+  cleanups.push(heartbeat(options.clock ?? systemClock, options.pingMs ?? 15_000, () => {
+    if (!heard) return void ws.terminate();
+    heard = false;
+    ws.ping();
+  }));
 
   const hello = async (header: Record<string, unknown>) => {
     if (state !== "hello") throw malformed("hello comes once, first");
@@ -203,9 +221,11 @@ function openSession(ws: WebSocket, principal: Principal, options: SyncSocketOpt
 
   ws.on("message", (data: RawData, isBinary: boolean) => {
     if (ended) return;
+    heard = true;
     const frame = Array.isArray(data) ? Buffer.concat(data) : new Uint8Array(data as ArrayBuffer | Buffer);
     if (!isBinary) return end(syncCloseCodes.malformed, "sync frames are binary");
     if (frame.length > maxFrameBytes) return end(syncCloseCodes.tooLarge, `a frame is at most ${maxFrameBytes} bytes`);
+    if (isPing(frame)) return send({ t: "pong" });
     // One frame at a time, in order: a catch-up round's answers keep the order of its questions.
     chain = chain.then(() => (ended ? undefined : handle(frame))).catch((error: unknown) => {
       const { code, reason } = closeFor(error);
@@ -214,4 +234,20 @@ function openSession(ws: WebSocket, principal: Principal, options: SyncSocketOpt
       end(code, reason);
     });
   });
+}
+
+/** Calls `beat` every `intervalMs` until the returned function is called. */
+function heartbeat(clock: Clock, intervalMs: number, beat: () => void): () => void {
+  let cancel = clock.timer(intervalMs, function tick() {
+    beat();
+    cancel = clock.timer(intervalMs, tick);
+  });
+  return () => cancel();
+}
+
+const pingFrame = encodeFrame({ t: "ping" });
+
+/** Whether `frame` is exactly the client's ping (answered outside the ordered chain, so a long catch-up does not delay it). */
+function isPing(frame: Uint8Array): boolean {
+  return frame.length === pingFrame.length && frame.every((byte, i) => byte === pingFrame[i]);
 }
