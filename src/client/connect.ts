@@ -73,8 +73,8 @@ interface Session {
   seq: number;
   /** Deltas sent and not yet acknowledged: how many outbox writes each covers. */
   inFlight: Map<number, { id: string; writes: number }>;
-  /** Local writes made while the round runs, sent in order once it is done. */
-  queued: Array<{ id: string; kind: DocKind; delta: Uint8Array }>;
+  /** Local writes and deletions made while the round runs, sent in order once it is done. */
+  queued: Array<{ id: string; kind: DocKind; delta: Uint8Array } | { id: string; deleted: true }>;
   /** Documents re-asked for after a delta from the region did not apply. */
   wants: Set<string>;
   chain: Promise<void>;
@@ -136,6 +136,31 @@ export async function connect(replica: Replica, options: ConnectOptions): Promis
     send(session, { t: "delta", id, kind, seq }, delta);
   };
 
+  /** A deletion made here; its ack settles every pending write of `id` (they are moot). */
+  const sendDelete = (session: Session, id: string) => {
+    const seq = ++session.seq;
+    session.inFlight.set(seq, { id, writes: Infinity });
+    send(session, { t: "delete", id, seq });
+  };
+  const sendQueued = (session: Session, w: Session["queued"][number]) => {
+    if ("deleted" in w) sendDelete(session, w.id);
+    else sendDelta(session, w.id, w.kind, w.delta, 1);
+  };
+
+  /** A deletion from the region (made anywhere): delete here too; nothing of `id` is left to send. */
+  const deletedByRegion = async (id: string) => {
+    if (!ours(id)) return;
+    await replica.deleteRemote(id);
+    tokens.delete(id);
+    await outbox.settle(id, Infinity);
+  };
+
+  const settleDeleted = async () => {
+    for (const id of [...outbox.counts().keys()]) {
+      if ((await replica.status(id)).state === "deleted") await outbox.settle(id, Infinity);
+    }
+  };
+
   /** The catch-up round, given the region's entries: send what it lacks, ask for what we lack. */
   const catchUp = async (session: Session, theirs: DocEntry[]) => {
     const mine = new Map((await holdings(replica, set, (id) => !ours(id))).map((e) => [e.id, e]));
@@ -148,7 +173,12 @@ export async function connect(replica: Replica, options: ConnectOptions): Promis
         await outbox.settle(entry.id, Infinity);
         continue;
       }
-      if (!own || "deleted" in own || own.kind !== entry.kind) {
+      if (own && "deleted" in own) {
+        // Deleted here, live there (a deletion made offline, say): tombstones are permanent, so the region has yet to learn it.
+        sendDelete(session, entry.id);
+        continue;
+      }
+      if (!own || own.kind !== entry.kind) {
         if (!own) send(session, { t: "want", id: entry.id });
         continue;
       }
@@ -161,7 +191,10 @@ export async function connect(replica: Replica, options: ConnectOptions): Promis
       send(session, { t: "want", id: entry.id, version: own.version });
     }
     for (const own of mine.values()) {
-      if ("deleted" in own) continue;
+      if ("deleted" in own) {
+        await outbox.settle(own.id, Infinity); // made and deleted here while away: nothing to send
+        continue;
+      }
       // The region lacks it: all of it, as changes its write path takes (an Automerge save is not a delta).
       // (Empty for an Automerge document without changes: the region then only creates it.)
       const delta = own.kind === "yjs" ? await replica.encodeState(own.id) : await replica.diff(own.id, "");
@@ -184,7 +217,9 @@ export async function connect(replica: Replica, options: ConnectOptions): Promis
     }
   };
 
-  const synced = (session: Session) => {
+  const synced = async (session: Session) => {
+    // Equal digests (no round): documents made and deleted here while away never reached the region, and never will.
+    if (session.phase === "opening") await settleDeleted();
     session.phase = "live";
     failures = 0;
     const region = options.regions[session.index]!;
@@ -194,7 +229,7 @@ export async function connect(replica: Replica, options: ConnectOptions): Promis
       emitter.emit("failed-over", { from: options.regions[0]!, to: region });
       scheduleProbe();
     }
-    for (const w of session.queued.splice(0)) sendDelta(session, w.id, w.kind, w.delta, 1);
+    for (const w of session.queued.splice(0)) sendQueued(session, w);
     for (const resolve of waiting.splice(0)) resolve(status);
   };
 
@@ -214,11 +249,14 @@ export async function connect(replica: Replica, options: ConnectOptions): Promis
         return;
       case "delta":
         return applyFromRegion(session, header["id"] as string, header["kind"] as DocKind, payload);
+      case "deleted":
+        return deletedByRegion(header["id"] as string);
       case "ack": {
         const sent = session.inFlight.get(header["seq"] as number);
         if (!sent) return;
         session.inFlight.delete(header["seq"] as number);
-        tokens.set(sent.id, header["token"] as string);
+        if (typeof header["token"] === "string") tokens.set(sent.id, header["token"]);
+        else tokens.delete(sent.id);
         if (sent.writes > 0) await outbox.settle(sent.id, sent.writes);
         return;
       }
@@ -328,6 +366,15 @@ export async function connect(replica: Replica, options: ConnectOptions): Promis
     else session.queued.push({ id: change.id, kind: change.kind, delta });
   });
 
+  const unobserve = replica.observe((event) => {
+    if (event.type !== "delete" || event.origin !== "local" || !ours(event.id)) return;
+    void outbox.add(event.id).catch(() => undefined);
+    const session = current;
+    if (!session) return; // offline: the next catch-up round sends it (the region still lists the document live)
+    if (session.phase === "live") sendDelete(session, event.id);
+    else session.queued.push({ id: event.id, deleted: true });
+  });
+
   open(0);
   return {
     get status() {
@@ -340,6 +387,7 @@ export async function connect(replica: Replica, options: ConnectOptions): Promis
       if (closed) return;
       closed = true;
       unsubscribe();
+      unobserve();
       cancelTimer?.();
       cancelProbe?.();
       const session = current;

@@ -118,6 +118,13 @@ function openSession(ws: WebSocket, principal: Principal, options: SyncSocketOpt
     if (state === "hello" || !set || !inDocSet(set, change.id, ids) || own.has(change.delta)) return;
     send({ t: "delta", id: change.id, kind: change.kind }, change.delta);
   }));
+  // Deletions this socket asked for: not announced back to it.
+  const ownDeletes = new Set<string>();
+  cleanups.push(replica.observe((event) => {
+    if (event.type !== "delete" || state === "hello" || !set || !inDocSet(set, event.id, ids)) return;
+    if (ownDeletes.delete(event.id)) return;
+    send({ t: "deleted", id: event.id });
+  }));
   ws.on("close", () => {
     ended = true;
     for (const cleanup of cleanups) cleanup();
@@ -176,20 +183,48 @@ function openSession(ws: WebSocket, principal: Principal, options: SyncSocketOpt
       if (!isConcordError(e, "exists")) throw e;
     });
     let token: string;
-    if (payload.length === 0) {
-      // An empty delta asks only that the document exist (a new, empty one on the client).
-      await create();
-      token = (await replica.head(id)).version;
-    } else {
-      try {
-        token = (await replica.update(id, payload)).token;
-      } catch (error) {
-        if (!isConcordError(error, "not_found")) throw error;
-        await create();
-        token = (await replica.update(id, payload)).token;
-      }
+    try {
+      token = await write(id, payload, create);
+    } catch (error) {
+      if (!isConcordError(error, "deleted")) throw error;
+      // Deleted here (a deletion wins over concurrent edits): the client learns it, and its write is settled.
+      send({ t: "deleted", id });
+      return send({ t: "ack", seq, id });
     }
     send({ t: "ack", seq, id, token });
+  };
+
+  /** Applies a client delta (empty: the document need only exist), creating the document when new; its ack token. */
+  const write = async (id: string, payload: Uint8Array, create: () => Promise<void>): Promise<string> => {
+    if (payload.length === 0) {
+      await create();
+      return (await replica.head(id)).version;
+    }
+    try {
+      return (await replica.update(id, payload)).token;
+    } catch (error) {
+      if (!isConcordError(error, "not_found")) throw error;
+      await create();
+      return (await replica.update(id, payload)).token;
+    }
+  };
+
+  const deletion = async (header: Record<string, unknown>) => {
+    const { id, seq } = header;
+    if (state === "hello" || !set) throw malformed("hello first");
+    if (typeof id !== "string" || id === "" || typeof seq !== "number" || !Number.isSafeInteger(seq)) throw malformed("delete is { id, seq }");
+    authorize(principal, "write", id);
+    if (!inDocSet(set, id, ids)) throw new ConcordError("forbidden", "a deletion of a document outside this socket's set");
+    ownDeletes.add(id);
+    try {
+      const status = await replica.status(id);
+      if (status.state === "present") await replica.delete(id);
+      // Absent here (its creation has not arrived yet): a tombstone all the same, which anti-entropy carries on.
+      else if (status.state === "absent") await replica.deleteRemote(id);
+    } finally {
+      ownDeletes.delete(id);
+    }
+    send({ t: "ack", seq, id });
   };
 
   const want = async (header: Record<string, unknown>) => {
@@ -211,6 +246,7 @@ function openSession(ws: WebSocket, principal: Principal, options: SyncSocketOpt
       case "hello": return hello(header);
       case "delta": return delta(header, payload);
       case "want": return want(header);
+      case "delete": return deletion(header);
       case "done":
         if (state !== "catching-up") throw malformed("done ends a catch-up round");
         state = "live";
