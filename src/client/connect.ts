@@ -343,16 +343,30 @@ export async function connect(replica: Replica, options: ConnectOptions): Promis
       const session = current;
       if (closed || !session || session.index === 0) return;
       const probe = new WebSocketClass(urls[0]!);
+      let done = false;
+      const failed = () => {
+        if (done) return;
+        done = true;
+        giveUp();
+        if (current === session && !session.leaving) scheduleProbe();
+      };
+      // A home that swallows the handshake (gone without a trace) never closes the probe either: give up on it after a heartbeat.
+      const giveUp = clock.timer(options.heartbeatMs ?? 15_000, () => {
+        const p = probe as SocketLike & { terminate?: () => void };
+        if (p.terminate) p.terminate();
+        else p.close(1000, "home probe timed out");
+        failed();
+      });
       probe.onopen = () => {
+        done = true;
+        giveUp();
         probe.close(1000, "home probe");
         if (current !== session || closed) return;
         session.leaving = true;
         session.ws.close(1000, "returning home");
       };
       probe.onerror = () => undefined;
-      probe.onclose = () => {
-        if (current === session && !session.leaving) scheduleProbe();
-      };
+      probe.onclose = failed;
     });
   };
 

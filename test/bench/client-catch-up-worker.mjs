@@ -77,7 +77,20 @@ async function automergeRepo() {
   };
   const repo = new Repo({ network: [adapter] });
   await adapter.whenReady();
-  const handles = await Promise.all(urls.map((u) => repo.find(u)));
+  // Under load the server may answer doc-unavailable before it has looked (seen at 1,000 concurrent finds): ask again, as an app would.
+  let retries = 0;
+  const find = async (u) => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await repo.find(u);
+      } catch (error) {
+        if (attempt >= 5) throw error;
+        retries++;
+      }
+    }
+  };
+  const handles = await Promise.all(urls.map(find));
+  if (retries > 0) console.error(`automerge-repo: ${retries} finds asked again after doc-unavailable`);
   const ms = performance.now() - started;
   const empty = handles.filter((h) => Object.keys(h.doc() ?? {}).length === 0).length;
   if (empty > 0) throw new Error(`${empty} documents arrived empty`);

@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { connect, type SyncClient } from "../../src/client/index.ts";
-import { decodeFrame, encodeFrame } from "../../src/client/protocol.ts";
+import { decodeFrame, encodeFrame, type ServerMessage } from "../../src/client/protocol.ts";
 import type { SocketLike, WebSocketConstructor } from "../../src/client/socket.ts";
 import { createManualClock } from "../../src/runtime/clock.ts";
 import { createSeededRandom } from "../../src/runtime/random.ts";
@@ -14,8 +14,11 @@ import { memoryReplica } from "../helpers/replicas.ts";
 
 const seed = Number(process.env["SEED"] ?? 5);
 
-/** Sockets that open at once; a region answers `ping` with `pong` only while `answering` holds for its host. */
-function fakeRegions(answering: (host: string) => boolean) {
+/**
+ * Sockets that open at once (unless `opens` says the host swallows the handshake: then they never open nor close);
+ * a region answers `ping` with `pong` only while `answering` holds for its host.
+ */
+function fakeRegions(answering: (host: string) => boolean, opens: (host: string) => boolean = () => true) {
   const opened: Array<{ host: string; socket: FakeSocket }> = [];
   class FakeSocket implements SocketLike {
     binaryType = "arraybuffer";
@@ -28,12 +31,20 @@ function fakeRegions(answering: (host: string) => boolean) {
     onerror: SocketLike["onerror"] = null;
     constructor(readonly url: string) {
       opened.push({ host: new URL(url).host, socket: this });
-      queueMicrotask(() => this.onopen?.({}));
+      if (opens(new URL(url).host)) queueMicrotask(() => this.onopen?.({}));
     }
     send(data: Uint8Array): void {
-      if (decodeFrame(data).header["t"] !== "ping") return;
-      this.pings++;
-      if (answering(new URL(this.url).host)) queueMicrotask(() => this.onmessage?.({ data: encodeFrame({ t: "pong" }).slice().buffer }));
+      const type = decodeFrame(data).header["t"];
+      if (!answering(new URL(this.url).host)) {
+        if (type === "ping") this.pings++;
+        return;
+      }
+      const answer = (header: ServerMessage) => queueMicrotask(() => this.onmessage?.({ data: encodeFrame(header).slice().buffer }));
+      if (type === "hello") answer({ t: "synced", region: this.url }); // as for a client holding what the region holds
+      if (type === "ping") {
+        this.pings++;
+        answer({ t: "pong" });
+      }
     }
     close(): void {
       this.closed = true; // a half-open socket never reports its close
@@ -75,6 +86,28 @@ describe("sync heartbeat", () => {
     expect(regions.opened[1]!.socket.closed).toBe(false);
     expect(regions.opened[1]!.socket.pings).toBeGreaterThanOrEqual(pingsBefore + 9);
     expect(regions.opened).toHaveLength(2);
+    await sync.close();
+    await replica.close();
+  });
+
+  it("fails over from a home that swallows the handshake, and keeps probing it without waiting on a probe that never ends", async () => {
+    const clock = createManualClock(0);
+    const regions = fakeRegions(() => true, (host) => host !== "home:1");
+    const replica = await memoryReplica();
+    const sync = await connect(replica, {
+      regions: ["http://home:1", "http://away:2"], docs: { prefix: "" }, WebSocket: regions.WebSocket,
+      clock, random: createSeededRandom(seed), heartbeatMs: 1000, homeRetryMs: 500, backoff: { initialMs: 10, maxMs: 10 },
+    });
+    await run(clock, 30, 100);
+    expect(regions.opened.map((o) => o.host).slice(0, 2)).toEqual(["home:1", "away:2"]);
+    expect(regions.opened[0]!.socket.closed).toBe(true);
+    expect(sync.status.region).toBe("http://away:2");
+    // Home probes: one every homeRetryMs + heartbeatMs (each given up after a heartbeat), not a single one left hanging.
+    await run(clock, 100, 100);
+    const probes = regions.opened.slice(2).filter((o) => o.host === "home:1");
+    expect(probes.length).toBeGreaterThanOrEqual(5);
+    expect(probes.slice(0, -1).every((p) => p.socket.closed)).toBe(true);
+    expect(sync.status.region).toBe("http://away:2");
     await sync.close();
     await replica.close();
   });
