@@ -82,23 +82,25 @@ async function automergeRepo() {
     repo.networkSubsystem.once("peer", () => resolve());
   });
   // At most 200 finds at once: with all 1,000 at once, automerge-repo 2.5 answers some "unavailable" (seen here, not investigated).
+  // Under load some still come back "unavailable" from a server that holds them: counted and reported, not hidden.
   const handles = [];
   let next = 0;
   await Promise.all(Array.from({ length: 200 }, async () => {
     while (next < urls.length) {
       const i = next++;
-      handles[i] = await repo.find(urls[i]);
+      handles[i] = await repo.find(urls[i]).catch(() => undefined);
     }
   }));
   const ms = performance.now() - started;
-  const empty = handles.filter((h) => Object.keys(h.doc() ?? {}).length === 0).length;
+  const unavailable = handles.filter((h) => h === undefined).length;
+  const empty = handles.filter((h) => h !== undefined && Object.keys(h.doc() ?? {}).length === 0).length;
   if (empty > 0) throw new Error(`${empty} documents arrived empty`);
-  return { ms, before };
+  return { ms, before, unavailable };
 }
 
 const run = { concord, "y-websocket": yWebsocket, "automerge-repo": automergeRepo }[system];
 if (!run) throw new Error(`unknown system ${system}`);
-const { ms, before } = await run();
+const { ms, before, unavailable = 0 } = await run();
 const after = rss();
-console.log(JSON.stringify({ system, ms: Math.round(ms), bytes, sockets, rssMB: Math.round(after / 1e6), rssGrowthMB: Math.round((after - before) / 1e6) }));
+console.log(JSON.stringify({ system, ms: Math.round(ms), bytes, sockets, rssMB: Math.round(after / 1e6), rssGrowthMB: Math.round((after - before) / 1e6), unavailable }));
 process.exit(0);

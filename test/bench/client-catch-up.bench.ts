@@ -65,7 +65,7 @@ function automergeState(i: number): Uint8Array {
   return Automerge.save(doc);
 }
 
-interface ClientFigures { ms: number; bytes: number; sockets: number; rssMB: number; rssGrowthMB: number }
+interface ClientFigures { ms: number; bytes: number; sockets: number; rssMB: number; rssGrowthMB: number; unavailable: number }
 
 /** One fresh client in plain node, on built JavaScript (the worker imports the package's dist/ by name). */
 async function client(system: string, url: string, extra: string[] = []): Promise<ClientFigures> {
@@ -182,6 +182,7 @@ export async function run_(): Promise<string> {
         { client: "automerge-repo (stock server)", ms: a.ms, "bytes received": a.bytes, sockets: a.sockets, "client RSS MB": a.rssMB, "RSS growth MB": a.rssGrowthMB },
         { client: "concord sync client", ms: c.ms, "bytes received": c.bytes, sockets: c.sockets, "client RSS MB": c.rssMB, "RSS growth MB": c.rssGrowthMB },
       ]),
+      ...(a.unavailable > 0 ? [`automerge-repo: ${a.unavailable} of ${docCount} finds answered "unavailable" (its time and bytes cover the others)`] : []),
       `time ${ratio(c.ms, y.ms)}× y-websocket's (goal ≤ 0.5), ${ratio(c.ms, a.ms)}× automerge-repo's; bytes ${ratio(c.bytes, y.bytes)}× y-websocket's (goal ≤ 0.5), ${ratio(c.bytes, a.bytes)}× automerge-repo's`,
       `client RSS ${c.rssMB} MB with ${docCount} idle documents (goal ≤ 100), ${c.rssGrowthMB} MB of it grown while catching up`,
       `one edit seen by a second synced client (median of ${rounds}): concord ${cMs.toFixed(1)} ms (durable on the region first), y-websocket ${yMs.toFixed(1)} ms: ${ratio(cMs, yMs)}× (goal ≤ 2)`,
