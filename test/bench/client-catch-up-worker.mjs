@@ -33,7 +33,11 @@ const rss = () => {
 async function concord() {
   const { openReplica, createMemoryStore } = await import("concord");
   const { connect } = await import("concord/client");
-  const replica = await openReplica({ store: createMemoryStore(), masterKey: new Uint8Array(32).fill(7), region: "client" });
+  // CATCHUP_CLIENT_CACHE_MB: the replica's document cache budget (default 256 MB), to see how much of the RSS is held documents.
+  const cacheMb = Number(process.env["CATCHUP_CLIENT_CACHE_MB"] ?? 0);
+  const replica = await openReplica({
+    store: createMemoryStore(), masterKey: new Uint8Array(32).fill(7), region: "client", ...(cacheMb > 0 ? { cacheMaxBytes: cacheMb << 20 } : {}),
+  });
   const before = rss();
   const started = performance.now();
   const sync = await connect(replica, { regions: [url], docs: { prefix: "bench/" }, WebSocket: CountingWebSocket });
@@ -102,5 +106,6 @@ const run = { concord, "y-websocket": yWebsocket, "automerge-repo": automergeRep
 if (!run) throw new Error(`unknown system ${system}`);
 const { ms, before, unavailable = 0 } = await run();
 const after = rss();
+if (process.env["CATCHUP_TRACE"]) console.error(`${system}: ${JSON.stringify(Object.fromEntries(Object.entries(process.memoryUsage()).map(([k, v]) => [k, Math.round(v / 1e6)])))} MB`);
 console.log(JSON.stringify({ system, ms: Math.round(ms), bytes, sockets, rssMB: Math.round(after / 1e6), rssGrowthMB: Math.round((after - before) / 1e6), unavailable }));
 process.exit(0);
