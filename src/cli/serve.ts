@@ -8,6 +8,7 @@ import { ConcordError } from "../errors.ts";
 import { authModes, startRegion, type AuthMode } from "../server/region.ts";
 import { createRequestLogger } from "../server/request-logger.ts";
 import { positive, type ServerLimits } from "../server/server-limits.ts";
+import { parseOriginList } from "../server/socket-origin.ts";
 import { readTopologyFile } from "../server/topology-file.ts";
 import { parseStoreUrl } from "../server/store-url.ts";
 import type { Command } from "./command.ts";
@@ -50,6 +51,13 @@ Options:
   --rate-limit N    client requests per second per token (default: none)
   --rate-burst N    requests a token may make at once after being idle
                     (default: one second's worth)
+  --allow-origins LIST  web page origins that may open sockets (/v1/sync,
+                    /v1/yjs, /v1/automerge), comma-separated, e.g.
+                    "https://app.example,http://localhost:5173", or "*" for
+                    any (default $CONCORD_ALLOW_ORIGINS, else none). Pages
+                    served from the region's own host, and clients that send
+                    no Origin (not browsers), are always allowed; any other
+                    browser page gets 403 on upgrade.
   --max-concurrent N            client requests in progress at most (503
                                 past it; default 1024)
   --max-concurrent-per-token N  per token (429 past it; default a quarter of
@@ -97,6 +105,7 @@ export const serveCommand: Command = defineCommand({
     "max-concurrent": { type: "string" },
     "max-concurrent-per-token": { type: "string" },
     "gossip-compression": { type: "string" },
+    "allow-origins": { type: "string" },
   },
   async run(values) {
     const topology = await readTopologyFile(requireFlag(values.topology, "--topology"));
@@ -109,11 +118,14 @@ export const serveCommand: Command = defineCommand({
     if (!authModes.includes(auth)) throw new ConcordError("invalid_argument", "--auth must be tokens or off");
     const compression = values["gossip-compression"] ?? "on";
     if (compression !== "on" && compression !== "off") throw new ConcordError("invalid_argument", "--gossip-compression must be on or off");
+    const originList = values["allow-origins"] ?? process.env["CONCORD_ALLOW_ORIGINS"];
+    const allowedOrigins = originList === undefined ? [] : parseOriginList(originList);
     const logger = createRequestLogger({ level, base: { region } });
     const running = await startRegion({
       topology, region, logger, auth,
       server: limitsFromFlags(values),
       gossip: { compressFrames: compression === "on" },
+      sockets: { upgrades: { allowedOrigins } },
       dataDir: values.data ?? join("data", topology.name, region),
       ...(values["key-file"] ? { keyFile: values["key-file"] } : {}),
       ...(values.store !== undefined ? { postgres: parseStoreUrl(values.store, region) } : {}),

@@ -13,7 +13,9 @@
  * (backoff.ts); while away from home it probes home and returns when it
  * answers. Every region it syncs with receives everything of the set this
  * replica holds, so a read-your-writes token from any region's ack is served
- * after a failover too.
+ * after a failover too. A region that vanishes without closing the socket is
+ * noticed by the heartbeat (heartbeat.ts) within 2 × heartbeatMs, and the
+ * client moves on as if the socket had closed.
  */
 import type { DocKind } from "../doc/engine.ts";
 import { ConcordError, isConcordError } from "../errors.ts";
@@ -22,6 +24,7 @@ import type { DocChange } from "../replica/types.ts";
 import { systemClock, type Clock } from "../runtime/clock.ts";
 import { systemRandom, type Random } from "../runtime/random.ts";
 import { backoffDelay, type BackoffOptions } from "./backoff.ts";
+import { startHeartbeat, type Heartbeat } from "./heartbeat.ts";
 import { createEmitter, type SyncEventName, type SyncEvents, type SyncState, type SyncStatus } from "./events.ts";
 import { holdings } from "./holdings.ts";
 import { clientDocPrefix, openOutbox, type Outbox } from "./outbox.ts";
@@ -44,6 +47,12 @@ export interface ConnectOptions {
   backoff?: BackoffOptions;
   /** While failed over, how often to try home again, ms. Default 15,000. */
   homeRetryMs?: number;
+  /**
+   * Heartbeat interval, ms: a socket on which nothing arrives for a whole
+   * interval after a ping is dropped (the region vanished without closing
+   * it), so a silent region is noticed within twice this. Default 15,000.
+   */
+  heartbeatMs?: number;
 }
 
 export interface SyncClient {
@@ -64,12 +73,13 @@ interface Session {
   seq: number;
   /** Deltas sent and not yet acknowledged: how many outbox writes each covers. */
   inFlight: Map<number, { id: string; writes: number }>;
-  /** Local writes made while the round runs, sent in order once it is done. */
-  queued: Array<{ id: string; kind: DocKind; delta: Uint8Array }>;
+  /** Local writes and deletions made while the round runs, sent in order once it is done. */
+  queued: Array<{ id: string; kind: DocKind; delta: Uint8Array } | { id: string; deleted: true }>;
   /** Documents re-asked for after a delta from the region did not apply. */
   wants: Set<string>;
   chain: Promise<void>;
   leaving: boolean;
+  heartbeat: Heartbeat;
 }
 
 /**
@@ -126,6 +136,31 @@ export async function connect(replica: Replica, options: ConnectOptions): Promis
     send(session, { t: "delta", id, kind, seq }, delta);
   };
 
+  /** A deletion made here; its ack settles every pending write of `id` (they are moot). */
+  const sendDelete = (session: Session, id: string) => {
+    const seq = ++session.seq;
+    session.inFlight.set(seq, { id, writes: Infinity });
+    send(session, { t: "delete", id, seq });
+  };
+  const sendQueued = (session: Session, w: Session["queued"][number]) => {
+    if ("deleted" in w) sendDelete(session, w.id);
+    else sendDelta(session, w.id, w.kind, w.delta, 1);
+  };
+
+  /** A deletion from the region (made anywhere): delete here too; nothing of `id` is left to send. */
+  const deletedByRegion = async (id: string) => {
+    if (!ours(id)) return;
+    await replica.deleteRemote(id);
+    tokens.delete(id);
+    await outbox.settle(id, Infinity);
+  };
+
+  const settleDeleted = async () => {
+    for (const id of [...outbox.counts().keys()]) {
+      if ((await replica.status(id)).state === "deleted") await outbox.settle(id, Infinity);
+    }
+  };
+
   /** The catch-up round, given the region's entries: send what it lacks, ask for what we lack. */
   const catchUp = async (session: Session, theirs: DocEntry[]) => {
     const mine = new Map((await holdings(replica, set, (id) => !ours(id))).map((e) => [e.id, e]));
@@ -138,7 +173,12 @@ export async function connect(replica: Replica, options: ConnectOptions): Promis
         await outbox.settle(entry.id, Infinity);
         continue;
       }
-      if (!own || "deleted" in own || own.kind !== entry.kind) {
+      if (own && "deleted" in own) {
+        // Deleted here, live there (a deletion made offline, say): tombstones are permanent, so the region has yet to learn it.
+        sendDelete(session, entry.id);
+        continue;
+      }
+      if (!own || own.kind !== entry.kind) {
         if (!own) send(session, { t: "want", id: entry.id });
         continue;
       }
@@ -151,7 +191,10 @@ export async function connect(replica: Replica, options: ConnectOptions): Promis
       send(session, { t: "want", id: entry.id, version: own.version });
     }
     for (const own of mine.values()) {
-      if ("deleted" in own) continue;
+      if ("deleted" in own) {
+        await outbox.settle(own.id, Infinity); // made and deleted here while away: nothing to send
+        continue;
+      }
       // The region lacks it: all of it, as changes its write path takes (an Automerge save is not a delta).
       // (Empty for an Automerge document without changes: the region then only creates it.)
       const delta = own.kind === "yjs" ? await replica.encodeState(own.id) : await replica.diff(own.id, "");
@@ -174,7 +217,9 @@ export async function connect(replica: Replica, options: ConnectOptions): Promis
     }
   };
 
-  const synced = (session: Session) => {
+  const synced = async (session: Session) => {
+    // Equal digests (no round): documents made and deleted here while away never reached the region, and never will.
+    if (session.phase === "opening") await settleDeleted();
     session.phase = "live";
     failures = 0;
     const region = options.regions[session.index]!;
@@ -184,7 +229,7 @@ export async function connect(replica: Replica, options: ConnectOptions): Promis
       emitter.emit("failed-over", { from: options.regions[0]!, to: region });
       scheduleProbe();
     }
-    for (const w of session.queued.splice(0)) sendDelta(session, w.id, w.kind, w.delta, 1);
+    for (const w of session.queued.splice(0)) sendQueued(session, w);
     for (const resolve of waiting.splice(0)) resolve(status);
   };
 
@@ -197,16 +242,21 @@ export async function connect(replica: Replica, options: ConnectOptions): Promis
         return catchUp(session, header["docs"] as DocEntry[]);
       case "synced":
         return synced(session);
+      case "pong":
+        return; // heard already (onmessage): it only proves the region is there
       case "batch":
         for (const inner of unpackFrames(payload)) await handle(session, inner);
         return;
       case "delta":
         return applyFromRegion(session, header["id"] as string, header["kind"] as DocKind, payload);
+      case "deleted":
+        return deletedByRegion(header["id"] as string);
       case "ack": {
         const sent = session.inFlight.get(header["seq"] as number);
         if (!sent) return;
         session.inFlight.delete(header["seq"] as number);
-        tokens.set(sent.id, header["token"] as string);
+        if (typeof header["token"] === "string") tokens.set(sent.id, header["token"]);
+        else tokens.delete(sent.id);
         if (sent.writes > 0) await outbox.settle(sent.id, sent.writes);
         return;
       }
@@ -223,7 +273,16 @@ export async function connect(replica: Replica, options: ConnectOptions): Promis
     emitter.emit("connecting", { region });
     const ws = new WebSocketClass(urls[index]!);
     ws.binaryType = "arraybuffer";
-    const session: Session = { ws, index, phase: "opening", seq: 0, inFlight: new Map(), queued: [], wants: new Set(), chain: Promise.resolve(), leaving: false };
+    let opened = false;
+    const heartbeat = startHeartbeat({
+      clock, intervalMs: options.heartbeatMs ?? 15_000,
+      isOpen: () => opened,
+      ping: () => send(session, { t: "ping" }),
+      dead: () => silent(session),
+    });
+    const session: Session = {
+      ws, index, phase: "opening", seq: 0, inFlight: new Map(), queued: [], wants: new Set(), chain: Promise.resolve(), leaving: false, heartbeat,
+    };
     current = session;
     const run = (step: () => Promise<void> | void) => {
       session.chain = session.chain.then(step).catch(() => {
@@ -231,11 +290,15 @@ export async function connect(replica: Replica, options: ConnectOptions): Promis
         if (session === current) ws.close(1000, "client error");
       });
     };
-    ws.onopen = () => run(async () => {
-      const entries = await holdings(replica, set, (id) => !ours(id));
-      send(session, { t: "hello", docs: set, digest: digestEntries(entries), ...(entries.length === 0 ? { empty: true } : {}) });
-    });
+    ws.onopen = () => {
+      opened = true;
+      run(async () => {
+        const entries = await holdings(replica, set, (id) => !ours(id));
+        send(session, { t: "hello", docs: set, digest: digestEntries(entries), ...(entries.length === 0 ? { empty: true } : {}) });
+      });
+    };
     ws.onmessage = (event) => {
+      heartbeat.heard();
       const frame = messageBytes(event.data);
       if (frame) run(() => handle(session, frame));
     };
@@ -243,7 +306,17 @@ export async function connect(replica: Replica, options: ConnectOptions): Promis
     ws.onclose = (event) => ended(session, event.code, event.reason);
   };
 
+  /** The heartbeat found the region silent: drop the socket (its close may take long on a dead path) and carry on without it. */
+  const silent = (session: Session) => {
+    if (session !== current) return;
+    const ws = session.ws as SocketLike & { terminate?: () => void };
+    if (ws.terminate) ws.terminate();
+    else ws.close(1000, "the region stopped answering");
+    ended(session, 1006, "the region stopped answering (no heartbeat)");
+  };
+
   const ended = (session: Session, code: number, reason: string) => {
+    session.heartbeat.stop();
     if (session !== current) return;
     current = undefined;
     cancelProbe?.();
@@ -270,16 +343,30 @@ export async function connect(replica: Replica, options: ConnectOptions): Promis
       const session = current;
       if (closed || !session || session.index === 0) return;
       const probe = new WebSocketClass(urls[0]!);
+      let done = false;
+      const failed = () => {
+        if (done) return;
+        done = true;
+        giveUp();
+        if (current === session && !session.leaving) scheduleProbe();
+      };
+      // A home that swallows the handshake (gone without a trace) never closes the probe either: give up on it after a heartbeat.
+      const giveUp = clock.timer(options.heartbeatMs ?? 15_000, () => {
+        const p = probe as SocketLike & { terminate?: () => void };
+        if (p.terminate) p.terminate();
+        else p.close(1000, "home probe timed out");
+        failed();
+      });
       probe.onopen = () => {
+        done = true;
+        giveUp();
         probe.close(1000, "home probe");
         if (current !== session || closed) return;
         session.leaving = true;
         session.ws.close(1000, "returning home");
       };
       probe.onerror = () => undefined;
-      probe.onclose = () => {
-        if (current === session && !session.leaving) scheduleProbe();
-      };
+      probe.onclose = failed;
     });
   };
 
@@ -291,6 +378,15 @@ export async function connect(replica: Replica, options: ConnectOptions): Promis
     const delta = sendable(change);
     if (session.phase === "live") sendDelta(session, change.id, change.kind, delta, 1);
     else session.queued.push({ id: change.id, kind: change.kind, delta });
+  });
+
+  const unobserve = replica.observe((event) => {
+    if (event.type !== "delete" || event.origin !== "local" || !ours(event.id)) return;
+    void outbox.add(event.id).catch(() => undefined);
+    const session = current;
+    if (!session) return; // offline: the next catch-up round sends it (the region still lists the document live)
+    if (session.phase === "live") sendDelete(session, event.id);
+    else session.queued.push({ id: event.id, deleted: true });
   });
 
   open(0);
@@ -305,10 +401,12 @@ export async function connect(replica: Replica, options: ConnectOptions): Promis
       if (closed) return;
       closed = true;
       unsubscribe();
+      unobserve();
       cancelTimer?.();
       cancelProbe?.();
       const session = current;
       current = undefined;
+      session?.heartbeat.stop();
       session?.ws.close(1000, "client closed");
       await session?.chain;
       setStatus("closed", undefined);

@@ -5,8 +5,8 @@ import type { DocEntry, DocSet } from "./protocol.ts";
 
 /**
  * Entries of `set` in `replica`: every listed id it holds (deleted ones as
- * deleted), or every live id under the prefix. `skip` leaves ids out (the
- * client's own bookkeeping documents).
+ * deleted), or every id under the prefix, live or deleted. `skip` leaves ids
+ * out (the client's own bookkeeping documents).
  */
 export async function holdings(replica: Replica, set: DocSet, skip: (id: string) => boolean = () => false): Promise<DocEntry[]> {
   const ids: string[] = [];
@@ -18,6 +18,9 @@ export async function holdings(replica: Replica, set: DocSet, skip: (id: string)
     const status = await replica.status(id);
     if (status.state === "present") entries.push({ id, kind: status.kind, version: encodeVersion(status.version) });
     else if (status.state === "deleted") entries.push({ id, deleted: true });
+  }
+  if ("prefix" in set) {
+    for await (const id of replica.tombstones()) if (id.startsWith(set.prefix) && !skip(id)) entries.push({ id, deleted: true });
   }
   return entries;
 }

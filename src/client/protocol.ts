@@ -12,6 +12,20 @@
  * answers in order and ends the round with `synced`. After that, deltas flow
  * both ways as they happen; the server acknowledges each client delta once it
  * is durable there (`ack`, whose token serves read-your-writes reads).
+ *
+ * Deletions travel like deltas: the client's `delete` is acknowledged once
+ * the region's tombstone is durable, and the region tells live clients of a
+ * deletion (`deleted`). In a catch-up round the region lists its tombstones
+ * of the set; a side holding a tombstone for a document the other holds live
+ * wins (tombstones are permanent: a deleted id never comes back), so the
+ * client deletes it, or sends its own `delete` for it.
+ *
+ * Heartbeat: a peer that vanished without closing (a laptop lid, a NAT that
+ * forgot the flow) leaves a half-open socket that never errors. The client
+ * sends `ping` when it has heard nothing for a while and the server answers
+ * `pong` at once (out of order with other answers: it only proves life); the
+ * server sends WebSocket ping frames, which browsers answer by themselves.
+ * Each side drops a socket that stays silent past its bound.
  */
 import { deflateSync, inflateSync } from "fflate";
 import { keyedHash } from "../crypto/keyed-hash.ts";
@@ -32,15 +46,23 @@ export type ClientMessage =
   | { t: "hello"; docs: DocSet; digest: string; empty?: boolean }
   | { t: "delta"; id: string; kind: DocKind; seq: number }
   | { t: "want"; id: string; version?: string }
-  | { t: "done" };
+  /** A document deleted here: acknowledged like a delta, once the region's tombstone is durable. */
+  | { t: "delete"; id: string; seq: number }
+  | { t: "done" }
+  /** Are you there? Answered with `pong` at once, in any state. */
+  | { t: "ping" };
 
 export type ServerMessage =
   | { t: "synced"; region: string }
   | { t: "versions"; docs: DocEntry[] }
   | { t: "delta"; id: string; kind: DocKind }
-  | { t: "ack"; seq: number; id: string; token: string }
+  /** `token`: the read-your-writes token of the write (none for a deletion). */
+  | { t: "ack"; seq: number; id: string; token?: string }
+  /** `id` was deleted (anywhere): delete it here too. */
+  | { t: "deleted"; id: string }
   /** Many frames at once, deflated (the payload: see packFrames): how a fresh client's catch-up travels. */
-  | { t: "batch" };
+  | { t: "batch" }
+  | { t: "pong" };
 
 /**
  * Close codes, in the bands stock clients know: 44xx mirror HTTP 4xx and are
@@ -106,12 +128,15 @@ export function inDocSet(set: DocSet, id: string, ids?: ReadonlySet<string>): bo
 }
 
 /**
- * A digest of what one side holds of a set: equal digests mean equal sets at
- * equal versions, so the round ends at once. Deleted documents count as
- * deleted, absent ones not at all.
+ * A digest of what one side holds of a set: equal digests mean equal live
+ * documents at equal versions, so the round ends at once. Tombstones do not
+ * count: a document live on one side and deleted (or absent) on the other
+ * already makes the digests differ, and a fresh client, which never learns
+ * the tombstones of documents it never held, still matches a region that
+ * holds them.
  */
 export function digestEntries(entries: readonly DocEntry[]): string {
-  const lines = entries.map((e) => ("deleted" in e ? `${e.id}\n-\n` : `${e.id}\n${e.kind}\n${e.version}\n`)).sort();
+  const lines = entries.flatMap((e) => ("deleted" in e ? [] : [`${e.id}\n${e.kind}\n${e.version}\n`])).sort();
   const hash = keyedHash(null, `concord/sync-digest\n${lines.join("")}`, 16);
   let hex = "";
   for (const byte of hash) hex += byte.toString(16).padStart(2, "0");

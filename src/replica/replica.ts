@@ -470,6 +470,12 @@ export class Replica {
     await this.shred(id, "remote");
   }
 
+  /** @internal Ids deleted here (their tombstones), in no particular order. */
+  async *tombstones(): AsyncIterable<string> {
+    this.checkOpen();
+    yield* this.docs.tombstones();
+  }
+
   /** @internal What this replica holds of `id`: absent, deleted, or present at a version. */
   async status(id: string): Promise<DocStatus> {
     try {

@@ -36,7 +36,7 @@ import { createPresenceLink } from "./presence-link.ts";
 import { registerSocketRoute, type SocketUpgrades } from "./socket-upgrade.ts";
 import { createTokenTable, isTokenTable, type TokenTable } from "./auth.ts";
 import { watchTokensFile } from "./tokens-watch.ts";
-import { syncSocketRoute } from "./sync-socket.ts";
+import { syncSocketRoute, type SyncSocketOptions } from "./sync-socket.ts";
 import type { Server } from "node:http";
 
 /** How a region authenticates client requests; open is only ever an explicit choice. */
@@ -72,6 +72,8 @@ export interface RegionOptions {
   drainMs?: number;
   /** Limits of the stock y-websocket / automerge-repo sockets (src/server/stock-sockets.ts). */
   sockets?: Pick<StockSocketOptions, "upgrades" | "yjs" | "automerge">;
+  /** Limits and heartbeat of the sync client's socket (src/server/sync-socket.ts). */
+  sync?: Pick<SyncSocketOptions, "maxFrameBytes" | "maxDocs" | "maxBufferedBytes" | "pingMs">;
 }
 
 export interface RunningRegion {
@@ -198,7 +200,7 @@ export async function startRegion(options: RegionOptions): Promise<RunningRegion
     replica, clock: systemClock, tokens, registry: app.metrics.registry, ...(presence ? { presence } : {}), ...options.sockets,
     region: self.id, askPeers: async () => void (await Promise.allSettled([...peers.keys()].map((peer) => gossip.antiEntropy(peer)))),
   });
-  registerSocketRoute(server as Server, syncSocketRoute({ replica, tokens, logger: options.logger }));
+  registerSocketRoute(server as Server, syncSocketRoute({ ...options.sync, replica, tokens, logger: options.logger, clock: systemClock }));
   const stopWatchingTokens = fromFile && tokens ? watchTokensFile({ file: tokensFile(dataDir), table: tokens, clock: systemClock, logger: options.logger }) : () => undefined;
   options.logger?.info({ region: self.id, port, peers: [...peers.keys()] }, "region started");
   if (authOff) options.logger?.warn({ region: self.id, auth: "off" }, "authentication is off (--auth off): every client request has every scope; never run this way outside development");

@@ -8,7 +8,9 @@
  * - at most `maxSockets` open sockets (more are accepted and closed with 1013,
  *   so a stock client backs off instead of treating it as a network error);
  * - a refused token is accepted then closed with 4401 / 4403, because stock
- *   clients only stop reconnecting on a permanent close code.
+ *   clients only stop reconnecting on a permanent close code;
+ * - a browser page from an origin that is neither this host nor allowed
+ *   (socket-origin.ts) gets HTTP 403, whatever its token.
  *
  *   const upgrades = attachSocketUpgrades(server, { tokens, metrics });
  *   registerSocketRoute(server, { protocol: "yjs", match: (p) => p.startsWith("/v1/yjs/"), handle(ws, request, principal) { ... } });
@@ -19,6 +21,7 @@ import { WebSocketServer, type WebSocket } from "ws";
 import { assert } from "../errors.ts";
 import { createTokenTable, hashToken, isTokenTable, openPrincipal, type Principal, type TokenRecord, type TokenTable } from "./auth.ts";
 import { socketToken, yauthPrefix } from "./socket-auth.ts";
+import { normalizeOrigin, originAllowed } from "./socket-origin.ts";
 import { closeCodes } from "./socket-close-codes.ts";
 import { noSocketMetrics, type SocketMetrics } from "./socket-metrics.ts";
 
@@ -46,6 +49,11 @@ export interface SocketUpgradeOptions {
   /** Largest frame ws will buffer, bytes; larger frames close with 1009. Routes enforce their own, smaller limits. Default 64 MiB. */
   maxFrameBytes?: number;
   metrics?: SocketMetrics;
+  /**
+   * Page origins allowed to open sockets besides same-origin pages ("*": any);
+   * handshakes without an Origin (not a browser) are always allowed. Default none.
+   */
+  allowedOrigins?: readonly string[];
 }
 
 export interface SocketUpgrades {
@@ -81,6 +89,7 @@ export function attachSocketUpgrades(server: Server, options: SocketUpgradeOptio
   const maxSockets = options.maxSockets ?? 10_000;
   const maxPending = options.maxPendingUpgrades ?? 256;
   const metrics = options.metrics ?? noSocketMetrics;
+  const origins = new Set((options.allowedOrigins ?? []).map(normalizeOrigin));
   const table = options.tokens === undefined || isTokenTable(options.tokens) ? options.tokens : createTokenTable(options.tokens);
   const authenticate = (token: string | undefined): Principal | undefined =>
     table === undefined ? openPrincipal : token === undefined || token === "" ? undefined : table.lookup(token);
@@ -103,6 +112,10 @@ export function attachSocketUpgrades(server: Server, options: SocketUpgradeOptio
     const route = registry.routes.find((r) => r.match(url.pathname));
     if (!route) return refuseHttp(socket, "404 Not Found");
     const protocol = route.protocol ?? "socket";
+    if (!originAllowed(request, origins)) {
+      metrics.rejected(protocol, "origin");
+      return refuseHttp(socket, "403 Forbidden");
+    }
     if (closing) return refuseHttp(socket, "503 Service Unavailable");
     if (pending >= maxPending) {
       metrics.rejected(protocol, "pending_upgrades");

@@ -6,6 +6,12 @@
  * token's scopes and prefix are checked per document. A frame that does not
  * decode, is too large or carries a refused delta closes the socket with a
  * code saying so, and changes nothing. Nothing user-written is logged.
+ *
+ * Heartbeat: the region sends a WebSocket ping every `pingMs` (browsers and
+ * `ws` answer it by themselves) and terminates a socket from which nothing,
+ * pong or frame, arrived since the previous ping: a client that vanished
+ * without closing is let go within 2 × pingMs. A client's own `ping` frame
+ * is answered with `pong` at once, ahead of any work queued for the socket.
  */
 import type { IncomingMessage } from "node:http";
 import type { Logger } from "pino";
@@ -17,6 +23,7 @@ import {
 import { isDocKind } from "../doc/index.ts";
 import { ConcordError, isConcordError } from "../errors.ts";
 import type { Replica } from "../replica/replica.ts";
+import { systemClock, type Clock } from "../runtime/clock.ts";
 import { authorize, type Principal, type TokenTable } from "./auth.ts";
 import type { SocketRoute } from "./socket-upgrade.ts";
 import { syncPath } from "../client/protocol.ts";
@@ -32,6 +39,10 @@ export interface SyncSocketOptions {
   /** Bytes queued for a client that does not read before it is closed (1013). Default 32 MiB. */
   maxBufferedBytes?: number;
   logger?: Logger | undefined;
+  /** Timers of the heartbeat. Default the system clock (this is an adapter). */
+  clock?: Clock;
+  /** Heartbeat interval, ms; a client silent for a whole interval after a ping is terminated. Default 15,000. */
+  pingMs?: number;
 }
 
 /** The /v1/sync route for the socket registry (socket-upgrade.ts). */
@@ -107,10 +118,24 @@ function openSession(ws: WebSocket, principal: Principal, options: SyncSocketOpt
     if (state === "hello" || !set || !inDocSet(set, change.id, ids) || own.has(change.delta)) return;
     send({ t: "delta", id: change.id, kind: change.kind }, change.delta);
   }));
+  // Deletions this socket asked for: not announced back to it.
+  const ownDeletes = new Set<string>();
+  cleanups.push(replica.observe((event) => {
+    if (event.type !== "delete" || state === "hello" || !set || !inDocSet(set, event.id, ids)) return;
+    if (ownDeletes.delete(event.id)) return;
+    send({ t: "deleted", id: event.id });
+  }));
   ws.on("close", () => {
     ended = true;
     for (const cleanup of cleanups) cleanup();
   });
+  let heard = true;
+  ws.on("pong", () => void (heard = true));
+  cleanups.push(heartbeat(options.clock ?? systemClock, options.pingMs ?? 15_000, () => {
+    if (!heard) return void ws.terminate();
+    heard = false;
+    ws.ping();
+  }));
 
   const hello = async (header: Record<string, unknown>) => {
     if (state !== "hello") throw malformed("hello comes once, first");
@@ -158,20 +183,48 @@ function openSession(ws: WebSocket, principal: Principal, options: SyncSocketOpt
       if (!isConcordError(e, "exists")) throw e;
     });
     let token: string;
-    if (payload.length === 0) {
-      // An empty delta asks only that the document exist (a new, empty one on the client).
-      await create();
-      token = (await replica.head(id)).version;
-    } else {
-      try {
-        token = (await replica.update(id, payload)).token;
-      } catch (error) {
-        if (!isConcordError(error, "not_found")) throw error;
-        await create();
-        token = (await replica.update(id, payload)).token;
-      }
+    try {
+      token = await write(id, payload, create);
+    } catch (error) {
+      if (!isConcordError(error, "deleted")) throw error;
+      // Deleted here (a deletion wins over concurrent edits): the client learns it, and its write is settled.
+      send({ t: "deleted", id });
+      return send({ t: "ack", seq, id });
     }
     send({ t: "ack", seq, id, token });
+  };
+
+  /** Applies a client delta (empty: the document need only exist), creating the document when new; its ack token. */
+  const write = async (id: string, payload: Uint8Array, create: () => Promise<void>): Promise<string> => {
+    if (payload.length === 0) {
+      await create();
+      return (await replica.head(id)).version;
+    }
+    try {
+      return (await replica.update(id, payload)).token;
+    } catch (error) {
+      if (!isConcordError(error, "not_found")) throw error;
+      await create();
+      return (await replica.update(id, payload)).token;
+    }
+  };
+
+  const deletion = async (header: Record<string, unknown>) => {
+    const { id, seq } = header;
+    if (state === "hello" || !set) throw malformed("hello first");
+    if (typeof id !== "string" || id === "" || typeof seq !== "number" || !Number.isSafeInteger(seq)) throw malformed("delete is { id, seq }");
+    authorize(principal, "write", id);
+    if (!inDocSet(set, id, ids)) throw new ConcordError("forbidden", "a deletion of a document outside this socket's set");
+    ownDeletes.add(id);
+    try {
+      const status = await replica.status(id);
+      if (status.state === "present") await replica.delete(id);
+      // Absent here (its creation has not arrived yet): a tombstone all the same, which anti-entropy carries on.
+      else if (status.state === "absent") await replica.deleteRemote(id);
+    } finally {
+      ownDeletes.delete(id);
+    }
+    send({ t: "ack", seq, id });
   };
 
   const want = async (header: Record<string, unknown>) => {
@@ -193,6 +246,7 @@ function openSession(ws: WebSocket, principal: Principal, options: SyncSocketOpt
       case "hello": return hello(header);
       case "delta": return delta(header, payload);
       case "want": return want(header);
+      case "delete": return deletion(header);
       case "done":
         if (state !== "catching-up") throw malformed("done ends a catch-up round");
         state = "live";
@@ -203,9 +257,11 @@ function openSession(ws: WebSocket, principal: Principal, options: SyncSocketOpt
 
   ws.on("message", (data: RawData, isBinary: boolean) => {
     if (ended) return;
+    heard = true;
     const frame = Array.isArray(data) ? Buffer.concat(data) : new Uint8Array(data as ArrayBuffer | Buffer);
     if (!isBinary) return end(syncCloseCodes.malformed, "sync frames are binary");
     if (frame.length > maxFrameBytes) return end(syncCloseCodes.tooLarge, `a frame is at most ${maxFrameBytes} bytes`);
+    if (isPing(frame)) return send({ t: "pong" });
     // One frame at a time, in order: a catch-up round's answers keep the order of its questions.
     chain = chain.then(() => (ended ? undefined : handle(frame))).catch((error: unknown) => {
       const { code, reason } = closeFor(error);
@@ -214,4 +270,20 @@ function openSession(ws: WebSocket, principal: Principal, options: SyncSocketOpt
       end(code, reason);
     });
   });
+}
+
+/** Calls `beat` every `intervalMs` until the returned function is called. */
+function heartbeat(clock: Clock, intervalMs: number, beat: () => void): () => void {
+  let cancel = clock.timer(intervalMs, function tick() {
+    beat();
+    cancel = clock.timer(intervalMs, tick);
+  });
+  return () => cancel();
+}
+
+const pingFrame = encodeFrame({ t: "ping" });
+
+/** Whether `frame` is exactly the client's ping (answered outside the ordered chain, so a long catch-up does not delay it). */
+function isPing(frame: Uint8Array): boolean {
+  return frame.length === pingFrame.length && frame.every((byte, i) => byte === pingFrame[i]);
 }

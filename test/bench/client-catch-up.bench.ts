@@ -1,15 +1,22 @@
 /**
- * Issue 12's catch-up bench: a fresh client (its own process) catches up on
- * 1,000 documents × 50 edits a server holds, with Concord's sync client on a
- * region's /v1/sync, and with a stock y-websocket client (one provider and
- * socket per document) on a stock y-websocket server, same documents, same
- * run. Goals: time ≤ 0.5× y-websocket's, bytes ≤ 0.5×, client RSS ≤ 100 MB
- * with the 1,000 documents held idle. (automerge-repo and the
- * second-client latency goal are not measured here yet.)
+ * Issue 12's catch-up bench: a fresh client (its own plain-node process, on
+ * built JavaScript) catches up on 1,000 documents × 50 edits a server holds,
+ * with Concord's sync client on a region's /v1/sync, with a stock y-websocket
+ * client (one provider and socket per document) on a stock y-websocket
+ * server, and with an automerge-repo client (one socket, `repo.find` of every
+ * document) on an automerge-repo server (the same 50 edits as Automerge
+ * changes), same run. Goals: time ≤ 0.5× y-websocket's, bytes ≤ 0.5×, client
+ * RSS ≤ 100 MB with the 1,000 documents held idle, and one edit seen by a
+ * second synced client ≤ 2× y-websocket's latency.
  */
 import { execFile } from "node:child_process";
+import { writeFile } from "node:fs/promises";
+import * as Automerge from "@automerge/automerge";
+import { Repo } from "@automerge/automerge-repo";
+import { WebSocketServerAdapter } from "@automerge/automerge-repo-network-websocket";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
+import { availableParallelism, loadavg } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { fileURLToPath } from "node:url";
@@ -30,7 +37,8 @@ import { table } from "./harness.ts";
 
 const docCount = Number(process.env["CATCHUP_DOCS"] ?? 1000);
 const editsPerDoc = 50;
-const worker = fileURLToPath(new URL("./client-catch-up-worker.ts", import.meta.url));
+const worker = fileURLToPath(new URL("./client-catch-up-worker.mjs", import.meta.url));
+const buildScript = fileURLToPath(new URL("../../.ci/build.mjs", import.meta.url));
 const run = promisify(execFile);
 
 /** One document's state after 50 small edits (text inserts and map sets, one transaction each), as a Yjs update. */
@@ -45,8 +53,23 @@ function documentState(i: number): Uint8Array {
   return Y.encodeStateAsUpdate(doc);
 }
 
-async function client(system: string, url: string): Promise<{ ms: number; bytes: number; sockets: number; rssMB: number; rssGrowthMB: number }> {
-  const { stdout } = await run(process.execPath, ["--expose-gc", "--import", "tsx", worker, system, url, String(docCount)], { maxBuffer: 1 << 20 });
+/** The same 50 edits as one Automerge document's changes (text splices and map sets, one change each), saved. */
+function automergeState(i: number): Uint8Array {
+  let doc = Automerge.from<{ body: string; meta: Record<string, number> }>({ body: "", meta: {} });
+  for (let e = 0; e < editsPerDoc; e++) {
+    doc = Automerge.change(doc, (d) => {
+      if (e % 2 === 0) Automerge.splice(d, ["body"], d.body.length, 0, `edit ${e} of doc ${i}. `);
+      else d.meta[`k${e % 7}`] = e;
+    });
+  }
+  return Automerge.save(doc);
+}
+
+interface ClientFigures { ms: number; bytes: number; sockets: number; rssMB: number; rssGrowthMB: number; unavailable: number }
+
+/** One fresh client in plain node, on built JavaScript (the worker imports the package's dist/ by name). */
+async function client(system: string, url: string, extra: string[] = []): Promise<ClientFigures> {
+  const { stdout } = await run(process.execPath, ["--expose-gc", worker, system, url, String(docCount), ...extra], { maxBuffer: 1 << 20 });
   return JSON.parse(stdout.trim().split("\n").at(-1)!);
 }
 
@@ -97,7 +120,26 @@ async function yLatency(url: string): Promise<number> {
   return median(times);
 }
 
+/** A stock automerge-repo server (in memory) holding the documents; their automerge: URLs. */
+async function automergeRepoServer(): Promise<{ url: string; urls: string[]; close(): Promise<void> }> {
+  const http = createServer();
+  const wss = new WebSocketServer({ server: http });
+  const repo = new Repo({ network: [new WebSocketServerAdapter(wss as never)], peerId: "bench-server" as never, sharePolicy: async () => false });
+  const urls = Array.from({ length: docCount }, (_, i) => repo.import(automergeState(i)).url);
+  await new Promise<void>((resolve) => http.listen(0, "127.0.0.1", resolve));
+  return {
+    url: `ws://127.0.0.1:${(http.address() as AddressInfo).port}`,
+    urls,
+    async close() {
+      for (const ws of wss.clients) ws.terminate();
+      await repo.shutdown();
+      await new Promise<void>((resolve) => http.close(() => resolve()));
+    },
+  };
+}
+
 export async function run_(): Promise<string> {
+  await run(process.execPath, [buildScript]); // the Concord client runs from dist/: make sure it is current
   const states = Array.from({ length: docCount }, (_, i) => documentState(i));
 
   // Concord: one region, auth off (the bench measures sync, not tokens).
@@ -118,8 +160,13 @@ export async function run_(): Promise<string> {
   for (let i = 0; i < docCount; i++) Y.applyUpdate(getYDoc(`bench/${i}`), states[i]!);
   const yUrl = `ws://127.0.0.1:${(http.address() as AddressInfo).port}`;
 
+  const am = await automergeRepoServer();
+  const amUrls = join(dir.path, "automerge-urls.json");
+  await writeFile(amUrls, JSON.stringify(am.urls));
+
   try {
     const y = await client("y-websocket", yUrl);
+    const a = await client("automerge-repo", am.url, [amUrls]);
     const c = await client("concord", region.url);
     const trace = (what: string) => process.env["CATCHUP_TRACE"] && console.error(`catch-up bench: ${what}`);
     trace("clients done");
@@ -129,12 +176,15 @@ export async function run_(): Promise<string> {
     trace("concord latency done");
     const ratio = (a: number, b: number) => (a / b).toFixed(2);
     return [
-      `${docCount} documents × ${editsPerDoc} edits; fresh client in its own process (machine loaded: 2 cores shared by 7 engineers)`,
+      `${docCount} documents × ${editsPerDoc} edits; fresh client in its own plain-node process on built JavaScript; load average ${loadavg().map((l) => l.toFixed(1)).join(" ")} on ${availableParallelism()} cores`,
       table([
         { client: "y-websocket (stock server)", ms: y.ms, "bytes received": y.bytes, sockets: y.sockets, "client RSS MB": y.rssMB, "RSS growth MB": y.rssGrowthMB },
+        { client: "automerge-repo (stock server)", ms: a.ms, "bytes received": a.bytes, sockets: a.sockets, "client RSS MB": a.rssMB, "RSS growth MB": a.rssGrowthMB },
         { client: "concord sync client", ms: c.ms, "bytes received": c.bytes, sockets: c.sockets, "client RSS MB": c.rssMB, "RSS growth MB": c.rssGrowthMB },
       ]),
-      `time ${ratio(c.ms, y.ms)}× y-websocket's (goal ≤ 0.5), bytes ${ratio(c.bytes, y.bytes)}× (goal ≤ 0.5), client RSS ${c.rssMB} MB with ${docCount} idle documents, ${c.rssGrowthMB} MB of it grown while catching up (goal ≤ 100)`,
+      ...(a.unavailable > 0 ? [`automerge-repo: ${a.unavailable} of ${docCount} finds answered "unavailable" (its time and bytes cover the others)`] : []),
+      `time ${ratio(c.ms, y.ms)}× y-websocket's (goal ≤ 0.5), ${ratio(c.ms, a.ms)}× automerge-repo's; bytes ${ratio(c.bytes, y.bytes)}× y-websocket's (goal ≤ 0.5), ${ratio(c.bytes, a.bytes)}× automerge-repo's`,
+      `client RSS ${c.rssMB} MB with ${docCount} idle documents (goal ≤ 100), ${c.rssGrowthMB} MB of it grown while catching up`,
       `one edit seen by a second synced client (median of ${rounds}): concord ${cMs.toFixed(1)} ms (durable on the region first), y-websocket ${yMs.toFixed(1)} ms: ${ratio(cMs, yMs)}× (goal ≤ 2)`,
     ].join("\n");
   } finally {
@@ -144,6 +194,7 @@ export async function run_(): Promise<string> {
       doc.destroy();
     }
     await new Promise<void>((resolve) => http.close(() => resolve()));
+    await am.close();
     await region.stop();
     await dir.remove();
   }

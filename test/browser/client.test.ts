@@ -28,10 +28,12 @@ describe("sync client in Chromium", () => {
 
   beforeAll(async () => {
     if (chromiumMissing()) return;
-    cluster = await startTokenCluster(["east", "west"], "concord-browser-sync-");
-    await Promise.all([cluster.serve("east"), cluster.serve("west")]);
     bundle = await bundlePage("test/browser/client.page.ts");
     server = await servePage(bundle.dir);
+    cluster = await startTokenCluster(["east", "west"], "concord-browser-sync-");
+    // The page comes from another origin than the regions (and reaches them through proxies): allow it.
+    cluster.serveFlags.push("--allow-origins", server.origin);
+    await Promise.all([cluster.serve("east"), cluster.serve("west")]);
     session = await launchChromium();
   }, 600_000);
   afterAll(async () => {

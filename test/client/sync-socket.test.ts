@@ -144,6 +144,42 @@ describe("/v1/sync", () => {
     await readOnly.next("versions");
     readOnly.send({ t: "delta", id: "team/doc", kind: "yjs", seq: 1 }, new Uint8Array([0, 0]));
     expect((await readOnly.closed).code).toBe(syncCloseCodes.forbidden);
+    const readOnlyDelete = await open(reader);
+    readOnlyDelete.send({ t: "hello", docs: { prefix: "team/" }, digest: "0" });
+    await readOnlyDelete.next("versions");
+    readOnlyDelete.send({ t: "delete", id: "team/doc", seq: 1 });
+    expect((await readOnlyDelete.closed).code).toBe(syncCloseCodes.forbidden);
+    const outsideDelete = await open(full);
+    outsideDelete.send({ t: "hello", docs: { ids: ["team/doc"] }, digest: "0" });
+    await outsideDelete.next("versions");
+    outsideDelete.send({ t: "delete", id: "other/doc", seq: 1 });
+    expect((await outsideDelete.closed).code).toBe(syncCloseCodes.forbidden);
+    expect((await region.replica.status("team/doc")).state).toBe("present");
+    expect((await region.replica.status("other/doc")).state).toBe("present");
+  });
+
+  it("deletes on a client's delete, acknowledges it, lists the tombstone, and tells other sockets", async () => {
+    await region.replica.create("team/doomed", "yjs");
+    const watcher = await open(scoped);
+    watcher.send({ t: "hello", docs: { prefix: "team/" }, digest: digestEntries(await holdings(region.replica, { prefix: "team/" })) });
+    await watcher.next("synced");
+    const raw = await open(scoped);
+    raw.send({ t: "hello", docs: { prefix: "team/" }, digest: "0" });
+    await raw.next("versions");
+    raw.send({ t: "delete", id: "team/doomed", seq: 3 });
+    expect((await raw.next("ack")).header).toEqual({ t: "ack", seq: 3, id: "team/doomed" });
+    expect((await region.replica.status("team/doomed")).state).toBe("deleted");
+    expect((await watcher.next("deleted")).header).toEqual({ t: "deleted", id: "team/doomed" });
+    expect(raw.frames.some((f) => f.header["t"] === "deleted")).toBe(false); // not echoed to the socket that asked
+    // The next round lists it as deleted; a delta for it is settled, not refused.
+    const again = await open(scoped);
+    again.send({ t: "hello", docs: { prefix: "team/" }, digest: "0" });
+    const listed = (await again.next("versions")).header["docs"] as Array<{ id: string; deleted?: true }>;
+    expect(listed).toContainEqual({ id: "team/doomed", deleted: true });
+    again.send({ t: "delta", id: "team/doomed", kind: "yjs", seq: 1 }, new Uint8Array([0, 0]));
+    expect((await again.next("ack")).header).toEqual({ t: "ack", seq: 1, id: "team/doomed" });
+    expect((await again.next("deleted")).header).toEqual({ t: "deleted", id: "team/doomed" });
+    for (const r of [watcher, raw, again]) r.ws.close();
   });
 
   it("closes on hostile frames with a clear code and changes nothing", async () => {
@@ -154,6 +190,10 @@ describe("/v1/sync", () => {
       ["header past the end", (raw) => raw.ws.send(new Uint8Array([0, 0, 1, 0, 123])), syncCloseCodes.malformed],
       ["header not JSON", (raw) => raw.ws.send(new Uint8Array([0, 0, 0, 2, 0x7b, 0x7b])), syncCloseCodes.malformed],
       ["unknown type", (raw) => raw.send({ t: "explode" }), syncCloseCodes.malformed],
+      ["malformed delete", (raw) => {
+        raw.send({ t: "hello", docs: { prefix: "team/" }, digest: "0" });
+        raw.send({ t: "delete", id: 7, seq: 1 });
+      }, syncCloseCodes.malformed],
       ["delta before hello", (raw) => raw.send({ t: "delta", id: "team/doc", kind: "yjs", seq: 1 }, new Uint8Array([1, 2, 3])), syncCloseCodes.malformed],
       ["garbage delta", (raw) => {
         raw.send({ t: "hello", docs: { prefix: "team/" }, digest: "0" });

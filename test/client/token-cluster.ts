@@ -15,6 +15,8 @@ export interface TokenCluster {
   token: string;
   dataDir(id: string): string;
   procs: Map<string, Proc>;
+  /** Flags added to every later `concord serve` (e.g. --allow-origins for a browser page). */
+  serveFlags: string[];
   serve(id: string): Promise<Proc>;
   kill(id: string): Promise<void>;
   /** Runs `concord tokens ARGS` against a region's directory. */
@@ -38,9 +40,10 @@ export async function startTokenCluster(ids: string[], prefix: string): Promise<
   const procs = new Map<string, Proc>();
   const cluster: TokenCluster = {
     urls, procs, dataDir, tokens,
+    serveFlags: [],
     token: added.stdout.trim(),
     async serve(id) {
-      const proc = startConcord(["serve", "--topology", topologyFile, "--region", id, "--data", dataDir(id), "--log-level", "warn"]);
+      const proc = startConcord(["serve", "--topology", topologyFile, "--region", id, "--data", dataDir(id), "--log-level", "warn", ...cluster.serveFlags]);
       procs.set(id, proc);
       await waitReady(urls[id]!, proc);
       return proc;
