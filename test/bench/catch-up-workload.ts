@@ -30,22 +30,42 @@ export interface CatchUpDoc {
 
 const alphabet = "abcdefghijklmnopqrstuvwxyz ";
 
-export function catchUpWorkload(seed: number, docs: number, edits: number): CatchUpDoc[] {
+/** One edit of the peers' workload: insert `chars` at `pos` of the text, and set map key `key` to `value`. */
+export interface PeerEdit {
+  pos: number;
+  chars: string;
+  key: string;
+  value: number;
+}
+
+/** The peers' workload as plain edits, per document (so any engine can replay the same ones). */
+export function peerEdits(seed: number, docs: number, edits: number): PeerEdit[][] {
   const random = mulberry32(seed);
   const int = (n: number) => Math.floor(random() * n);
-  return Array.from({ length: docs }, (_, d) => {
+  return Array.from({ length: docs }, () => {
+    let length = 0;
+    return Array.from({ length: edits }, () => {
+      let chars = "";
+      for (let i = 1 + int(10); i > 0; i--) chars += alphabet[int(alphabet.length)];
+      const pos = int(length + 1);
+      length += chars.length;
+      return { pos, chars, key: `k${int(8)}`, value: int(1_000_000) };
+    });
+  });
+}
+
+export function catchUpWorkload(seed: number, docs: number, edits: number): CatchUpDoc[] {
+  return peerEdits(seed, docs, edits).map((list, d) => {
     const doc = new Y.Doc();
     doc.clientID = 1 + d;
     const updates: Uint8Array[] = [];
     doc.on("update", (update: Uint8Array) => updates.push(update));
     const text = doc.getText("text");
     const map = doc.getMap<number>("map");
-    for (let e = 0; e < edits; e++) {
+    for (const edit of list) {
       doc.transact(() => {
-        let chars = "";
-        for (let i = 1 + int(10); i > 0; i--) chars += alphabet[int(alphabet.length)];
-        text.insert(int(text.length + 1), chars);
-        map.set(`k${int(8)}`, int(1_000_000));
+        text.insert(edit.pos, edit.chars);
+        map.set(edit.key, edit.value);
       });
     }
     const expected = { text: text.toString(), map: map.toJSON() as Record<string, number> };

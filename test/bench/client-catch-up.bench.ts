@@ -1,6 +1,8 @@
 /**
  * Issue 12's catch-up bench: a fresh client (its own plain-node process, on
  * built JavaScript) catches up on 1,000 documents × 50 edits a server holds,
+ * (the peers' workload of the speed issue: random text, so bytes compare
+ * coding, not how well a repetitive text deflates)
  * with Concord's sync client on a region's /v1/sync, with a stock y-websocket
  * client (one provider and socket per document) on a stock y-websocket
  * server, and with an automerge-repo client (one socket, `repo.find` of every
@@ -33,6 +35,7 @@ import { readTopologyFile } from "../../src/server/topology-file.ts";
 import { initTopologyKeys } from "../../src/server/topology-keys.ts";
 import { tempDir } from "../helpers/replicas.ts";
 import { writeTopology } from "../server/processes.ts";
+import { peerEdits } from "./catch-up-workload.ts";
 import { table } from "./harness.ts";
 
 const docCount = Number(process.env["CATCHUP_DOCS"] ?? 1000);
@@ -41,25 +44,31 @@ const worker = fileURLToPath(new URL("./client-catch-up-worker.mjs", import.meta
 const buildScript = fileURLToPath(new URL("../../.ci/build.mjs", import.meta.url));
 const run = promisify(execFile);
 
-/** One document's state after 50 small edits (text inserts and map sets, one transaction each), as a Yjs update. */
+/**
+ * The peers' workload of the speed issue (catch-up-workload.ts: seeded, each edit inserts 1–10 random characters
+ * at a random position and sets one of 8 map keys to a random integer), the same edits for both engines.
+ */
+const workload = peerEdits(1, docCount, editsPerDoc);
+
+/** Document `i` after its 50 edits (one transaction each), as a Yjs update. */
 function documentState(i: number): Uint8Array {
   const doc = new Y.Doc();
-  for (let e = 0; e < editsPerDoc; e++) {
+  for (const edit of workload[i]!) {
     doc.transact(() => {
-      if (e % 2 === 0) doc.getText("body").insert(doc.getText("body").length, `edit ${e} of doc ${i}. `);
-      else doc.getMap("meta").set(`k${e % 7}`, e);
+      doc.getText("text").insert(edit.pos, edit.chars);
+      doc.getMap("map").set(edit.key, edit.value);
     });
   }
   return Y.encodeStateAsUpdate(doc);
 }
 
-/** The same 50 edits as one Automerge document's changes (text splices and map sets, one change each), saved. */
+/** The same 50 edits as one Automerge document's changes (a splice and a map set each), saved. */
 function automergeState(i: number): Uint8Array {
-  let doc = Automerge.from<{ body: string; meta: Record<string, number> }>({ body: "", meta: {} });
-  for (let e = 0; e < editsPerDoc; e++) {
+  let doc = Automerge.from<{ text: string; map: Record<string, number> }>({ text: "", map: {} });
+  for (const edit of workload[i]!) {
     doc = Automerge.change(doc, (d) => {
-      if (e % 2 === 0) Automerge.splice(d, ["body"], d.body.length, 0, `edit ${e} of doc ${i}. `);
-      else d.meta[`k${e % 7}`] = e;
+      Automerge.splice(d, ["text"], edit.pos, 0, edit.chars);
+      d.map[edit.key] = edit.value;
     });
   }
   return Automerge.save(doc);
