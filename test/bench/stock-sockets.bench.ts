@@ -27,6 +27,8 @@ const editsPerSecond = 10;
 const edits = Number(process.env.STOCK_BENCH_EDITS ?? 100);
 // The idle clients run in a child process, so 10,000 server sockets fit this machine's 20,000 descriptors.
 const idleCounts = (process.env.STOCK_BENCH_IDLE ?? "1000,10000").split(",").map(Number).filter((n) => n > 0);
+// STOCK_BENCH_ONLY=idle measures the idle sockets alone (no latency, no initial sync): quicker when working on memory.
+const idleOnly = process.env.STOCK_BENCH_ONLY === "idle";
 
 interface Endpoint {
   /** The y-websocket server URL (providers append /room). */
@@ -181,41 +183,57 @@ export async function run(): Promise<string> {
   const stock = await stockServer();
   const regions = await concord();
   try {
-    progress("edit latency");
-    const base = await editLatency(stock, "latency");
-    const ours = await editLatency(regions, "latency");
-    // Both on one region: the socket layer and one durable write, without replication.
-    const oneRegion = await editLatency(regions, "latency-local", "a");
-    const row = (name: string, l: number[]) => ({ setup: name, edits: l.length, "p50 ms": percentile(l, 0.5).toFixed(1), "p99 ms": percentile(l, 0.99).toFixed(1) });
-    out.push(`\none edit seen by another client at ${editsPerSecond} edits/s (goal: ≤ 2× the single server)`);
-    out.push(table([row("stock y-websocket server, both clients on it", base), row("Concord, both clients on region a", oneRegion), row("Concord, writer on a, reader on b", ours)]));
-    out.push(`ratio p50 ${(percentile(ours, 0.5) / percentile(base, 0.5)).toFixed(2)}×, p99 ${(percentile(ours, 0.99) / percentile(base, 0.99)).toFixed(2)}×`);
-
-    const idleRows: Array<Record<string, string | number>> = [];
-    for (const count of idleCounts) {
-      for (const [name, e] of [["stock y-websocket server", stock], ["Concord region", regions]] as const) {
-        progress(`${count} idle sockets on ${name}`);
-        const r = await idleSockets(e, count);
-        idleRows.push({ setup: name, sockets: count, "RSS B/socket": r.rssPerSocket, "heap B/socket": r.heapPerSocket, "CPU ms/s idle": r.cpuMsPerSec });
-      }
-    }
-    out.push(`\nidle stock sockets (goal: Concord RSS/socket ≤ the stock server's)${(globalThis as { gc?: unknown }).gc ? "" : " — run with node --expose-gc for steadier figures"}`);
-    out.push(table(idleRows));
-
-    progress("building the 260k-edit document");
-    const big = bigDocument();
-    progress("preloading it");
-    await stock.preload("big", big.update);
-    await regions.preload("big", big.update);
-    progress("initial syncs");
-    const baseSync = await initialSync(stock, "big");
-    const ourSync = await initialSync(regions, "big");
-    out.push(`\ninitial sync of a ${big.edits}-edit document (${big.source}, update ${big.update.length} bytes), median of 3`);
-    out.push(table([{ setup: "stock y-websocket server", "ms": baseSync.toFixed(0) }, { setup: "Concord region", "ms": ourSync.toFixed(0) }]));
-    out.push(`ratio ${(ourSync / baseSync).toFixed(2)}×`);
+    if (!idleOnly) out.push(await latencies(stock, regions));
+    out.push(await idleTable(stock, regions));
+    if (!idleOnly) out.push(await initialSyncs(stock, regions));
   } finally {
     await stock.stop();
     await regions.stop();
   }
+  return out.join("\n");
+}
+
+async function latencies(stock: Endpoint, regions: Endpoint): Promise<string> {
+  const out: string[] = [];
+  progress("edit latency");
+  const base = await editLatency(stock, "latency");
+  const ours = await editLatency(regions, "latency");
+  // Both on one region: the socket layer and one durable write, without replication.
+  const oneRegion = await editLatency(regions, "latency-local", "a");
+  const row = (name: string, l: number[]) => ({ setup: name, edits: l.length, "p50 ms": percentile(l, 0.5).toFixed(1), "p99 ms": percentile(l, 0.99).toFixed(1) });
+  out.push(`\none edit seen by another client at ${editsPerSecond} edits/s (goal: ≤ 2× the single server)`);
+  out.push(table([row("stock y-websocket server, both clients on it", base), row("Concord, both clients on region a", oneRegion), row("Concord, writer on a, reader on b", ours)]));
+  out.push(`ratio p50 ${(percentile(ours, 0.5) / percentile(base, 0.5)).toFixed(2)}×, p99 ${(percentile(ours, 0.99) / percentile(base, 0.99)).toFixed(2)}×`);
+  return out.join("\n");
+}
+
+async function idleTable(stock: Endpoint, regions: Endpoint): Promise<string> {
+  const out: string[] = [];
+  const idleRows: Array<Record<string, string | number>> = [];
+  for (const count of idleCounts) {
+    for (const [name, e] of [["stock y-websocket server", stock], ["Concord region", regions]] as const) {
+      progress(`${count} idle sockets on ${name}`);
+      const r = await idleSockets(e, count);
+      idleRows.push({ setup: name, sockets: count, "RSS B/socket": r.rssPerSocket, "heap B/socket": r.heapPerSocket, "CPU ms/s idle": r.cpuMsPerSec });
+    }
+  }
+  out.push(`\nidle stock sockets (goal: Concord RSS/socket ≤ the stock server's)${(globalThis as { gc?: unknown }).gc ? "" : " — run with node --expose-gc for steadier figures"}`);
+  out.push(table(idleRows));
+  return out.join("\n");
+}
+
+async function initialSyncs(stock: Endpoint, regions: Endpoint): Promise<string> {
+  const out: string[] = [];
+  progress("building the 260k-edit document");
+  const big = bigDocument();
+  progress("preloading it");
+  await stock.preload("big", big.update);
+  await regions.preload("big", big.update);
+  progress("initial syncs");
+  const baseSync = await initialSync(stock, "big");
+  const ourSync = await initialSync(regions, "big");
+  out.push(`\ninitial sync of a ${big.edits}-edit document (${big.source}, update ${big.update.length} bytes), median of 3`);
+  out.push(table([{ setup: "stock y-websocket server", "ms": baseSync.toFixed(0) }, { setup: "Concord region", "ms": ourSync.toFixed(0) }]));
+  out.push(`ratio ${(ourSync / baseSync).toFixed(2)}×`);
   return out.join("\n");
 }
