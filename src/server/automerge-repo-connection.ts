@@ -75,7 +75,7 @@ export class RepoConnection implements RepoPeer, PingedSocket {
     connectionOf.set(ws, this);
     ws.on("message", onMessage);
     ws.on("pong", onPong);
-    ws.once("close", onClose);
+    ws.on("close", onClose); // "close" comes once; `once` would wrap the shared listener per socket
     this.route.pings.touch(this);
   }
 

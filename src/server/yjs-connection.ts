@@ -111,7 +111,7 @@ export class YjsConnection implements RoomMember, PingedSocket {
     connectionOf.set(ws, this);
     ws.on("message", onMessage);
     ws.on("pong", onPong);
-    ws.once("close", onClose);
+    ws.on("close", onClose); // "close" comes once; `once` would wrap the shared listener per socket
     this.enqueue(0, () => this.open());
     route.keepAlives.touch(this);
     route.pings.touch(this);
