@@ -8,36 +8,14 @@
  *   node --expose-gc --import tsx test/bench/idle-socket-heap.ts concord|stock COUNT OUT_DIR
  */
 import { spawn } from "node:child_process";
-import { createServer } from "node:http";
-import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { writeHeapSnapshot } from "node:v8";
-import { WebSocketServer } from "ws";
-import { setupWSConnection } from "@y/websocket-server/utils";
-import { startStockCluster, tokens } from "../server/stock-regions.ts";
+import { startIdleServer } from "./idle-servers.ts";
 
 const [target = "concord", countArg = "2000", outDir = "."] = process.argv.slice(2);
 const count = Number(countArg);
 const gc = (globalThis as { gc?: () => void }).gc ?? (() => {});
-
-async function serve(): Promise<{ url: string; query: string; stop(): Promise<void> }> {
-  if (target === "stock") {
-    const server = createServer();
-    const wss = new WebSocketServer({ noServer: true });
-    server.on("upgrade", (request, socket, head) => wss.handleUpgrade(request, socket, head, (ws) => setupWSConnection(ws, request)));
-    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-    return {
-      url: `ws://127.0.0.1:${(server.address() as AddressInfo).port}`, query: "",
-      stop: async () => {
-        for (const ws of wss.clients) ws.terminate();
-        await new Promise<void>((resolve) => server.close(() => resolve()));
-      },
-    };
-  }
-  const cluster = await startStockCluster(["a"], { sockets: { upgrades: { maxSockets: 20_000 } } });
-  return { url: cluster.wsUrl("a", "/v1/yjs"), query: `token=${tokens.writer}`, stop: () => cluster.stop() };
-}
 
 const snapshot = (name: string) => {
   gc();
@@ -46,7 +24,7 @@ const snapshot = (name: string) => {
   console.log(`${name}: ${file} heapUsed ${process.memoryUsage().heapUsed} rss ${process.memoryUsage().rss}`);
 };
 
-const server = await serve();
+const server = await startIdleServer(target);
 // Warm up: one round of sockets opened and closed, so lazily built code and rooms are not counted as per-socket.
 for (const [n, name] of [[Math.min(count, 200), "warm"], [count, "after"]] as const) {
   if (name === "after") snapshot("before");
