@@ -6,7 +6,7 @@
  * out low (once below its own heap growth).
  * Usage: node --expose-gc --import tsx idle-socket-server.ts stock|concord
  * Prints "url URL QUERY" once listening; each "measure" line on stdin gets a
- * JSON line { rss, heapUsed } after a full GC and { cpuMicros } used before it; stops when stdin ends.
+ * JSON line { rss, heapUsed, cpuMicros } after a full GC, and cpuMicrosBeforeGc; stops when stdin ends.
  */
 import { createInterface } from "node:readline";
 import { startIdleServer } from "./idle-servers.ts";
@@ -22,10 +22,12 @@ process.stdout.write(`url ${server.url} ${server.query}\n`);
 const lines = createInterface({ input: process.stdin });
 lines.on("line", (line) => {
   if (line.trim() !== "measure") return;
-  const cpu = process.cpuUsage(); // before the GCs, which are the measurement's own work
+  // CPU read on both sides of the GCs: they are the measurement's own work, not the server's.
+  const cpuBeforeGc = process.cpuUsage();
   gc();
   gc();
   const { rss, heapUsed } = process.memoryUsage();
-  process.stdout.write(`${JSON.stringify({ rss, heapUsed, cpuMicros: cpu.user + cpu.system })}\n`);
+  const cpu = process.cpuUsage();
+  process.stdout.write(`${JSON.stringify({ rss, heapUsed, cpuMicros: cpu.user + cpu.system, cpuMicrosBeforeGc: cpuBeforeGc.user + cpuBeforeGc.system })}\n`);
 });
 lines.on("close", () => void server.stop().then(() => process.exit(0)));

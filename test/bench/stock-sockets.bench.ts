@@ -127,14 +127,14 @@ function lineReader(child: ChildProcess): () => Promise<string> {
   };
 }
 
-interface Usage { rss: number; heapUsed: number; cpuMicros: number }
+interface Usage { rss: number; heapUsed: number; cpuMicros: number; cpuMicrosBeforeGc: number }
 
 /**
  * A server's RSS and heap growth per idle socket, and its CPU over 5 s of idling. The server runs alone in a child
  * process (idle-socket-server.ts) and the clients in another (idle-socket-clients.ts): the figures are the server
  * side alone, and each server starts from a fresh heap, whichever is measured first.
  */
-async function idleSockets(kind: "stock" | "concord", count: number): Promise<{ rssPerSocket: number; heapPerSocket: number; cpuMsPerSec: number }> {
+async function idleSockets(kind: "stock" | "concord", count: number): Promise<{ rssPerSocket: number; heapPerSocket: number; cpuMsPerSec: number; noSocketCpuMsPerSec: number }> {
   const server = helper("./idle-socket-server.ts", [kind], true);
   const serverLine = lineReader(server);
   const measure = async (): Promise<Usage> => {
@@ -144,7 +144,9 @@ async function idleSockets(kind: "stock" | "concord", count: number): Promise<{ 
   const clients: ChildProcess[] = [];
   try {
     const [, url = "", query = ""] = (await serverLine()).split(" ");
-    const before = await measure();
+    const quiet = await measure();
+    await new Promise((resolve) => setTimeout(resolve, 5000));
+    const before = await measure(); // and the CPU of 5 s with no socket: the server's own background work
     const child = helper("./idle-socket-clients.ts", [url, String(count), query]);
     clients.push(child);
     await new Promise<void>((resolve, reject) => {
@@ -157,7 +159,8 @@ async function idleSockets(kind: "stock" | "concord", count: number): Promise<{ 
     return {
       rssPerSocket: Math.round((after.rss - before.rss) / count),
       heapPerSocket: Math.round((after.heapUsed - before.heapUsed) / count),
-      cpuMsPerSec: Math.round((later.cpuMicros - after.cpuMicros) / 1000 / 5),
+      cpuMsPerSec: Math.round((later.cpuMicrosBeforeGc - after.cpuMicros) / 1000 / 5),
+      noSocketCpuMsPerSec: Math.round((before.cpuMicrosBeforeGc - quiet.cpuMicros) / 1000 / 5),
     };
   } finally {
     for (const child of [...clients, server]) {
@@ -240,7 +243,7 @@ async function idleTable(): Promise<string> {
     for (const [name, kind] of [["stock y-websocket server", "stock"], ["Concord region", "concord"]] as const) {
       progress(`${count} idle sockets on ${name}`);
       const r = await idleSockets(kind, count);
-      idleRows.push({ setup: name, sockets: count, "RSS B/socket": r.rssPerSocket, "heap B/socket": r.heapPerSocket, "CPU ms/s idle": r.cpuMsPerSec });
+      idleRows.push({ setup: name, sockets: count, "RSS B/socket": r.rssPerSocket, "heap B/socket": r.heapPerSocket, "CPU ms/s idle": r.cpuMsPerSec, "CPU ms/s, no socket": r.noSocketCpuMsPerSec });
     }
   }
   out.push(`\nidle stock sockets (goal: Concord RSS/socket ≤ the stock server's)${(globalThis as { gc?: unknown }).gc ? "" : " — run with node --expose-gc for steadier figures"}`);
