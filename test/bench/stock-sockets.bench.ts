@@ -134,7 +134,7 @@ interface Usage { rss: number; heapUsed: number; cpuMicros: number; cpuMicrosBef
  * process (idle-socket-server.ts) and the clients in another (idle-socket-clients.ts): the figures are the server
  * side alone, and each server starts from a fresh heap, whichever is measured first.
  */
-async function idleSockets(kind: "stock" | "concord", count: number): Promise<{ rssPerSocket: number; heapPerSocket: number; cpuMsPerSec: number; noSocketCpuMsPerSec: number }> {
+async function idleSockets(kind: "stock" | "concord", count: number): Promise<{ rssPerSocket: number; heapPerSocket: number; cpuMsPerSec: number }> {
   const server = helper("./idle-socket-server.ts", [kind], true);
   const serverLine = lineReader(server);
   const measure = async (): Promise<Usage> => {
@@ -144,9 +144,7 @@ async function idleSockets(kind: "stock" | "concord", count: number): Promise<{ 
   const clients: ChildProcess[] = [];
   try {
     const [, url = "", query = ""] = (await serverLine()).split(" ");
-    const quiet = await measure();
-    await new Promise((resolve) => setTimeout(resolve, 5000));
-    const before = await measure(); // and the CPU of 5 s with no socket: the server's own background work
+    const before = await measure();
     const child = helper("./idle-socket-clients.ts", [url, String(count), query]);
     clients.push(child);
     await new Promise<void>((resolve, reject) => {
@@ -160,7 +158,6 @@ async function idleSockets(kind: "stock" | "concord", count: number): Promise<{ 
       rssPerSocket: Math.round((after.rss - before.rss) / count),
       heapPerSocket: Math.round((after.heapUsed - before.heapUsed) / count),
       cpuMsPerSec: Math.round((later.cpuMicrosBeforeGc - after.cpuMicros) / 1000 / 5),
-      noSocketCpuMsPerSec: Math.round((before.cpuMicrosBeforeGc - quiet.cpuMicros) / 1000 / 5),
     };
   } finally {
     for (const child of [...clients, server]) {
@@ -243,7 +240,7 @@ async function idleTable(): Promise<string> {
     for (const [name, kind] of [["stock y-websocket server", "stock"], ["Concord region", "concord"]] as const) {
       progress(`${count} idle sockets on ${name}`);
       const r = await idleSockets(kind, count);
-      idleRows.push({ setup: name, sockets: count, "RSS B/socket": r.rssPerSocket, "heap B/socket": r.heapPerSocket, "CPU ms/s idle": r.cpuMsPerSec, "CPU ms/s, no socket": r.noSocketCpuMsPerSec });
+      idleRows.push({ setup: name, sockets: count, "RSS B/socket": r.rssPerSocket, "heap B/socket": r.heapPerSocket, "CPU ms/s idle": r.cpuMsPerSec });
     }
   }
   out.push(`\nidle stock sockets (goal: Concord RSS/socket ≤ the stock server's)${(globalThis as { gc?: unknown }).gc ? "" : " — run with node --expose-gc for steadier figures"}`);
