@@ -11,6 +11,8 @@ import type { Principal } from "./auth.ts";
 import { closeCodes, closeReasonOf, type CloseReason } from "./socket-close-codes.ts";
 import { MessageBucket } from "./socket-message-bucket.ts";
 import type { SocketMetrics } from "./socket-metrics.ts";
+import type { PingedSocket } from "./socket-pings.ts";
+import type { DeadlineQueue } from "./deadline-queue.ts";
 import type { RepoPeer } from "./automerge-repo-room.ts";
 import { decodeRepoMessage, encodeRepoMessage, protocolVersion, type RepoMessage } from "./automerge-repo-codec.ts";
 
@@ -25,9 +27,11 @@ export interface RepoConnectionLimits {
   maxEphemeralIds: number;
 }
 
-export interface RepoConnectionDeps {
-  ws: WebSocket;
-  principal: Principal;
+/**
+ * What every socket of the route shares, made once per route
+ * (automerge-repo-socket.ts), so a socket's own state stays small.
+ */
+export interface RepoRouteContext {
   clock: Clock;
   metrics: SocketMetrics;
   limits: RepoConnectionLimits;
@@ -36,39 +40,56 @@ export interface RepoConnectionDeps {
   sync(connection: RepoConnection, type: "sync" | "request", documentId: string, data: Uint8Array): Promise<void>;
   ephemeral(connection: RepoConnection, message: Extract<RepoMessage, { type: "ephemeral" }>): void;
   closed(connection: RepoConnection): void;
+  /** The route's sockets' pings (socket-pings.ts). */
+  pings: DeadlineQueue<PingedSocket>;
 }
 
-export class RepoConnection implements RepoPeer {
+// One set of socket listeners for every connection, finding it through the socket, instead of three closures per socket.
+const connectionOf = new WeakMap<WebSocket, RepoConnection>();
+function onMessage(this: WebSocket, data: Buffer, isBinary: boolean): void {
+  connectionOf.get(this)?.receive(data, isBinary);
+}
+function onPong(this: WebSocket): void {
+  const connection = connectionOf.get(this);
+  if (connection) connection.awaitingPong = false;
+}
+function onClose(this: WebSocket): void {
+  connectionOf.get(this)?.teardown();
+}
+
+export class RepoConnection implements RepoPeer, PingedSocket {
   peerId = "";
   readonly canWrite: boolean;
+  awaitingPong = false;
   private closed = false;
   private outstanding = 0;
   private readonly bucket: MessageBucket;
-  private awaitingPong = false;
-  private stopPing = () => {};
 
-  constructor(private readonly deps: RepoConnectionDeps) {
-    this.canWrite = deps.principal.scopes.has("write");
-    this.bucket = new MessageBucket(deps.clock, deps.limits.messagesPerSecond, deps.limits.messageBurst);
+  constructor(readonly ws: WebSocket, private readonly principal: Principal, private readonly route: RepoRouteContext) {
+    this.canWrite = principal.scopes.has("write");
+    this.bucket = new MessageBucket(route.clock, route.limits.messagesPerSecond, route.limits.messageBurst);
   }
 
   start(): void {
-    const { ws } = this.deps;
-    ws.on("message", (data: Buffer, isBinary: boolean) => this.receive(data, isBinary));
-    ws.on("pong", () => (this.awaitingPong = false));
-    ws.once("close", () => this.teardown());
-    this.ping();
+    const { ws } = this;
+    connectionOf.set(ws, this);
+    ws.on("message", onMessage);
+    ws.on("pong", onPong);
+    ws.on("close", onClose); // "close" comes once; `once` would wrap the shared listener per socket
+    this.route.pings.touch(this);
   }
 
   send(message: Record<string, unknown>): void {
-    const { ws, metrics, serverPeerId } = this.deps;
+    const { ws } = this;
+    const { metrics, serverPeerId } = this.route;
     if (this.closed || ws.readyState !== ws.OPEN) return;
     ws.send(encodeRepoMessage({ senderId: serverPeerId, targetId: this.peerId, ...message }));
     metrics.messageOut("automerge");
   }
 
-  private receive(data: Buffer, isBinary: boolean): void {
-    const { limits, metrics } = this.deps;
+  /** A frame from the socket (its message listener). */
+  receive(data: Buffer, isBinary: boolean): void {
+    const { limits, metrics } = this.route;
     if (this.closed) return;
     if (!isBinary) return this.close("malformed", "automerge-repo frames are binary CBOR");
     if (data.length > limits.maxMessageBytes) return this.close("tooLarge", `a frame is over ${limits.maxMessageBytes} bytes`);
@@ -84,11 +105,11 @@ export class RepoConnection implements RepoPeer {
     if (this.peerId === "") return this.close("malformed", "send join first");
     if (message.type === "other") return; // leave, remote-heads-changed, remote-subscription-change: advisory here
     if (message.senderId !== this.peerId) return this.close("malformed", "senderId is not the peer that joined");
-    if (!message.documentId.startsWith(this.deps.principal.prefix)) return this.close("forbidden", "this token may not reach this document");
-    if (message.type === "ephemeral") return this.deps.ephemeral(this, message);
+    if (!message.documentId.startsWith(this.principal.prefix)) return this.close("forbidden", "this token may not reach this document");
+    if (message.type === "ephemeral") return this.route.ephemeral(this, message);
     if (this.outstanding >= limits.maxQueuedMessages) return this.close("backPressure", "too many sync messages waiting");
     this.outstanding++;
-    this.deps.sync(this, message.type, message.documentId, message.data).then(
+    this.route.sync(this, message.type, message.documentId, message.data).then(
       () => void this.outstanding--,
       (error: unknown) => {
         this.outstanding--;
@@ -104,7 +125,7 @@ export class RepoConnection implements RepoPeer {
       this.send({ type: "error", message: "unsupported protocol version" });
       return this.close("malformed", "unsupported protocol version");
     }
-    this.deps.joined(this);
+    this.route.joined(this);
     this.send({ type: "peer", peerMetadata: { isEphemeral: false }, selectedProtocolVersion: protocolVersion });
   }
 
@@ -112,29 +133,19 @@ export class RepoConnection implements RepoPeer {
     this.close(closeReasonOf(error), isConcordError(error) ? error.message.slice(0, 120) : "internal error");
   }
 
-  private ping(): void {
-    const { clock, limits, ws } = this.deps;
-    this.stopPing = clock.timer(limits.pingMs, () => {
-      if (this.closed) return;
-      if (this.awaitingPong) return ws.terminate();
-      this.awaitingPong = true;
-      ws.ping();
-      this.ping();
-    });
-  }
-
   /** Closes with the code for `reason` ("replaced": 1000, the peer already has a newer socket). */
   close(reason: CloseReason | "replaced", text: string): void {
     if (this.closed) return;
-    this.deps.metrics.rejected("automerge", reason);
-    this.deps.ws.close(reason === "replaced" ? 1000 : closeCodes[reason], text);
+    this.route.metrics.rejected("automerge", reason);
+    this.ws.close(reason === "replaced" ? 1000 : closeCodes[reason], text);
     this.teardown();
   }
 
-  private teardown(): void {
+  /** The socket closed (its close listener), or we closed it. */
+  teardown(): void {
     if (this.closed) return;
     this.closed = true;
-    this.stopPing();
-    this.deps.closed(this);
+    this.route.pings.remove(this);
+    this.route.closed(this);
   }
 }

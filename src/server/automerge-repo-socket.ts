@@ -22,7 +22,8 @@ import type { SocketMetrics } from "./socket-metrics.ts";
 import type { SocketRoute } from "./socket-upgrade.ts";
 import { AutomergeRoom, type AutomergeReplicaPort } from "./automerge-repo-room.ts";
 import { decodeRepoMessage, encodeRepoMessage } from "./automerge-repo-codec.ts";
-import { RepoConnection, type RepoConnectionLimits } from "./automerge-repo-connection.ts";
+import { RepoConnection, type RepoConnectionLimits, type RepoRouteContext } from "./automerge-repo-connection.ts";
+import { createPingQueue } from "./socket-pings.ts";
 
 export interface AutomergeSocketOptions {
   replica: AutomergeReplicaPort;
@@ -100,33 +101,34 @@ export function automergeSocketRoute(options: AutomergeSocketOptions): Automerge
     }
   });
 
+  const route: RepoRouteContext = {
+    clock: options.clock, metrics, limits, serverPeerId, pings: createPingQueue(options.clock, limits.pingMs),
+    joined(c) {
+      // The same peer id again: its old socket's sync states are stale (automerge-repo PR#206).
+      const old = byPeer.get(c.peerId);
+      if (old && old !== c) old.close("replaced", "the same peer connected again");
+      byPeer.set(c.peerId, c);
+    },
+    sync: (c, type, documentId, data) => roomFor(documentId).receive(c, type, data),
+    ephemeral(c, message) {
+      if (!firstSeen(message.sessionId, message.count)) return;
+      const { senderId, documentId, sessionId, count, data } = message;
+      const relayed = { type: "ephemeral", senderId, documentId, sessionId, count, data };
+      relayLocally(documentId, relayed, c);
+      if (presence) {
+        presence.publish("automerge", documentId, encodeRepoMessage(relayed));
+        metrics.relayed("automerge", "sent");
+      }
+    },
+    closed: leave,
+  };
+
   return {
     protocol: "automerge",
     rooms,
     match: (pathname) => pathname === automergePath || pathname === `${automergePath}/`,
     handle(ws: WebSocket, _request: IncomingMessage, principal: Principal) {
-      const connection = new RepoConnection({
-        ws, principal, clock: options.clock, metrics, limits, serverPeerId,
-        joined(c) {
-          // The same peer id again: its old socket's sync states are stale (automerge-repo PR#206).
-          const old = byPeer.get(c.peerId);
-          if (old && old !== c) old.close("replaced", "the same peer connected again");
-          byPeer.set(c.peerId, c);
-        },
-        sync: (c, type, documentId, data) => roomFor(documentId).receive(c, type, data),
-        ephemeral(c, message) {
-          if (!firstSeen(message.sessionId, message.count)) return;
-          const { senderId, documentId, sessionId, count, data } = message;
-          const relayed = { type: "ephemeral", senderId, documentId, sessionId, count, data };
-          relayLocally(documentId, relayed, c);
-          if (presence) {
-            presence.publish("automerge", documentId, encodeRepoMessage(relayed));
-            metrics.relayed("automerge", "sent");
-          }
-        },
-        closed: leave,
-      });
-      connection.start();
+      new RepoConnection(ws, principal, route).start();
     },
   };
 }

@@ -9,11 +9,12 @@ import { isConcordError } from "../errors.ts";
 import { decodeYjsVersion } from "../doc/yjs-version.ts";
 import { decodeVersion } from "../replica/version-token.ts";
 import type { Clock } from "../runtime/clock.ts";
-import type { Principal } from "./auth.ts";
+import { DeadlineQueue } from "./deadline-queue.ts";
 import type { PresenceRelay } from "./presence-relay.ts";
 import { closeCodes, closeReasonOf, type CloseReason } from "./socket-close-codes.ts";
 import { MessageBucket } from "./socket-message-bucket.ts";
 import type { SocketMetrics } from "./socket-metrics.ts";
+import type { PingedSocket } from "./socket-pings.ts";
 import {
   decodeAwareness, decodeYjsFrame, encodeAwareness, keepAliveMessage, permissionDeniedMessage,
   syncStep1Message, syncStep2Message, updateMessage, type YjsMessage,
@@ -40,10 +41,12 @@ export interface YjsConnectionLimits {
   presenceTtlMs: number;
 }
 
-export interface YjsConnectionDeps {
-  ws: WebSocket;
-  id: string;
-  principal: Principal;
+/**
+ * What every socket of the route shares, made once per route (yjs-socket.ts):
+ * a socket's own state is only its socket, document id and write right, so an
+ * idle socket costs little (issue 13: per-socket memory).
+ */
+export interface YjsRouteContext {
   replica: YjsReplicaPort;
   clock: Clock;
   metrics: SocketMetrics;
@@ -51,6 +54,28 @@ export interface YjsConnectionDeps {
   presence: PresenceRelay | undefined;
   roomFor(id: string): YjsRoom;
   leaveRoom(room: YjsRoom): void;
+  /** Due `keepAliveMs` after a socket last sent anything (createKeepAliveQueue). */
+  keepAlives: DeadlineQueue<YjsConnection>;
+  /** The route's sockets' pings (socket-pings.ts). */
+  pings: DeadlineQueue<PingedSocket>;
+}
+
+/** Sends a keep-alive to each socket that sent nothing for `keepAliveMs` (clients close after 30 s of silence). */
+export function createKeepAliveQueue(clock: Clock, keepAliveMs: number): DeadlineQueue<YjsConnection> {
+  return new DeadlineQueue<YjsConnection>(clock, keepAliveMs, (connection) => connection.keepAliveDue());
+}
+
+// One set of socket listeners for every connection, finding it through the socket, instead of three closures per socket.
+const connectionOf = new WeakMap<WebSocket, YjsConnection>();
+function onMessage(this: WebSocket, data: Buffer, isBinary: boolean): void {
+  connectionOf.get(this)?.receive(data, isBinary);
+}
+function onPong(this: WebSocket): void {
+  const connection = connectionOf.get(this);
+  if (connection) connection.awaitingPong = false;
+}
+function onClose(this: WebSocket): void {
+  connectionOf.get(this)?.teardown();
 }
 
 /** Our "empty delete set": a client's state vector plus it is a Concord Yjs version (yjs-version.ts). */
@@ -63,49 +88,54 @@ const withEmptyDeleteSet = (stateVector: Uint8Array) => {
 /** A Yjs v1 update with no structs and no deletes: what a client with nothing new answers to sync step 1. */
 const isEmptyUpdate = (update: Uint8Array) => update.length === 2 && update[0] === 0 && update[1] === 0;
 
-export class YjsConnection implements RoomMember {
-  readonly clientIds = new Set<number>();
+export class YjsConnection implements RoomMember, PingedSocket {
+  /** Awareness client ids this socket introduced; made on its first awareness message. */
+  clientIds: Set<number> | undefined;
+  awaitingPong = false;
   private room: YjsRoom | undefined;
-  private chain: Promise<void> = Promise.resolve();
+  /** The tail of the frames being handled, in order; undefined when none waits (most of an idle socket's life). */
+  private chain: Promise<void> | undefined;
   private queuedMessages = 0;
   private queuedBytes = 0;
   private closed = false;
-  private lastSentAt: number;
-  private readonly bucket: MessageBucket;
   private toldReadOnly = false;
-  private awaitingPong = false;
-  private stopKeepAlive = () => {};
-  private stopPing = () => {};
-  private readonly canWrite: boolean;
+  private readonly bucket: MessageBucket;
 
-  constructor(private readonly deps: YjsConnectionDeps) {
-    this.canWrite = deps.principal.scopes.has("write");
-    this.lastSentAt = deps.clock.now();
-    this.bucket = new MessageBucket(deps.clock, deps.limits.messagesPerSecond, deps.limits.messageBurst);
+  constructor(readonly ws: WebSocket, private readonly id: string, private readonly canWrite: boolean, private readonly route: YjsRouteContext) {
+    this.bucket = new MessageBucket(route.clock, route.limits.messagesPerSecond, route.limits.messageBurst);
   }
 
   start(): void {
-    const { ws } = this.deps;
+    const { ws, route } = this;
     ws.binaryType = "nodebuffer";
-    ws.on("message", (data: Buffer, isBinary: boolean) => this.receive(data, isBinary));
-    ws.on("pong", () => (this.awaitingPong = false));
-    ws.once("close", () => this.teardown());
+    connectionOf.set(ws, this);
+    ws.on("message", onMessage);
+    ws.on("pong", onPong);
+    ws.on("close", onClose); // "close" comes once; `once` would wrap the shared listener per socket
     this.enqueue(0, () => this.open());
-    this.keepAlive();
-    this.ping();
+    route.keepAlives.touch(this);
+    route.pings.touch(this);
   }
 
   send(message: Uint8Array): void {
-    const { ws, metrics, limits } = this.deps;
+    const { ws, route } = this;
     if (this.closed || ws.readyState !== ws.OPEN) return;
-    if (ws.bufferedAmount > limits.maxBufferedBytes) return this.close("backPressure", "the socket reads too slowly");
+    if (ws.bufferedAmount > route.limits.maxBufferedBytes) return this.close("backPressure", "the socket reads too slowly");
     ws.send(message);
-    this.lastSentAt = this.deps.clock.now();
-    metrics.messageOut("yjs");
+    route.keepAlives.touch(this);
+    route.metrics.messageOut("yjs");
   }
 
-  private receive(data: Buffer, isBinary: boolean): void {
-    const { limits, metrics } = this.deps;
+  /** Nothing was sent for keepAliveMs: a no-op message keeps the client from timing out. */
+  keepAliveDue(): void {
+    if (this.closed) return;
+    this.send(keepAliveMessage);
+    if (!this.closed) this.route.keepAlives.touch(this); // also when the socket was not open to send on
+  }
+
+  /** A frame from the socket (its message listener). */
+  receive(data: Buffer, isBinary: boolean): void {
+    const { limits, metrics } = this.route;
     if (this.closed) return;
     if (!isBinary) return this.close("malformed", "y-websocket frames are binary");
     if (data.length > limits.maxMessageBytes) return this.close("tooLarge", `a frame is over ${limits.maxMessageBytes} bytes`);
@@ -131,7 +161,7 @@ export class YjsConnection implements RoomMember {
   private enqueue(bytes: number, work: () => Promise<void>): void {
     this.queuedMessages++;
     this.queuedBytes += bytes;
-    this.chain = this.chain.then(async () => {
+    const chain: Promise<void> = (this.chain ?? Promise.resolve()).then(async () => {
       try {
         if (!this.closed) await work();
       } catch (error) {
@@ -139,14 +169,17 @@ export class YjsConnection implements RoomMember {
       } finally {
         this.queuedMessages--;
         this.queuedBytes -= bytes;
+        if (this.chain === chain) this.chain = undefined; // nothing was queued behind this frame
       }
     });
+    this.chain = chain;
   }
 
   /** Finds or creates the document, joins its room, and starts the sync (step 1 and the known awareness). */
   private async open(): Promise<void> {
-    const { replica, id } = this.deps;
-    const room = this.deps.roomFor(id);
+    const { id, route } = this;
+    const { replica } = route;
+    const room = route.roomFor(id);
     this.room = room;
     room.members.add(this); // before reading the state: every later change reaches us through the room
     const head = await replica.head(id).catch(async (error: unknown) => {
@@ -158,12 +191,13 @@ export class YjsConnection implements RoomMember {
     });
     if (head.kind !== "yjs") return this.close("wrongKind", `document is ${head.kind}, not yjs`);
     this.send(syncStep1Message(decodeYjsVersion(decodeVersion(head.version)).stateVectorBytes));
-    const awareness = room.currentAwareness(this.deps.clock.now());
+    const awareness = room.currentAwareness(this.route.clock.now());
     if (awareness) this.send(awareness);
   }
 
   private async handle(message: YjsMessage): Promise<void> {
-    const { replica, id, presence } = this.deps;
+    const { id } = this;
+    const { replica, presence } = this.route;
     const room = this.room!;
     switch (message.type) {
       case "sync-step1":
@@ -181,12 +215,12 @@ export class YjsConnection implements RoomMember {
         const accepted = room.applyAwareness(decodeAwareness(message.update), this, Infinity);
         if (accepted.length > 0 && presence) {
           presence.publish("yjs", id, encodeAwareness(accepted));
-          this.deps.metrics.relayed("yjs", "sent");
+          this.route.metrics.relayed("yjs", "sent");
         }
         return;
       }
       case "query-awareness": {
-        const awareness = room.currentAwareness(this.deps.clock.now());
+        const awareness = room.currentAwareness(this.route.clock.now());
         if (awareness) this.send(awareness);
         return;
       }
@@ -200,7 +234,7 @@ export class YjsConnection implements RoomMember {
   }
 
   private refuseWrite(): void {
-    this.deps.metrics.rejected("yjs", "read_only");
+    this.route.metrics.rejected("yjs", "read_only");
     if (this.toldReadOnly) return;
     this.toldReadOnly = true;
     this.send(permissionDeniedMessage("this token is read-only: updates are dropped"));
@@ -210,45 +244,26 @@ export class YjsConnection implements RoomMember {
     this.close(closeReasonOf(error), isConcordError(error) ? error.message.slice(0, 120) : "internal error");
   }
 
-  private keepAlive(): void {
-    const { clock, limits } = this.deps;
-    const wait = Math.max(1, this.lastSentAt + limits.keepAliveMs - clock.now());
-    this.stopKeepAlive = clock.timer(wait, () => {
-      if (this.closed) return;
-      if (clock.now() - this.lastSentAt >= limits.keepAliveMs) this.send(keepAliveMessage);
-      this.keepAlive();
-    });
-  }
-
-  private ping(): void {
-    const { clock, limits, ws } = this.deps;
-    this.stopPing = clock.timer(limits.pingMs, () => {
-      if (this.closed) return;
-      if (this.awaitingPong) return ws.terminate();
-      this.awaitingPong = true;
-      ws.ping();
-      this.ping();
-    });
-  }
-
   /** Closes with the code for `reason`; counted once. */
   close(reason: CloseReason, text: string): void {
     if (this.closed) return;
-    this.deps.metrics.rejected("yjs", reason);
-    this.deps.ws.close(closeCodes[reason], text);
+    this.route.metrics.rejected("yjs", reason);
+    this.ws.close(closeCodes[reason], text);
     this.teardown();
   }
 
-  private teardown(): void {
+  /** The socket closed (its close listener), or we closed it. */
+  teardown(): void {
     if (this.closed && !this.room) return;
     this.closed = true;
-    this.stopKeepAlive();
-    this.stopPing();
+    const { route } = this;
+    route.keepAlives.remove(this);
+    route.pings.remove(this);
     const room = this.room;
     this.room = undefined;
     if (!room) return;
     const removals = room.leave(this);
-    if (removals.length > 0 && this.deps.presence) this.deps.presence.publish("yjs", this.deps.id, encodeAwareness(removals));
-    this.deps.leaveRoom(room);
+    if (removals.length > 0 && route.presence) route.presence.publish("yjs", this.id, encodeAwareness(removals));
+    route.leaveRoom(room);
   }
 }

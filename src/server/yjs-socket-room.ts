@@ -12,8 +12,8 @@ import { awarenessMessage, decodeAwareness, encodeAwareness, type AwarenessEntry
 /** What a room needs of a connection. */
 export interface RoomMember {
   send(message: Uint8Array): void;
-  /** Awareness client ids this socket introduced (removed when it closes). */
-  readonly clientIds: Set<number>;
+  /** Awareness client ids this socket introduced (removed when it closes); the room makes the set on the first one. */
+  clientIds: Set<number> | undefined;
 }
 
 interface Presence {
@@ -46,7 +46,7 @@ export class YjsRoom {
       const newer = !known || entry.clock > known.clock || (entry.clock === known.clock && removal && known.state !== "null");
       if (!newer) continue;
       this.presence.set(entry.clientId, { clock: entry.clock, state: entry.state, expiresAt });
-      if (from && !removal) from.clientIds.add(entry.clientId);
+      if (from && !removal) (from.clientIds ??= new Set()).add(entry.clientId);
       accepted.push(entry);
     }
     if (accepted.length > 0) this.broadcast(awarenessMessage(encodeAwareness(accepted)));
@@ -78,12 +78,12 @@ export class YjsRoom {
   leave(member: RoomMember): AwarenessEntry[] {
     this.members.delete(member);
     const removals: AwarenessEntry[] = [];
-    for (const clientId of member.clientIds) {
+    for (const clientId of member.clientIds ?? []) {
       const known = this.presence.get(clientId);
       if (!known || known.state === "null") continue;
       removals.push({ clientId, clock: known.clock + 1, state: "null" });
     }
-    member.clientIds.clear();
+    member.clientIds = undefined;
     return removals.length > 0 ? this.applyAwareness(removals, undefined, Infinity) : [];
   }
 

@@ -24,7 +24,8 @@ import type { SocketRoute } from "./socket-upgrade.ts";
 import { closeCodes } from "./socket-close-codes.ts";
 import { updateMessage as updateFor } from "./yjs-socket-codec.ts";
 import { YjsRoom } from "./yjs-socket-room.ts";
-import { YjsConnection, type YjsConnectionLimits } from "./yjs-connection.ts";
+import { createKeepAliveQueue, YjsConnection, type YjsConnectionLimits, type YjsRouteContext } from "./yjs-connection.ts";
+import { createPingQueue } from "./socket-pings.ts";
 import type { PresenceRelay } from "./presence-relay.ts";
 
 export type YjsReplicaPort = Pick<Replica, "update" | "diff" | "head" | "create" | "subscribe">;
@@ -63,6 +64,11 @@ export function yjsSocketRoute(options: YjsSocketOptions): YjsSocketRoute {
   const limits = { ...defaultYjsLimits, ...options.limits };
   const rooms = new Map<string, YjsRoom>();
   const { replica, clock, metrics, presence } = options;
+  const route: YjsRouteContext = {
+    replica, clock, metrics, limits, presence, roomFor: (id) => roomFor(id), leaveRoom: (room) => leaveRoom(room),
+    keepAlives: createKeepAliveQueue(clock, limits.keepAliveMs),
+    pings: createPingQueue(clock, limits.pingMs),
+  };
 
   const roomFor = (id: string): YjsRoom => {
     let room = rooms.get(id);
@@ -102,7 +108,7 @@ export function yjsSocketRoute(options: YjsSocketOptions): YjsSocketRoute {
         metrics.rejected("yjs", "forbidden");
         return ws.close(closeCodes.forbidden, "this token may not read this document");
       }
-      new YjsConnection({ ws, id, principal, replica, clock, metrics, limits, presence, roomFor, leaveRoom }).start();
+      new YjsConnection(ws, id, principal.scopes.has("write"), route).start();
     },
   };
 }

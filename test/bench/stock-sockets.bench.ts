@@ -8,12 +8,15 @@
  *   server holding as many (goal: ≤ its RSS per socket);
  * - a provider's initial sync of a 260k-edit document (the automerge-paper
  *   trace when ../shared has it, else a synthetic one of the same size).
- * Servers run in this process; the idle sockets' clients in a child process,
- * so the per-socket figures are the server side alone, for both.
+ * For the latency and the initial sync, servers and clients run in this
+ * process. For idle sockets, each server runs alone in a fresh child process
+ * and the clients in another, so the per-socket figures are the server side
+ * alone, for both, and neither server reuses pages the other freed.
  */
-import { spawn } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
+import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { cpus, loadavg } from "node:os";
 import * as Y from "yjs";
@@ -27,6 +30,8 @@ const editsPerSecond = 10;
 const edits = Number(process.env.STOCK_BENCH_EDITS ?? 100);
 // The idle clients run in a child process, so 10,000 server sockets fit this machine's 20,000 descriptors.
 const idleCounts = (process.env.STOCK_BENCH_IDLE ?? "1000,10000").split(",").map(Number).filter((n) => n > 0);
+// STOCK_BENCH_ONLY=idle measures the idle sockets alone (no latency, no initial sync): quicker when working on memory.
+const idleOnly = process.env.STOCK_BENCH_ONLY === "idle";
 
 interface Endpoint {
   /** The y-websocket server URL (providers append /room). */
@@ -106,37 +111,60 @@ async function editLatency(e: Endpoint, doc: string, readerRegion: "a" | "b" = "
   return latencies.sort((x, y) => x - y);
 }
 
-/**
- * This process's RSS and heap growth per idle socket, and its CPU over 5 s of idling, with the clients in a
- * child process (idle-socket-clients.ts): the figures are the server side alone, for both servers.
- */
-async function idleSockets(e: Endpoint, count: number): Promise<{ rssPerSocket: number; heapPerSocket: number; cpuMsPerSec: number }> {
-  const gc = (globalThis as { gc?: () => void }).gc;
-  gc?.();
-  const before = process.memoryUsage();
-  const script = fileURLToPath(new URL("./idle-socket-clients.ts", import.meta.url));
-  const child = spawn(process.execPath, ["--import", "tsx", script, e.url("a"), String(count), new URLSearchParams(e.params).toString()], {
+/** Starts a bench helper script under tsx; `gc` adds --expose-gc. */
+const helper = (script: string, args: string[], gc = false) =>
+  spawn(process.execPath, [...(gc ? ["--expose-gc"] : []), "--import", "tsx", fileURLToPath(new URL(script, import.meta.url)), ...args], {
     stdio: ["pipe", "pipe", "inherit"],
   });
+
+/** Lines a child prints, one at a time. */
+function lineReader(child: ChildProcess): () => Promise<string> {
+  const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
+  return async () => {
+    const next = await lines.next();
+    if (next.done) throw new Error("a bench helper exited early");
+    return next.value;
+  };
+}
+
+interface Usage { rss: number; heapUsed: number; cpuMicros: number; cpuMicrosBeforeGc: number }
+
+/**
+ * A server's RSS and heap growth per idle socket, and its CPU over 5 s of idling. The server runs alone in a child
+ * process (idle-socket-server.ts) and the clients in another (idle-socket-clients.ts): the figures are the server
+ * side alone, and each server starts from a fresh heap, whichever is measured first.
+ */
+async function idleSockets(kind: "stock" | "concord", count: number): Promise<{ rssPerSocket: number; heapPerSocket: number; cpuMsPerSec: number }> {
+  const server = helper("./idle-socket-server.ts", [kind], true);
+  const serverLine = lineReader(server);
+  const measure = async (): Promise<Usage> => {
+    server.stdin!.write("measure\n");
+    return JSON.parse(await serverLine()) as Usage;
+  };
+  const clients: ChildProcess[] = [];
   try {
+    const [, url = "", query = ""] = (await serverLine()).split(" ");
+    const before = await measure();
+    const child = helper("./idle-socket-clients.ts", [url, String(count), query]);
+    clients.push(child);
     await new Promise<void>((resolve, reject) => {
-      child.stdout.on("data", (chunk: Buffer) => chunk.toString().includes("ready") && resolve());
+      child.stdout!.on("data", (chunk: Buffer) => chunk.toString().includes("ready") && resolve());
       child.once("exit", (code) => reject(new Error(`idle-socket-clients exited with ${code} before its sockets were up`)));
     });
-    gc?.();
-    const after = process.memoryUsage();
-    const cpu = process.cpuUsage();
+    const after = await measure();
     await new Promise((resolve) => setTimeout(resolve, 5000));
-    const used = process.cpuUsage(cpu);
+    const later = await measure();
     return {
       rssPerSocket: Math.round((after.rss - before.rss) / count),
       heapPerSocket: Math.round((after.heapUsed - before.heapUsed) / count),
-      cpuMsPerSec: Math.round((used.user + used.system) / 1000 / 5),
+      cpuMsPerSec: Math.round((later.cpuMicrosBeforeGc - after.cpuMicros) / 1000 / 5),
     };
   } finally {
-    const exited = new Promise((resolve) => child.once("exit", resolve));
-    child.stdin.end();
-    await exited;
+    for (const child of [...clients, server]) {
+      const exited = new Promise((resolve) => child.once("exit", resolve));
+      child.stdin!.end();
+      await exited;
+    }
   }
 }
 
@@ -177,45 +205,61 @@ async function initialSync(e: Endpoint, doc: string): Promise<number> {
 const progress = (what: string) => console.error(`[stock sockets] ${new Date().toISOString()} ${what}`);
 
 export async function run(): Promise<string> {
-  const out: string[] = [`load average ${loadavg().map((l) => l.toFixed(1)).join(" ")} on ${cpus().length} cores; idle clients in a child process, the others in this one; inter-region latency configured: 0 (loopback)`];
+  const out: string[] = [`load average ${loadavg().map((l) => l.toFixed(1)).join(" ")} on ${cpus().length} cores; idle sockets: each server and its clients in child processes, the rest in this one; inter-region latency configured: 0 (loopback)`];
   const stock = await stockServer();
   const regions = await concord();
   try {
-    progress("edit latency");
-    const base = await editLatency(stock, "latency");
-    const ours = await editLatency(regions, "latency");
-    // Both on one region: the socket layer and one durable write, without replication.
-    const oneRegion = await editLatency(regions, "latency-local", "a");
-    const row = (name: string, l: number[]) => ({ setup: name, edits: l.length, "p50 ms": percentile(l, 0.5).toFixed(1), "p99 ms": percentile(l, 0.99).toFixed(1) });
-    out.push(`\none edit seen by another client at ${editsPerSecond} edits/s (goal: ≤ 2× the single server)`);
-    out.push(table([row("stock y-websocket server, both clients on it", base), row("Concord, both clients on region a", oneRegion), row("Concord, writer on a, reader on b", ours)]));
-    out.push(`ratio p50 ${(percentile(ours, 0.5) / percentile(base, 0.5)).toFixed(2)}×, p99 ${(percentile(ours, 0.99) / percentile(base, 0.99)).toFixed(2)}×`);
-
-    const idleRows: Array<Record<string, string | number>> = [];
-    for (const count of idleCounts) {
-      for (const [name, e] of [["stock y-websocket server", stock], ["Concord region", regions]] as const) {
-        progress(`${count} idle sockets on ${name}`);
-        const r = await idleSockets(e, count);
-        idleRows.push({ setup: name, sockets: count, "RSS B/socket": r.rssPerSocket, "heap B/socket": r.heapPerSocket, "CPU ms/s idle": r.cpuMsPerSec });
-      }
-    }
-    out.push(`\nidle stock sockets (goal: Concord RSS/socket ≤ the stock server's)${(globalThis as { gc?: unknown }).gc ? "" : " — run with node --expose-gc for steadier figures"}`);
-    out.push(table(idleRows));
-
-    progress("building the 260k-edit document");
-    const big = bigDocument();
-    progress("preloading it");
-    await stock.preload("big", big.update);
-    await regions.preload("big", big.update);
-    progress("initial syncs");
-    const baseSync = await initialSync(stock, "big");
-    const ourSync = await initialSync(regions, "big");
-    out.push(`\ninitial sync of a ${big.edits}-edit document (${big.source}, update ${big.update.length} bytes), median of 3`);
-    out.push(table([{ setup: "stock y-websocket server", "ms": baseSync.toFixed(0) }, { setup: "Concord region", "ms": ourSync.toFixed(0) }]));
-    out.push(`ratio ${(ourSync / baseSync).toFixed(2)}×`);
+    if (!idleOnly) out.push(await latencies(stock, regions));
+    out.push(await idleTable());
+    if (!idleOnly) out.push(await initialSyncs(stock, regions));
   } finally {
     await stock.stop();
     await regions.stop();
   }
+  return out.join("\n");
+}
+
+async function latencies(stock: Endpoint, regions: Endpoint): Promise<string> {
+  const out: string[] = [];
+  progress("edit latency");
+  const base = await editLatency(stock, "latency");
+  const ours = await editLatency(regions, "latency");
+  // Both on one region: the socket layer and one durable write, without replication.
+  const oneRegion = await editLatency(regions, "latency-local", "a");
+  const row = (name: string, l: number[]) => ({ setup: name, edits: l.length, "p50 ms": percentile(l, 0.5).toFixed(1), "p99 ms": percentile(l, 0.99).toFixed(1) });
+  out.push(`\none edit seen by another client at ${editsPerSecond} edits/s (goal: ≤ 2× the single server)`);
+  out.push(table([row("stock y-websocket server, both clients on it", base), row("Concord, both clients on region a", oneRegion), row("Concord, writer on a, reader on b", ours)]));
+  out.push(`ratio p50 ${(percentile(ours, 0.5) / percentile(base, 0.5)).toFixed(2)}×, p99 ${(percentile(ours, 0.99) / percentile(base, 0.99)).toFixed(2)}×`);
+  return out.join("\n");
+}
+
+async function idleTable(): Promise<string> {
+  const out: string[] = [];
+  const idleRows: Array<Record<string, string | number>> = [];
+  for (const count of idleCounts) {
+    for (const [name, kind] of [["stock y-websocket server", "stock"], ["Concord region", "concord"]] as const) {
+      progress(`${count} idle sockets on ${name}`);
+      const r = await idleSockets(kind, count);
+      idleRows.push({ setup: name, sockets: count, "RSS B/socket": r.rssPerSocket, "heap B/socket": r.heapPerSocket, "CPU ms/s idle": r.cpuMsPerSec });
+    }
+  }
+  out.push(`\nidle stock sockets (goal: Concord RSS/socket ≤ the stock server's)${(globalThis as { gc?: unknown }).gc ? "" : " — run with node --expose-gc for steadier figures"}`);
+  out.push(table(idleRows));
+  return out.join("\n");
+}
+
+async function initialSyncs(stock: Endpoint, regions: Endpoint): Promise<string> {
+  const out: string[] = [];
+  progress("building the 260k-edit document");
+  const big = bigDocument();
+  progress("preloading it");
+  await stock.preload("big", big.update);
+  await regions.preload("big", big.update);
+  progress("initial syncs");
+  const baseSync = await initialSync(stock, "big");
+  const ourSync = await initialSync(regions, "big");
+  out.push(`\ninitial sync of a ${big.edits}-edit document (${big.source}, update ${big.update.length} bytes), median of 3`);
+  out.push(table([{ setup: "stock y-websocket server", "ms": baseSync.toFixed(0) }, { setup: "Concord region", "ms": ourSync.toFixed(0) }]));
+  out.push(`ratio ${(ourSync / baseSync).toFixed(2)}×`);
   return out.join("\n");
 }
