@@ -75,6 +75,10 @@ interface Registry extends SocketUpgrades {
 
 const registries = new WeakMap<Server, Registry>();
 
+function terminateOnError(this: WebSocket): void {
+  this.terminate();
+}
+
 const noScopes: Principal = { name: "self-authenticated", scopes: new Set(), prefix: "" };
 
 /** Adds `route` to the upgrades of `server` (attachSocketUpgrades must have run). Earlier routes win. */
@@ -127,29 +131,39 @@ export function attachSocketUpgrades(server: Server, options: SocketUpgradeOptio
       if (counted) pending--;
       counted = false;
     };
+    const destroy = () => socket.destroy();
     pending++;
     socket.once("close", release);
-    socket.on("error", () => socket.destroy());
+    socket.on("error", destroy);
     wss.handleUpgrade(request, socket, head, (ws) => {
       release();
-      const refuse = (code: number, reason: string, metric: string) => {
-        metrics.rejected(protocol, metric);
-        ws.close(code, reason);
-      };
-      const token = route.tokens === false ? undefined : socketToken(request, url);
-      const principal = route.tokens === false ? noScopes : authenticate(token);
-      if (!principal) return refuse(closeCodes.unauthorized, "unknown or missing token", "unauthorized");
-      if (closing) return refuse(closeCodes.unavailable, "shutting down", "unavailable");
-      if (sockets.size >= maxSockets) return refuse(closeCodes.backPressure, "too many sockets on this region", "max_sockets");
-      sockets.set(ws, route.tokens === false || token === undefined ? "" : hashToken(token));
-      metrics.opened(protocol);
-      ws.once("close", () => {
-        sockets.delete(ws);
-        metrics.closed(protocol);
-      });
-      ws.on("error", () => ws.terminate());
-      route.handle(ws, request, principal);
+      // From here ws handles the socket's errors and end. Dropping these two listeners lets the request, its headers and
+      // its URL go once the route has read them: they hold this function's scope, and it would live as long as the socket.
+      socket.off("close", release);
+      socket.off("error", destroy);
+      accept(ws, request, url, route);
     });
+  };
+  /** An upgraded socket: authenticated, counted, handed to its route. Its listeners keep `ws` and `protocol` alone alive. */
+  const accept = (ws: WebSocket, request: IncomingMessage, url: URL, route: SocketRoute) => {
+    const protocol = route.protocol ?? "socket";
+    const refuse = (code: number, reason: string, metric: string) => {
+      metrics.rejected(protocol, metric);
+      ws.close(code, reason);
+    };
+    const token = route.tokens === false ? undefined : socketToken(request, url);
+    const principal = route.tokens === false ? noScopes : authenticate(token);
+    if (!principal) return refuse(closeCodes.unauthorized, "unknown or missing token", "unauthorized");
+    if (closing) return refuse(closeCodes.unavailable, "shutting down", "unavailable");
+    if (sockets.size >= maxSockets) return refuse(closeCodes.backPressure, "too many sockets on this region", "max_sockets");
+    sockets.set(ws, route.tokens === false || token === undefined ? "" : hashToken(token));
+    metrics.opened(protocol);
+    ws.once("close", () => {
+      sockets.delete(ws);
+      metrics.closed(protocol);
+    });
+    ws.on("error", terminateOnError);
+    route.handle(ws, request, principal);
   };
   server.on("upgrade", onUpgrade);
   const closeRevoked = (sha256: string) => {
