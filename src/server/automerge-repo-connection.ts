@@ -15,6 +15,7 @@ import type { PingedSocket } from "./socket-pings.ts";
 import type { DeadlineQueue } from "./deadline-queue.ts";
 import type { RepoPeer } from "./automerge-repo-room.ts";
 import { decodeRepoMessage, encodeRepoMessage, protocolVersion, type RepoMessage } from "./automerge-repo-codec.ts";
+import { listenTo } from "./socket-listeners.ts";
 
 export interface RepoConnectionLimits {
   maxMessageBytes: number;
@@ -44,19 +45,6 @@ export interface RepoRouteContext {
   pings: DeadlineQueue<PingedSocket>;
 }
 
-// One set of socket listeners for every connection, finding it through the socket, instead of three closures per socket.
-const connectionOf = new WeakMap<WebSocket, RepoConnection>();
-function onMessage(this: WebSocket, data: Buffer, isBinary: boolean): void {
-  connectionOf.get(this)?.receive(data, isBinary);
-}
-function onPong(this: WebSocket): void {
-  const connection = connectionOf.get(this);
-  if (connection) connection.awaitingPong = false;
-}
-function onClose(this: WebSocket): void {
-  connectionOf.get(this)?.teardown();
-}
-
 export class RepoConnection implements RepoPeer, PingedSocket {
   peerId = "";
   readonly canWrite: boolean;
@@ -72,10 +60,7 @@ export class RepoConnection implements RepoPeer, PingedSocket {
 
   start(): void {
     const { ws } = this;
-    connectionOf.set(ws, this);
-    ws.on("message", onMessage);
-    ws.on("pong", onPong);
-    ws.on("close", onClose); // "close" comes once; `once` would wrap the shared listener per socket
+    listenTo(ws, this);
     this.route.pings.touch(this);
   }
 

@@ -21,6 +21,7 @@ import {
 } from "./yjs-socket-codec.ts";
 import type { RoomMember, YjsRoom } from "./yjs-socket-room.ts";
 import type { YjsReplicaPort } from "./yjs-socket.ts";
+import { listenTo } from "./socket-listeners.ts";
 
 export interface YjsConnectionLimits {
   /** Largest frame a socket may send, bytes (4413 beyond). */
@@ -65,19 +66,6 @@ export function createKeepAliveQueue(clock: Clock, keepAliveMs: number): Deadlin
   return new DeadlineQueue<YjsConnection>(clock, keepAliveMs, (connection) => connection.keepAliveDue());
 }
 
-// One set of socket listeners for every connection, finding it through the socket, instead of three closures per socket.
-const connectionOf = new WeakMap<WebSocket, YjsConnection>();
-function onMessage(this: WebSocket, data: Buffer, isBinary: boolean): void {
-  connectionOf.get(this)?.receive(data, isBinary);
-}
-function onPong(this: WebSocket): void {
-  const connection = connectionOf.get(this);
-  if (connection) connection.awaitingPong = false;
-}
-function onClose(this: WebSocket): void {
-  connectionOf.get(this)?.teardown();
-}
-
 /** Our "empty delete set": a client's state vector plus it is a Concord Yjs version (yjs-version.ts). */
 const withEmptyDeleteSet = (stateVector: Uint8Array) => {
   const version = new Uint8Array(stateVector.length + 1);
@@ -108,10 +96,7 @@ export class YjsConnection implements RoomMember, PingedSocket {
   start(): void {
     const { ws, route } = this;
     ws.binaryType = "nodebuffer";
-    connectionOf.set(ws, this);
-    ws.on("message", onMessage);
-    ws.on("pong", onPong);
-    ws.on("close", onClose); // "close" comes once; `once` would wrap the shared listener per socket
+    listenTo(ws, this);
     this.enqueue(0, () => this.open());
     route.keepAlives.touch(this);
     route.pings.touch(this);
