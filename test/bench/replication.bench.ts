@@ -38,7 +38,7 @@ const versionOf = (id: string, v: number) => keyedHash(null, `${id}@${v}`, 16);
 
 async function roundCost(mine: DigestTree, theirs: DigestTree) {
   let bytes = 0;
-  const replica = { status: async () => ({ state: "absent" }) } as unknown as Replica;
+  const replica = { status: async () => ({ state: "absent" }), scrub: async () => 0, damagedDocs: () => [] } as unknown as Replica;
   const { ms } = await timed(() => runRound({
     replica, tree: mine, applyFromPeer: async () => undefined,
     request: async (request: Request): Promise<Response> => {
