@@ -25,8 +25,16 @@ const suites = [
 const only = process.argv[2];
 console.log(`concord bench — node ${process.version}, ${new Date().toISOString()}`);
 console.log(`command: npm run bench${only ? ` -- ${only}` : ""}\n`);
+let failed = 0;
 for (const [name, load] of suites) {
   if (only && !name.includes(only)) continue;
-  const suite = await load();
-  console.log(`## ${name}\n${await suite.run()}\n`);
+  try {
+    const suite = await load();
+    console.log(`## ${name}\n${await suite.run()}\n`);
+  } catch (error) {
+    // One broken suite must not take the others' figures with it.
+    failed++;
+    console.log(`## ${name}\nFAILED: ${error instanceof Error ? error.stack ?? error.message : String(error)}\n`);
+  }
 }
+if (failed > 0) process.exitCode = 1;
