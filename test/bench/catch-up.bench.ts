@@ -25,6 +25,7 @@ import { WebsocketProvider } from "y-websocket";
 import * as Y from "yjs";
 import { parseTopology } from "../../src/gossip/topology.ts";
 import { markCaughtUp } from "../../src/server/catch-up.ts";
+import type { GossipOptions } from "../../src/gossip/index.ts";
 import { startRegion, type RunningRegion } from "../../src/server/region.ts";
 import { initTopologyKeys, regionDataDir } from "../../src/server/topology-keys.ts";
 import { freePort } from "../server/processes.ts";
@@ -69,7 +70,7 @@ function checkContent(id: string, value: unknown, expected: CatchUpDoc["expected
 
 const sortKeys = (map: Record<string, number>) => Object.fromEntries(Object.entries(map).sort(([a], [b]) => (a < b ? -1 : 1)));
 
-async function concord(work: CatchUpDoc[]): Promise<Measured & { sentTwice: number }> {
+async function concord(work: CatchUpDoc[], gossip: GossipOptions = {}): Promise<Measured & { sentTwice: number; sentByA: number }> {
   const dir = await tempDir("concord-bench-catchup-");
   const template = parseTopology({ name: "bench", regions: [
     { id: "a", url: `http://127.0.0.1:${await freePort()}` },
@@ -78,7 +79,7 @@ async function concord(work: CatchUpDoc[]): Promise<Measured & { sentTwice: numb
   const { topology } = await initTopologyKeys(template, dir.path);
   const dataDir = (id: string) => regionDataDir(dir.path, id);
   await markCaughtUp(dataDir("a")); // A holds the data: only B is new
-  const a = await startRegion({ topology, region: "a", dataDir: dataDir("a"), auth: "off" });
+  const a = await startRegion({ topology, region: "a", dataDir: dataDir("a"), auth: "off", gossip });
   let b: RunningRegion | undefined;
   try {
     for (let i = 0; i < work.length; i += 100) {
@@ -89,16 +90,17 @@ async function concord(work: CatchUpDoc[]): Promise<Measured & { sentTwice: numb
     }
     await a.gossip.treeReady();
     const target = rootOf(a);
+    let sentToB = 0;
     const result = await measure(async () => {
-      b = await startRegion({ topology, region: "b", dataDir: dataDir("b"), auth: "off" });
+      b = await startRegion({ topology, region: "b", dataDir: dataDir("b"), auth: "off", gossip });
       while (b.gossip.tree.size < work.length || rootOf(b) !== target) await sleep(5);
-      const sentToB = (a.gossip.stats().peers as Record<string, { bytesSent: number }>).b!.bytesSent;
+      sentToB = (a.gossip.stats().peers as Record<string, { bytesSent: number }>).b!.bytesSent;
       const answersToB = (b.gossip.stats().peers as Record<string, { bytesReceived: number }>).a!.bytesReceived;
       return sentToB + answersToB;
     });
     for (const doc of work) checkContent(doc.id, (await b!.replica.read(doc.id)).value, doc.expected);
     const repaired = (b!.gossip.stats().peers as Record<string, { docsRepaired: number }>).a!.docsRepaired;
-    return { ...result, sentTwice: Math.max(0, repaired - work.length) };
+    return { ...result, sentTwice: Math.max(0, repaired - work.length), sentByA: sentToB };
   } finally {
     await Promise.all([a.stop(), (b as RunningRegion | undefined)?.stop()]);
     await dir.remove();
@@ -160,13 +162,18 @@ export async function run(): Promise<string> {
   const reference = work.reduce((sum, doc) => sum + doc.stateBytes, 0);
   const stock = await yWebsocket(work);
   const ours = await concord(work);
+  const plain = await concord(work, { compressFrames: false });
   const row = (name: string, m: Measured, goal: string) => ({
     setup: name, "time ms": Math.round(m.ms), "× y-ws time": (m.ms / stock.ms).toFixed(2),
     "bytes": m.bytes, "× y-ws bytes": (m.bytes / stock.bytes).toFixed(2), "× reference": (m.bytes / reference).toFixed(2),
     "CPU ms": Math.round(m.cpuMs), "peak RSS MB": Math.round(m.peakRssMb), goal,
   });
   return [
-    table([row("y-websocket (baseline)", stock, "-"), row("concord: fresh region B", ours, "≤ 0.5× time, ≤ 0.5× bytes")]),
+    table([
+      row("y-websocket (baseline)", stock, "-"), row("concord: fresh region B", ours, "≤ 0.5× time, ≤ 0.5× bytes"),
+      row("concord, gossip compression off", plain, "-"),
+    ]),
+    `of concord's bytes, A's own requests to B (pushes, its rounds): ${ours.sentByA} with compression, ${plain.sentByA} without`,
     `workload: seed ${seed}, ${docs} documents × ${edits} edits; reference (Σ Y.encodeStateAsUpdate): ${reference} bytes`,
     `concord documents repaired at B beyond one per document: ${ours.sentTwice}`,
     "CPU and RSS are the whole process's (both sides of each setup run in it); the machine may be loaded: read the ratios",
