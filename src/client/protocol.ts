@@ -27,7 +27,7 @@
  * server sends WebSocket ping frames, which browsers answer by themselves.
  * Each side drops a socket that stays silent past its bound.
  */
-import { deflateSync, inflateSync } from "fflate";
+import { deflateSync, Inflate } from "fflate";
 import { keyedHash } from "../crypto/keyed-hash.ts";
 import type { DocKind } from "../doc/engine.ts";
 import { ConcordError } from "../errors.ts";
@@ -157,15 +157,38 @@ export function packFrames(frames: readonly Uint8Array[]): Uint8Array {
   return deflateSync(out, { level: 6 });
 }
 
-/** The frames of a batch payload; ConcordError "invalid_argument" when it is not one. */
-export function unpackFrames(payload: Uint8Array, maxBytes = 256 << 20): Uint8Array[] {
-  let bytes: Uint8Array;
+/**
+ * Inflates `payload`, refusing ("too_large") as soon as the output passes `maxBytes`: fed 1 KiB of input at a time,
+ * a bomb costs at most about a megabyte past the limit (deflate's ratio is at most ~1,032:1), never its full size.
+ */
+function inflateWithin(payload: Uint8Array, maxBytes: number): Uint8Array {
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  const tooLarge = new ConcordError("too_large", "a batch inflates past its limit");
+  const inflater = new Inflate((chunk) => {
+    total += chunk.length;
+    if (total > maxBytes) throw tooLarge;
+    chunks.push(chunk);
+  });
   try {
-    bytes = inflateSync(payload);
+    for (let at = 0; at < payload.length || at === 0; at += 1024) inflater.push(payload.subarray(at, at + 1024), at + 1024 >= payload.length);
   } catch (cause) {
+    if (cause === tooLarge) throw tooLarge;
     throw new ConcordError("invalid_argument", "a batch does not inflate", { cause });
   }
-  if (bytes.length > maxBytes) throw new ConcordError("too_large", "a batch inflates past its limit");
+  if (chunks.length === 1) return chunks[0]!;
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, at);
+    at += chunk.length;
+  }
+  return out;
+}
+
+/** The frames of a batch payload; ConcordError "invalid_argument" when it is not one. */
+export function unpackFrames(payload: Uint8Array, maxBytes = 256 << 20): Uint8Array[] {
+  const bytes = inflateWithin(payload, maxBytes);
   const frames: Uint8Array[] = [];
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   for (let at = 0; at < bytes.length;) {
