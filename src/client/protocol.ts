@@ -28,6 +28,7 @@
  * Each side drops a socket that stays silent past its bound.
  */
 import { deflateSync, Inflate } from "fflate";
+import { lengthPrefixed } from "../storage/bytes.ts";
 import { keyedHash } from "../crypto/keyed-hash.ts";
 import type { DocKind } from "../doc/engine.ts";
 import { ConcordError } from "../errors.ts";
@@ -145,16 +146,7 @@ export function digestEntries(entries: readonly DocEntry[]): string {
 
 /** Frames packed into one deflated payload: each a 4-byte length and the frame. */
 export function packFrames(frames: readonly Uint8Array[]): Uint8Array {
-  const total = frames.reduce((n, f) => n + 4 + f.length, 0);
-  const out = new Uint8Array(total);
-  const view = new DataView(out.buffer);
-  let at = 0;
-  for (const frame of frames) {
-    view.setUint32(at, frame.length);
-    out.set(frame, at + 4);
-    at += 4 + frame.length;
-  }
-  return deflateSync(out, { level: 6 });
+  return deflateSync(lengthPrefixed(frames), { level: 6 });
 }
 
 /**

@@ -10,6 +10,7 @@
  * group commits sharing the fsyncs), exactly as if sent one per request.
  */
 import { ConcordError } from "../errors.ts";
+import { lengthPrefixed } from "../storage/bytes.ts";
 
 export const deltaSequenceType = "application/vnd.concord.deltas";
 /** Most deltas one request carries: bounds the acks one request waits for. */
@@ -20,15 +21,7 @@ export function isDeltaSequence(contentType: string | undefined): boolean {
 }
 
 export function encodeDeltaSequence(deltas: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(deltas.reduce((n, d) => n + 4 + d.length, 0));
-  const view = new DataView(out.buffer);
-  let at = 0;
-  for (const delta of deltas) {
-    view.setUint32(at, delta.length);
-    out.set(delta, at + 4);
-    at += 4 + delta.length;
-  }
-  return out;
+  return lengthPrefixed(deltas);
 }
 
 /** The deltas of a body; ConcordError "invalid_update" for bad framing or an empty delta, "too_large" past the count. */

@@ -60,6 +60,19 @@ export function concatBytes(...parts: readonly Uint8Array[]): Uint8Array {
   return out;
 }
 
+/** `parts` back to back, each after its length as a u32 big-endian (sync batches, HTTP delta sequences). */
+export function lengthPrefixed(parts: readonly Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, part) => n + 4 + part.length, 0));
+  const view = new DataView(out.buffer);
+  let at = 0;
+  for (const part of parts) {
+    view.setUint32(at, part.length);
+    out.set(part, at + 4);
+    at += 4 + part.length;
+  }
+  return out;
+}
+
 /**
  * A plain Uint8Array copy (never a Buffer or other subclass, never a view of
  * shared memory), so callers may keep or mutate it freely.
