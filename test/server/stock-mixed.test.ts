@@ -4,30 +4,23 @@
  * the provider; and a provider whose region restarts reconnects and loses
  * no acknowledged edit, including one made while it was away.
  */
-import * as Y from "yjs";
-import { WebsocketProvider } from "y-websocket";
-import { WebSocket } from "ws";
+import type * as Y from "yjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { poll } from "./processes.ts";
-import { startStockCluster, tokens, type StockCluster } from "./stock-regions.ts";
+import { startStockCluster, stockProviders, tokens, type StockCluster } from "./stock-regions.ts";
 
 let cluster: StockCluster;
-const providers: WebsocketProvider[] = [];
+const providers = stockProviders(() => cluster);
+const provider = providers.open;
 
 beforeAll(async () => {
   cluster = await startStockCluster(["a", "b"]);
 });
 
 afterAll(async () => {
-  for (const p of providers) p.destroy();
+  providers.destroyAll();
   await cluster?.stop();
 });
-
-function provider(region: string, doc: string): WebsocketProvider {
-  const p = new WebsocketProvider(cluster.wsUrl(region, "/v1/yjs"), doc, new Y.Doc(), { WebSocketPolyfill: WebSocket as never, params: { token: tokens.writer }, disableBc: true });
-  providers.push(p);
-  return p;
-}
 
 const bodyIn = async (region: string, doc: string) => ((await cluster.regions.get(region)!.replica.read(doc)).value as { body?: string }).body;
 

@@ -4,30 +4,23 @@
  * sealed region-to-region presence link), and its removal follows when the
  * first disconnects. Nothing of it is stored.
  */
-import * as Y from "yjs";
-import { WebsocketProvider } from "y-websocket";
-import { WebSocket } from "ws";
+import type { WebsocketProvider } from "y-websocket";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { poll } from "./processes.ts";
-import { rawSocket, startStockCluster, tokens, type StockCluster } from "./stock-regions.ts";
+import { rawSocket, startStockCluster, stockProviders, tokens, type StockCluster } from "./stock-regions.ts";
 
 let cluster: StockCluster;
-const providers: WebsocketProvider[] = [];
+const providers = stockProviders(() => cluster);
+const provider = providers.open;
 
 beforeAll(async () => {
   cluster = await startStockCluster(["a", "b"]);
 });
 
 afterAll(async () => {
-  for (const p of providers) p.destroy();
+  providers.destroyAll();
   await cluster?.stop();
 });
-
-function provider(region: string, doc: string): WebsocketProvider {
-  const p = new WebsocketProvider(cluster.wsUrl(region, "/v1/yjs"), doc, new Y.Doc(), { WebSocketPolyfill: WebSocket as never, params: { token: tokens.writer }, disableBc: true });
-  providers.push(p);
-  return p;
-}
 
 const userOf = (p: WebsocketProvider, clientId: number) => (p.awareness.getStates().get(clientId) as { user?: { name: string } } | undefined)?.user?.name;
 

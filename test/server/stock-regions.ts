@@ -5,6 +5,8 @@
  */
 import { join } from "node:path";
 import { WebSocket } from "ws";
+import { WebsocketProvider } from "y-websocket";
+import * as Y from "yjs";
 import type { TokenRecord } from "../../src/server/auth.ts";
 import { hashToken } from "../../src/server/auth.ts";
 import { startRegion, type RegionOptions, type RunningRegion } from "../../src/server/region.ts";
@@ -58,6 +60,21 @@ export async function startStockCluster(ids: string[], extra: Partial<RegionOpti
 }
 
 /** A raw socket that keeps every binary message and its close code. */
+/** Stock WebsocketProviders on a cluster's /v1/yjs, remembered so a test file destroys them all at the end. */
+export function stockProviders(cluster: () => StockCluster) {
+  const made: WebsocketProvider[] = [];
+  return {
+    open(region: string, doc: string, token: string = tokens.writer, ydoc = new Y.Doc()): WebsocketProvider {
+      const p = new WebsocketProvider(cluster().wsUrl(region, "/v1/yjs"), doc, ydoc, { WebSocketPolyfill: WebSocket as never, params: { token }, disableBc: true });
+      made.push(p);
+      return p;
+    },
+    destroyAll(): void {
+      for (const p of made) p.destroy();
+    },
+  };
+}
+
 export interface RawSocket {
   ws: WebSocket;
   messages: Uint8Array[];

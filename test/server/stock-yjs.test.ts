@@ -5,30 +5,24 @@
  * never sends: concatenated messages, read-only writes, hostile frames.
  */
 import * as Y from "yjs";
-import { WebsocketProvider } from "y-websocket";
-import { WebSocket } from "ws";
+import type { WebsocketProvider } from "y-websocket";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { decodeYjsFrame } from "../../src/server/yjs-socket-codec.ts";
 import { poll } from "./processes.ts";
-import { rawSocket, startStockCluster, tokens, type StockCluster } from "./stock-regions.ts";
+import { rawSocket, startStockCluster, stockProviders, tokens, type StockCluster } from "./stock-regions.ts";
 
 let cluster: StockCluster;
-const providers: WebsocketProvider[] = [];
+const providers = stockProviders(() => cluster);
+const provider = providers.open;
 
 beforeAll(async () => {
   cluster = await startStockCluster(["a", "b"], { sockets: { yjs: { keepAliveMs: 300 } } });
 });
 
 afterAll(async () => {
-  for (const p of providers) p.destroy();
+  providers.destroyAll();
   await cluster?.stop();
 });
-
-function provider(region: string, doc: string, token: string = tokens.writer, ydoc = new Y.Doc()): WebsocketProvider {
-  const p = new WebsocketProvider(cluster.wsUrl(region, "/v1/yjs"), doc, ydoc, { WebSocketPolyfill: WebSocket as never, params: { token }, disableBc: true });
-  providers.push(p);
-  return p;
-}
 
 const synced = (p: WebsocketProvider) => poll("provider synced", async () => (p.synced ? true : undefined));
 const textOf = (p: WebsocketProvider) => p.doc.getText("t").toString();
