@@ -9,6 +9,9 @@
  * differing document, both sides exchange versions and engine diffs, in both
  * directions, deletions included.
  *
+ * When both regions run rounds with each other at once, each document's
+ * content crosses once, not once per round (see sent-states.ts).
+ *
  * A document that fails here (see doc-failure.ts) is skipped and counted, on
  * either side, so one bad document cannot abort every round and leave all the
  * others unrepaired. A damaged one (its records fail their checks:
@@ -52,7 +55,11 @@ export function answerTree(tree: DigestTree, nodes: Array<{ path: string } & Nod
  * other's diff (a whole state where the kinds differ). A document that fails
  * here is left out of the answer and reported to `skipped`.
  */
-export async function answerSync(replica: Replica, docs: Array<{ id: string } & DocState>, skipped: (id: string) => void = () => {}) {
+export async function answerSync(
+  replica: Replica, docs: Array<{ id: string } & DocState>, skipped: (id: string) => void = () => {},
+  /** True when our own round's push already carries what the peer lacks of `id`: answered without a diff. */
+  pushed: (id: string, theirs: DocState, ours: Uint8Array) => boolean = () => false,
+) {
   const out: Array<{ id: string; diff?: Uint8Array } & DocState> = [];
   const answer = async (theirs: { id: string } & DocState): Promise<{ id: string; diff?: Uint8Array } & DocState> => {
     const id = theirs.id;
@@ -62,6 +69,7 @@ export async function answerSync(replica: Replica, docs: Array<{ id: string } & 
     }
     const mine = await replica.status(id);
     if (mine.state !== "present") return { id, state: mine.state };
+    if (pushed(id, theirs, mine.version)) return { id, ...mine };
     const diff = theirs.state === "present" && theirs.kind === mine.kind
       ? await replica.diff(id, theirs.version)
       : await replica.encodeState(id);
@@ -92,6 +100,13 @@ export interface RoundContext {
   settled?(id: string, status: DocState): void;
   /** A damaged document was rewritten from the peer's whole state (for the log). */
   repaired?(id: string): void;
+  /**
+   * True when our answer to the peer's own round already carries what it lacks of `id` (it still reports
+   * `theirs`, we are still at `ours`): the content is on its way, so this round does not push it again.
+   */
+  alreadySent?(id: string, theirs: DocState, ours: Uint8Array): boolean;
+  /** This round pushes the peer, which reported `theirs`, what it lacks of `id` up to our version `ours`. */
+  pushing?(id: string, theirs: DocState, ours: Uint8Array): void;
 }
 
 export interface RoundReport {
@@ -237,10 +252,13 @@ async function syncDoc(
   }
   const now = await ctx.replica.status(id);
   if (now.state !== "present") return undefined;
+  if (ctx.alreadySent?.(id, theirs, now.version)) return undefined;
   // Absent there, or of the other kind: the whole state, which wins there or goes to the conflict document (src/replica/remote-apply.ts).
   if (theirs.state === "absent" || theirs.kind !== now.kind) {
+    ctx.pushing?.(id, theirs, now.version);
     return { id, kind: now.kind, delta: await ctx.replica.encodeState(id) };
   }
-  if (!bytesEqual(now.version, theirs.version)) return { id, kind: now.kind, delta: await ctx.replica.diff(id, theirs.version) };
-  return undefined;
+  if (bytesEqual(now.version, theirs.version)) return undefined;
+  ctx.pushing?.(id, theirs, now.version);
+  return { id, kind: now.kind, delta: await ctx.replica.diff(id, theirs.version) };
 }

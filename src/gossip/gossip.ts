@@ -14,11 +14,12 @@ import { answerSync, answerTree, runRound, type RoundReport } from "./anti-entro
 import { createDigestTree, type DigestTree } from "./digest-tree.ts";
 import { createFailureDetector } from "./failure-detector.ts";
 import { answerRefused, rejectionOf, type FrameRejectionEvent } from "./frame-refusal.ts";
-import { decodeRequest, decodeResponse, encodeRequest, encodeResponse, type PushEntry, type Request, type Response } from "./messages.ts";
+import { decodeRequest, decodeResponse, encodeRequest, encodeResponse, type DocState, type PushEntry, type Request, type Response } from "./messages.ts";
 import { createPeerState, peerStats, type PeerState } from "./peer-state.ts";
 import type { RegionKeyPair } from "./region-keys.ts";
 import { createRemoteApplier } from "./remote-applier.ts";
 import { createSecureChannel } from "./secure-channel.ts";
+import { createSentStates } from "./sent-states.ts";
 import { createWriteHolders } from "./write-holders.ts";
 import type { Transport } from "./transport.ts";
 
@@ -117,6 +118,9 @@ export function createGossip(deps: GossipDeps, options: GossipOptions = {}): Gos
   const payloadBytes = { sent: 0, received: 0 };
   const peers = new Map(peerIds.map((id) => [id, createPeerState(o.queueMaxBytes, o.retryBaseMs)]));
   const holders = createWriteHolders(clock);
+  // What our answers to a peer's rounds and our own rounds' pushes carried to it (see sent-states.ts).
+  const answered = createSentStates(clock, 2 * o.antiEntropyIntervalMs);
+  const pushed = createSentStates(clock, 2 * o.antiEntropyIntervalMs);
   // Cancel functions of the timers still pending: each one leaves the set when it fires, so it stays small.
   const timers = new Set<() => void>();
   const probing = new Set<string>();
@@ -319,6 +323,8 @@ export function createGossip(deps: GossipDeps, options: GossipOptions = {}): Gos
       },
       settled: (id, status) => tree.set(id, statusHash(status)),
       repaired: (id) => o.onDocRepaired?.(id, to),
+      alreadySent: (id, theirs, ours) => answered.covers(to, id, theirs, ours),
+      pushing: (id, theirs, ours) => pushed.record(to, id, theirs, ours),
     });
     state.rounds++;
     state.repaired += report.repairedHere + report.repairedThere;
@@ -346,8 +352,20 @@ export function createGossip(deps: GossipDeps, options: GossipOptions = {}): Gos
         return { type: "heartbeatAck" };
       case "tree":
         return { type: "treeAnswer", answers: answerTree(tree, message.nodes) };
-      case "sync":
-        return { type: "syncAnswer", docs: await answerSync(replica, message.docs, () => docsSkipped++) };
+      case "sync": {
+        const docs = await answerSync(replica, message.docs, () => docsSkipped++, (id, theirs, ours) => pushed.covers(sender, id, theirs, ours));
+        rememberSent(sender, message.docs, docs);
+        return { type: "syncAnswer", docs };
+      }
+    }
+  }
+
+  /** Notes which documents our answer to `sender`'s round brings up to our version (see sent-states.ts). */
+  function rememberSent(sender: string, asked: ReadonlyArray<{ id: string } & DocState>, answer: ReadonlyArray<{ id: string; diff?: Uint8Array } & DocState>): void {
+    const theirs = new Map(asked.map((doc) => [doc.id, doc]));
+    for (const doc of answer) {
+      const told = theirs.get(doc.id);
+      if (doc.state === "present" && doc.diff && told) answered.record(sender, doc.id, told, doc.version);
     }
   }
 
