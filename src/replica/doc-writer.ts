@@ -200,6 +200,8 @@ export function createDocWriter(deps: DocWriterDeps): DocWriter {
       doc.size = doc.engine.sizeEstimate(doc.state);
       slots.cache.resized(doc.handle.id);
       maybeCompact(doc);
+      // Editors' sockets relay it now (ChangeFeed "applied" listeners); the durable event follows with the same delta.
+      feed.emitApplied(doc.handle.id, () => ({ id: doc.handle.id, kind: doc.handle.kind, delta, version: currentVersion(doc).version, origin }));
       if (bugs.ackBeforeDurable) write.catch(() => undefined);
       else await write;
       return announce(doc, delta, origin);

@@ -19,7 +19,7 @@ import { systemClock, type Clock } from "../runtime/clock.ts";
 import { systemRandom } from "../runtime/random.ts";
 import { createDocStore, type DocStore } from "../storage/doc-store.ts";
 import type { Store } from "../storage/store.ts";
-import { ChangeFeed } from "./change-feed.ts";
+import { ChangeFeed, type ChangeMoment } from "./change-feed.ts";
 import { ClientPending, lacksPredecessors } from "./client-pending.ts";
 import { checkDocId, checkNewDocId } from "./doc-id.ts";
 import { createMany, type CreateManyDeps } from "./create-many.ts";
@@ -305,10 +305,15 @@ export class Replica {
     return doc.engine.diff(doc.state, bytes);
   }
 
-  /** Calls `listener` after every durable change of `id` (local or replicated). Returns an unsubscribe function. */
-  subscribe(id: string, listener: ChangeListener): () => void {
+  /**
+   * Calls `listener` after every durable change of `id` (local or replicated). Returns an unsubscribe function.
+   * With `when: "applied"`, as soon as the change is applied here, before it is durable (once per change): for
+   * relaying edits to other editors, which is safe because a CRDT client that saw an edit the region then lost
+   * (a crash before the disk) hands it back on its next sync; never for acknowledging anything.
+   */
+  subscribe(id: string, listener: ChangeListener, options: { when?: ChangeMoment } = {}): () => void {
     checkDocId(id);
-    return this.feed.subscribe(id, listener);
+    return this.feed.subscribe(id, listener, options.when);
   }
 
   /** Calls `listener` after every durable change of any document. */

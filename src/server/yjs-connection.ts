@@ -191,9 +191,11 @@ export class YjsConnection implements RoomMember, PingedSocket {
       case "update": {
         // A read-only client answers our step 1 too, usually with nothing: only content is refused out loud.
         if (!this.canWrite) return isEmptyUpdate(message.update) ? undefined : this.refuseWrite();
-        const ack = await replica.update(id, message.update);
-        // A change reaches every socket through the room; an update we already held is echoed to its sender alone.
-        if (!ack.changed) this.send(updateMessage(message.update));
+        room.sending(message.update, this);
+        await replica.update(id, message.update);
+        // The room relayed it to the other sockets as it was applied; its sender hears it back once it is durable
+        // (an update we already held, too).
+        this.send(updateMessage(message.update));
         return;
       }
       case "awareness": {

@@ -1,9 +1,10 @@
 /**
  * One document's y-websocket sockets on this region: who is connected, the
  * awareness states they (and other regions' sockets) announced, and the one
- * replica subscription that turns every durable change of the document,
- * local or replicated, into an update message for every socket (the sender
- * of a local update included: y-websocket 4's sync status waits for it).
+ * replica subscription that turns every change of the document, local or
+ * replicated, into an update message for every socket but the one that sent
+ * it, as soon as it is applied (the sender's echo follows once it is durable:
+ * see yjs-connection.ts).
  * Awareness lives in memory only and follows y-protocols' rules: an entry
  * wins with a higher clock, or with an equal clock when it removes the state.
  */
@@ -26,11 +27,24 @@ interface Presence {
 export class YjsRoom {
   readonly members = new Set<RoomMember>();
   private readonly presence = new Map<number, Presence>();
+  /** Which socket sent an update that is being written (by the update's bytes object, as the replica hands it on). */
+  private readonly senders = new WeakMap<Uint8Array, RoomMember>();
 
   constructor(readonly id: string, private readonly unsubscribe: () => void) {}
 
   broadcast(message: Uint8Array): void {
     for (const member of this.members) member.send(message);
+  }
+
+  /** Notes that `member` is writing `update`, so that relaying it skips `member`. */
+  sending(update: Uint8Array, member: RoomMember): void {
+    this.senders.set(update, member);
+  }
+
+  /** Sends `message` (carrying `update`) to every socket but the one that sent `update`, if one here did. */
+  relay(update: Uint8Array, message: Uint8Array): void {
+    const sender = this.senders.get(update);
+    for (const member of this.members) if (member !== sender) member.send(message);
   }
 
   /**

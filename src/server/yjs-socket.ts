@@ -5,9 +5,13 @@
  *   new WebsocketProvider("ws://HOST/v1/yjs", docId, ydoc, { params: { token } })
  *
  * Every update a socket sends goes through `replica.update` (validated, group
- * committed, gossiped); the room's replica subscription echoes every durable
- * change to every socket of the document, sender included, whether it was
- * made here, over HTTP or in another region. A read-only token's updates are
+ * committed, gossiped). The room's replica subscription relays every change
+ * of the document to its other sockets as soon as it is applied here, whether
+ * it was made by a socket, over HTTP or in another region, without waiting
+ * for the disk (a client that saw an edit this region then lost in a crash
+ * hands it back on its next sync, as with y-websocket's own server); the
+ * sender gets its update echoed once it is durable (y-websocket 4's sync
+ * status waits for that echo, so it means "stored"). A read-only token's updates are
  * dropped (one "permission denied" auth message says so) while its sync step
  * 1 is still answered. A socket opening a missing document creates it when
  * its token may write. Messages of one socket are handled in order; what
@@ -73,7 +77,7 @@ export function yjsSocketRoute(options: YjsSocketOptions): YjsSocketRoute {
   const roomFor = (id: string): YjsRoom => {
     let room = rooms.get(id);
     if (!room) {
-      const unsubscribe = replica.subscribe(id, (change) => room!.broadcast(updateFor(change.delta)));
+      const unsubscribe = replica.subscribe(id, (change) => room!.relay(change.delta, updateFor(change.delta)), { when: "applied" });
       room = new YjsRoom(id, unsubscribe);
       rooms.set(id, room);
     }
