@@ -21,6 +21,7 @@ export class ChangeFeed {
   /** Deltas already announced at their apply: their durable event does not reach "applied" listeners again. */
   private readonly announcedEarly = new WeakSet<Uint8Array>();
   private readonly all = new Set<ChangeListener>();
+  private readonly appliedAll = new Set<ChangeListener>();
   private readonly observers = new Set<(event: ReplicaEvent) => void>();
   listenerErrors = 0;
 
@@ -41,15 +42,17 @@ export class ChangeFeed {
    */
   emitApplied(id: string, describe: () => DocChange): void {
     const listeners = this.appliedByDoc.get(id);
-    if (!listeners) return; // nobody listens: the change is not even described
+    if (!listeners && this.appliedAll.size === 0) return; // nobody listens: the change is not even described
     const change = describe();
     this.announcedEarly.add(change.delta);
-    listeners.forEach((listener) => this.call(listener, change));
+    listeners?.forEach((listener) => this.call(listener, change));
+    this.appliedAll.forEach((listener) => this.call(listener, change));
   }
 
-  subscribeAll(listener: ChangeListener): () => void {
-    this.all.add(listener);
-    return () => void this.all.delete(listener);
+  subscribeAll(listener: ChangeListener, when: ChangeMoment = "durable"): () => void {
+    const all = when === "applied" ? this.appliedAll : this.all;
+    all.add(listener);
+    return () => void all.delete(listener);
   }
 
   observe(observer: (event: ReplicaEvent) => void): () => void {
@@ -61,7 +64,10 @@ export class ChangeFeed {
     if (event.type === "change") {
       const change: DocChange = { id: event.id, kind: event.kind, delta: event.delta, version: event.version, origin: event.origin };
       this.byDoc.get(event.id)?.forEach((listener) => this.call(listener, change));
-      if (!this.announcedEarly.has(event.delta)) this.appliedByDoc.get(event.id)?.forEach((listener) => this.call(listener, change));
+      if (!this.announcedEarly.has(event.delta)) {
+        this.appliedByDoc.get(event.id)?.forEach((listener) => this.call(listener, change));
+        this.appliedAll.forEach((listener) => this.call(listener, change));
+      }
       this.all.forEach((listener) => this.call(listener, change));
     }
     this.observers.forEach((observer) => this.call(observer, event));

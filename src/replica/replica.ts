@@ -316,9 +316,9 @@ export class Replica {
     return this.feed.subscribe(id, listener, options.when);
   }
 
-  /** Calls `listener` after every durable change of any document. */
-  subscribeAll(listener: ChangeListener): () => void {
-    return this.feed.subscribeAll(listener);
+  /** Calls `listener` after every durable change of any document (or, `when: "applied"`, as subscribe() says). */
+  subscribeAll(listener: ChangeListener, options: { when?: ChangeMoment } = {}): () => void {
+    return this.feed.subscribeAll(listener, options.when);
   }
 
   /** Document ids in ascending order. Reads every document's sealed metadata: O(documents). */

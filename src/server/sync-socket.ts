@@ -114,10 +114,12 @@ function openSession(ws: WebSocket, principal: Principal, options: SyncSocketOpt
     const hash = principal.tokenHash;
     cleanups.push(options.tokens.onRevoke((revoked) => revoked === hash && end(syncCloseCodes.unauthorized, "token revoked")));
   }
+  // Other clients' edits as soon as they are applied here, before the disk: a client that saw an edit this region
+  // then lost in a crash hands it back in its next catch-up (it sends everything of its set the region lacks).
   cleanups.push(replica.subscribeAll((change) => {
     if (state === "hello" || !set || !inDocSet(set, change.id, ids) || own.has(change.delta)) return;
     send({ t: "delta", id: change.id, kind: change.kind }, change.delta);
-  }));
+  }, { when: "applied" }));
   // Deletions this socket asked for: not announced back to it.
   const ownDeletes = new Set<string>();
   cleanups.push(replica.observe((event) => {

@@ -19,6 +19,8 @@ describe("applied listeners", () => {
     const durable: DocChange[] = [];
     r.subscribe("d", (c) => applied.push(c), { when: "applied" });
     r.subscribe("d", (c) => durable.push(c));
+    const appliedAnywhere: DocChange[] = [];
+    r.subscribeAll((c) => appliedAnywhere.push(c), { when: "applied" });
     const delta = yjsClient(1).insert("early");
     store.holdWrites();
     let acked = false;
@@ -26,12 +28,14 @@ describe("applied listeners", () => {
     await ticks();
     expect(applied.map((c) => c.delta)).toEqual([delta]);
     expect(applied[0]!.origin).toBe("local");
+    expect(appliedAnywhere.map((c) => c.delta)).toEqual([delta]);
     expect(durable).toEqual([]);
     expect(acked).toBe(false);
     store.freeWrites();
     await write;
     expect(durable.map((c) => c.delta)).toEqual([delta]);
     expect(applied).toHaveLength(1); // not again once durable
+    expect(appliedAnywhere).toHaveLength(1);
     expect(durable[0]!.version).toBe(applied[0]!.version);
     await r.close();
   });
