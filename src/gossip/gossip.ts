@@ -274,9 +274,20 @@ export function createGossip(deps: GossipDeps, options: GossipOptions = {}): Gos
     return at !== undefined && clock.now() - at < o.antiEntropyIntervalMs;
   }
 
-  function onEvent(event: ReplicaEvent): void {
+  /** A durable change or deletion: the digest tree holds only what the store does. */
+  function onDurable(event: ReplicaEvent): void {
     building?.add(event.id);
     tree.set(event.id, event.type === "delete" ? deletedVersionHash() : versionHash(event.versionBytes));
+  }
+
+  /**
+   * A change as soon as it is applied here (a deletion once durable): pushed to every peer without waiting for
+   * this region's disk, which would add an fsync to every write's way to the other regions. Safe: a write is
+   * acknowledged only once durable here (the holders count peers' "persisted" answers towards durability
+   * "majority"/"all", never in place of this region's own), and a peer that got a write this region then lost in a
+   * crash hands it back through anti-entropy.
+   */
+  function onApplied(event: ReplicaEvent): void {
     if (event.origin !== "local") return; // regions push only their own writes: no relaying
     const entry: PushEntry = event.type === "delete" ? { id: event.id, deleted: true } : { id: event.id, kind: event.kind, delta: event.delta };
     const bytes = event.type === "delete" ? event.id.length + 8 : event.delta.length + event.id.length + 8;
@@ -397,7 +408,8 @@ export function createGossip(deps: GossipDeps, options: GossipOptions = {}): Gos
     treeReady,
 
     async start() {
-      replica.observe(onEvent);
+      replica.observe(onDurable);
+      replica.observe(onApplied, { when: "applied" });
       // Errors reach whoever waits for the tree (a round); a closed replica just ends the build.
       treeReady().catch(() => undefined);
       replica.attachReplication(this);

@@ -3,14 +3,17 @@
  * subscribers, and observers (replication). A throwing listener is counted,
  * never allowed to fail the write that triggered it.
  *
- * A per-document subscriber may instead ask to hear of a change as soon as it
- * is applied here, before it is durable (`when: "applied"`): sockets relaying
- * edits to other editors, which need not wait for a disk (see
- * subscribe()). Each change reaches such a listener once: at its apply when
- * the write path announced it then (emitApplied), else with the durable event.
+ * Any of them may instead ask to hear of a change as soon as it is applied
+ * here, before it is durable (`when: "applied"`): sockets relaying edits to
+ * other editors, and gossip pushing a write to the other regions, need not
+ * wait for this region's disk. Each change reaches such a listener once: at
+ * its apply when the write path announced it then (emitApplied), else with
+ * the durable event (creations, deletions).
  */
 import type { Clock } from "../runtime/clock.ts";
 import type { ChangeListener, DocChange, ReplicaEvent } from "./types.ts";
+
+type ChangeEvent = Extract<ReplicaEvent, { type: "change" }>;
 
 /** When a subscriber hears of a change: once durable (the default), or as soon as it is applied here. */
 export type ChangeMoment = "durable" | "applied";
@@ -23,6 +26,7 @@ export class ChangeFeed {
   private readonly all = new Set<ChangeListener>();
   private readonly appliedAll = new Set<ChangeListener>();
   private readonly observers = new Set<(event: ReplicaEvent) => void>();
+  private readonly appliedObservers = new Set<(event: ReplicaEvent) => void>();
   listenerErrors = 0;
 
   subscribe(id: string, listener: ChangeListener, when: ChangeMoment = "durable"): () => void {
@@ -38,15 +42,14 @@ export class ChangeFeed {
 
   /**
    * A change of `id` was applied to the live document and is on its way to disk: tells the "applied" listeners
-   * now. The durable emit() that follows must carry the same `delta` object.
+   * now. The durable emit() that follows must carry the same `delta` object (and the same localSeq).
    */
-  emitApplied(id: string, describe: () => DocChange): void {
+  emitApplied(id: string, describe: () => ChangeEvent): void {
     const listeners = this.appliedByDoc.get(id);
-    if (!listeners && this.appliedAll.size === 0) return; // nobody listens: the change is not even described
-    const change = describe();
-    this.announcedEarly.add(change.delta);
-    listeners?.forEach((listener) => this.call(listener, change));
-    this.appliedAll.forEach((listener) => this.call(listener, change));
+    if (!listeners && this.appliedAll.size === 0 && this.appliedObservers.size === 0) return; // nobody listens: not even described
+    const event = describe();
+    this.announcedEarly.add(event.delta);
+    this.tell(listeners, this.appliedAll, this.appliedObservers, event);
   }
 
   subscribeAll(listener: ChangeListener, when: ChangeMoment = "durable"): () => void {
@@ -55,22 +58,29 @@ export class ChangeFeed {
     return () => void all.delete(listener);
   }
 
-  observe(observer: (event: ReplicaEvent) => void): () => void {
-    this.observers.add(observer);
-    return () => void this.observers.delete(observer);
+  observe(observer: (event: ReplicaEvent) => void, when: ChangeMoment = "durable"): () => void {
+    const observers = when === "applied" ? this.appliedObservers : this.observers;
+    observers.add(observer);
+    return () => void observers.delete(observer);
   }
 
   emit(event: ReplicaEvent): void {
+    const id = event.id;
+    this.tell(this.byDoc.get(id), this.all, this.observers, event);
+    if (event.type === "change" && this.announcedEarly.has(event.delta)) return; // "applied" listeners heard it then
+    this.tell(this.appliedByDoc.get(id), this.appliedAll, this.appliedObservers, event);
+  }
+
+  /** Calls one moment's listeners (per document, all documents; a change only) and observers. */
+  private tell(
+    byDoc: Set<ChangeListener> | undefined, all: Set<ChangeListener>, observers: Set<(event: ReplicaEvent) => void>, event: ReplicaEvent,
+  ): void {
     if (event.type === "change") {
       const change: DocChange = { id: event.id, kind: event.kind, delta: event.delta, version: event.version, origin: event.origin };
-      this.byDoc.get(event.id)?.forEach((listener) => this.call(listener, change));
-      if (!this.announcedEarly.has(event.delta)) {
-        this.appliedByDoc.get(event.id)?.forEach((listener) => this.call(listener, change));
-        this.appliedAll.forEach((listener) => this.call(listener, change));
-      }
-      this.all.forEach((listener) => this.call(listener, change));
+      byDoc?.forEach((listener) => this.call(listener, change));
+      all.forEach((listener) => this.call(listener, change));
     }
-    this.observers.forEach((observer) => this.call(observer, event));
+    observers.forEach((observer) => this.call(observer, event));
   }
 
   /**

@@ -120,16 +120,15 @@ export function createDocWriter(deps: DocWriterDeps): DocWriter {
     return entry.tag;
   };
 
-  const emit = (handle: DocHandle, delta: Uint8Array, versionBytes: Uint8Array, version: string, origin: "local" | "remote"): Persisted => {
+  const emit = (handle: DocHandle, delta: Uint8Array, versionBytes: Uint8Array, version: string, origin: "local" | "remote", seq = ++localSeq): Persisted => {
     const { id, kind } = handle;
-    const seq = ++localSeq;
     feed.emit({ type: "change", id, kind, delta, version, versionBytes, origin, localSeq: seq });
     return { localSeq: seq, version, versionBytes };
   };
 
-  const announce = (doc: LoadedDoc, delta: Uint8Array, origin: "local" | "remote"): Persisted => {
+  const announce = (doc: LoadedDoc, delta: Uint8Array, origin: "local" | "remote", seq?: number): Persisted => {
     const { versionBytes, version } = currentVersion(doc);
-    return emit(doc.handle, delta, versionBytes, version, origin);
+    return emit(doc.handle, delta, versionBytes, version, origin, seq);
   };
 
   const applyUncounted = (doc: LoadedDoc, delta: Uint8Array, from: "client" | "region") => {
@@ -200,11 +199,17 @@ export function createDocWriter(deps: DocWriterDeps): DocWriter {
       doc.size = doc.engine.sizeEstimate(doc.state);
       slots.cache.resized(doc.handle.id);
       maybeCompact(doc);
-      // Editors' sockets relay it now (ChangeFeed "applied" listeners); the durable event follows with the same delta.
-      feed.emitApplied(doc.handle.id, () => ({ id: doc.handle.id, kind: doc.handle.kind, delta, version: currentVersion(doc).version, origin }));
+      // Sockets relay it and gossip pushes it now ("applied" listeners); the durable event follows with the same
+      // delta and local sequence, and only it acknowledges anything (see change-feed.ts).
+      const changeSeq = ++localSeq;
+      feed.emitApplied(doc.handle.id, () => {
+        const { versionBytes, version } = currentVersion(doc);
+        const { id, kind } = doc.handle;
+        return { type: "change", id, kind, delta, version, versionBytes, origin, localSeq: changeSeq };
+      });
       if (bugs.ackBeforeDurable) write.catch(() => undefined);
       else await write;
-      return announce(doc, delta, origin);
+      return announce(doc, delta, origin, changeSeq);
     },
 
     announceUnpersisted(doc, delta) {

@@ -405,9 +405,12 @@ export class Replica {
     this.replication = replication;
   }
 
-  /** @internal Every durable change and deletion, with the local sequence gossip tracks them by. */
-  observe(observer: (event: ReplicaEvent) => void): () => void {
-    return this.feed.observe(observer);
+  /**
+   * @internal Every durable change and deletion, with the local sequence gossip tracks them by; with
+   * `when: "applied"`, each as soon as it is applied here (as subscribe() says).
+   */
+  observe(observer: (event: ReplicaEvent) => void, options: { when?: ChangeMoment } = {}): () => void {
+    return this.feed.observe(observer, options.when);
   }
 
   /**
