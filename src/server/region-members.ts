@@ -25,8 +25,8 @@ export interface RegionMembersOptions {
   clock: Clock;
   /** For operators: host and process id. */
   name: string;
-  /** This process's own URL. */
-  url: string;
+  /** This process's own URL (asked at every heartbeat: known only once it listens). */
+  url: () => string;
   /** The epoch drawn is at least this (the store's boot epoch: above every epoch the region used before). */
   atLeast: number;
   /** Duties this process may take. */
@@ -70,7 +70,7 @@ export async function joinRegionMembers(options: RegionMembersOptions): Promise<
   const heartbeatMs = options.heartbeatMs ?? 1000;
   const deadAfterMs = options.deadAfterMs ?? 3000;
   const collectAfterMs = options.collectAfterMs ?? 60_000;
-  const epoch = await store.join({ name: options.name, url: options.url, atLeast: options.atLeast });
+  const epoch = await store.join({ name: options.name, url: options.url(), atLeast: options.atLeast });
   let view: MembershipView = { members: [], regionEpoch: epoch, leases: [] };
   /** Per duty held: until when (this clock) it counts as ours, and its token. */
   const held = new Map<string, { until: number; token: number }>();
@@ -93,7 +93,7 @@ export async function joinRegionMembers(options: RegionMembersOptions): Promise<
 
   const beat = async () => {
     const asked = clock.now();
-    await store.heartbeat(epoch, { name: options.name, url: options.url });
+    await store.heartbeat(epoch, { name: options.name, url: options.url() });
     for (const duty of options.duties) setHeld(duty, await store.acquire(duty, epoch, deadAfterMs), asked);
     if (++beats % 10 === 0) await store.collect(collectAfterMs);
     view = await store.view();

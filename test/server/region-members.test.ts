@@ -29,7 +29,7 @@ async function region(clock: ManualClock, n: number) {
   const processes: Array<{ members: RegionMembers; state: { cut: boolean } }> = [];
   for (let i = 0; i < n; i++) {
     const { store, state } = processStore(shared);
-    const members = await joinRegionMembers({ store, clock, name: `p${i}`, url: `http://127.0.0.1:${7000 + i}`, atLeast: 1000, duties: [antiEntropyDuty] });
+    const members = await joinRegionMembers({ store, clock, name: `p${i}`, url: () => `http://127.0.0.1:${7000 + i}`, atLeast: 1000, duties: [antiEntropyDuty] });
     processes.push({ members, state });
   }
   return { shared, processes };
@@ -102,8 +102,8 @@ describe("region membership and duty leases (memory port, manual clock)", () => 
     const shared = createMemoryMembership(clock);
     const a = processStore(shared);
     const b = processStore(shared);
-    const first = await joinRegionMembers({ store: a.store, clock, name: "a", url: "http://a", atLeast: 5, duties: [], collectAfterMs: 5000 });
-    const second = await joinRegionMembers({ store: b.store, clock, name: "b", url: "http://b", atLeast: 5, duties: [], collectAfterMs: 5000 });
+    const first = await joinRegionMembers({ store: a.store, clock, name: "a", url: () => "http://a", atLeast: 5, duties: [], collectAfterMs: 5000 });
+    const second = await joinRegionMembers({ store: b.store, clock, name: "b", url: () => "http://b", atLeast: 5, duties: [], collectAfterMs: 5000 });
     await advanceUntil(clock, [], () => second.laneFloor() === 5);
     a.state.cut = true;
     const tookMs = await advanceUntil(clock, [], () => second.laneFloor() === 6);
