@@ -39,7 +39,7 @@ export function createMemoryMembership(clock: Clock): MemoryMembership {
     async heartbeat(epoch, { name, url }) {
       check();
       const row = members.get(epoch);
-      if (row) row.heartbeatAt = clock.now();
+      if (row) Object.assign(row, { name, url, heartbeatAt: clock.now() });
       else members.set(epoch, { name, url, startedAt: clock.now(), heartbeatAt: clock.now() });
     },
     async leave(epoch) {

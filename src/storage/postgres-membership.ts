@@ -44,7 +44,7 @@ function statements(schema: string) {
     ],
     draw: `INSERT INTO ${s}.region_epoch (id, epoch) VALUES (1, $1) ON CONFLICT (id) DO UPDATE SET epoch = GREATEST(region_epoch.epoch + 1, EXCLUDED.epoch) RETURNING epoch`,
     register: `INSERT INTO ${s}.region_members (epoch, name, url, started_at, heartbeat_at) VALUES ($1, $2, $3, now(), now())
-      ON CONFLICT (epoch) DO UPDATE SET heartbeat_at = now()`,
+      ON CONFLICT (epoch) DO UPDATE SET heartbeat_at = now(), url = EXCLUDED.url, name = EXCLUDED.name`,
     leave: `DELETE FROM ${s}.region_members WHERE epoch = $1`,
     release: `UPDATE ${s}.region_leases SET expires_at = '-infinity' WHERE holder = $1`,
     // Taken when free or expired (a new holder: token + 1), renewed by its holder; otherwise left alone.
