@@ -74,7 +74,7 @@ export async function joinScaleOut(options: ScaleOutOptions): Promise<ScaleOut> 
       fanout = createRegionFanout({ replica, gossip, store: options.store, docHash: (id) => keyring.docHash(id), regionKey: keyring.regionKey, notices, onError });
       const live = fanout;
       notify = await openPostgresNotify({
-        url: postgres.url, schema, self: members.epoch, ...(postgres.applicationName ? { applicationName: postgres.applicationName } : {}),
+        url: postgres.url, schema, self: members.epoch, clock: systemClock, random: systemRandom, ...(postgres.applicationName ? { applicationName: postgres.applicationName } : {}),
         onChange: (hashes) => void live.noticed(hashes),
         onReconnect: () => {
           logger?.info({ region: options.region }, "change notices reconnected: re-reading the version records");

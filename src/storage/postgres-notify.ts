@@ -24,6 +24,8 @@
  * meanwhile were lost, so the caller treats whatever it caches as stale.
  */
 import pg from "pg";
+import type { Clock } from "../runtime/clock.ts";
+import type { Random } from "../runtime/random.ts";
 import { toHex } from "./bytes.ts";
 import { redactUrl, unavailable } from "./postgres-errors.ts";
 import { checkIdentifier } from "./postgres-sql.ts";
@@ -41,6 +43,9 @@ export interface PostgresNotifyOptions {
   onReconnect: () => void;
   /** Hears of a lost listening connection (the region logs it). */
   onError?: (error: unknown) => void;
+  /** For the reconnect backoff and its jitter. */
+  clock: Clock;
+  random: Random;
 }
 
 export interface PostgresNotify {
@@ -66,7 +71,7 @@ export async function openPostgresNotify(options: PostgresNotifyOptions): Promis
   publisher.on("error", () => undefined);
   let closed = false;
   let listener: pg.Client | undefined;
-  let retryTimer: ReturnType<typeof setTimeout> | undefined;
+  let cancelRetry: (() => void) | undefined;
   let backoff = reconnectMinMs;
 
   const onNotification = (message: pg.Notification) => {
@@ -102,20 +107,19 @@ export async function openPostgresNotify(options: PostgresNotifyOptions): Promis
   };
 
   const scheduleReconnect = () => {
-    if (closed || retryTimer) return;
-    const wait = backoff / 2 + Math.random() * (backoff / 2);
+    if (closed || cancelRetry) return;
+    const wait = backoff / 2 + options.random.float() * (backoff / 2);
     backoff = Math.min(backoff * 2, reconnectMaxMs);
-    retryTimer = setTimeout(() => {
-      retryTimer = undefined;
+    cancelRetry = options.clock.timer(wait, () => {
+      cancelRetry = undefined;
       if (closed) return;
       connect().then(() => options.onReconnect(), () => undefined); // connect() already scheduled the next try
-    }, wait);
-    retryTimer.unref?.();
+    });
   };
 
   await connect().catch(async (error: unknown) => {
     closed = true;
-    clearTimeout(retryTimer);
+    cancelRetry?.();
     await publisher.end();
     throw error;
   });
@@ -142,7 +146,7 @@ export async function openPostgresNotify(options: PostgresNotifyOptions): Promis
     },
     async close() {
       closed = true;
-      clearTimeout(retryTimer);
+      cancelRetry?.();
       const client = listener;
       listener = undefined;
       await client?.end().catch(() => undefined);
