@@ -13,10 +13,11 @@
  * missed: every version record is read again and each that differs from the
  * digest tree is handled as a notice.
  */
+import { elementHash } from "../gossip/digest-tree.ts";
 import type { Gossip } from "../gossip/gossip.ts";
 import type { Replica } from "../replica/replica.ts";
 import type { ReplicaEvent } from "../replica/types.ts";
-import { fromHex } from "../storage/bytes.ts";
+import { fromHex, toHex } from "../storage/bytes.ts";
 import { docHashBytes, layout } from "../storage/doc-store-layout.ts";
 import type { Store } from "../storage/store.ts";
 import { openVersion } from "../storage/version-records.ts";
@@ -49,9 +50,18 @@ export interface RegionFanout {
   readonly counts: { published: number; noticed: number; refreshed: number };
 }
 
+/** Hash → id of documents this process wrote or heard of lately: a notice of one refreshes without waiting for its record. */
+const maxKnownIds = 10_000;
+
 export function createRegionFanout(deps: RegionFanoutDeps): RegionFanout {
   const { replica, gossip, store } = deps;
   const counts = { published: 0, noticed: 0, refreshed: 0 };
+  const known = new Map<string, string>();
+  const remember = (hex: string, id: string) => {
+    known.delete(hex);
+    known.set(hex, id);
+    if (known.size > maxKnownIds) known.delete(known.keys().next().value!);
+  };
   /** Ids whose refresh is announcing a change right now: that change came from the store, not from here. */
   const refreshing = new Set<string>();
   let pending = new Map<string, Uint8Array>();
@@ -69,6 +79,7 @@ export function createRegionFanout(deps: RegionFanoutDeps): RegionFanout {
     if (refreshing.has(event.id)) return;
     const hash = deps.docHash(event.id);
     pending.set(event.id, hash);
+    remember(toHex(hash), event.id);
     if (!flushing) {
       flushing = true;
       setImmediate(flush);
@@ -76,22 +87,35 @@ export function createRegionFanout(deps: RegionFanoutDeps): RegionFanout {
   };
   const unobserve = replica.observe(onEvent);
 
-  /** The document a version record names, updated in the tree and refreshed; false if nothing changed here. */
-  const apply = async (hash: Uint8Array, sealed: Uint8Array): Promise<boolean> => {
-    const { id, versionHash } = openVersion(deps.regionKey, hash, sealed);
-    if (versionHash) {
-      const known = gossip.tree.get(id);
-      if (known && bytesEqual(known, versionHash)) return false;
-    }
+  const refresh = async (id: string) => {
     refreshing.add(id);
     try {
       if (await replica.refreshFromStore(id)) counts.refreshed++;
     } finally {
       refreshing.delete(id);
     }
+  };
+
+  /** The document a version record names, updated in the tree and refreshed; false if nothing changed here. */
+  const apply = async (hash: Uint8Array, sealed: Uint8Array): Promise<boolean> => {
+    const { id, versionHash } = openVersion(deps.regionKey, hash, sealed);
+    remember(toHex(hash), id);
+    if (versionHash) {
+      const inTree = gossip.tree.get(id); // the element hash, of id and version
+      if (inTree && bytesEqual(inTree, elementHash(id, versionHash))) return false;
+    }
+    await refresh(id);
     // After the refresh, whose announcement set the tree from the document itself when it was cached.
     if (versionHash) gossip.tree.set(id, versionHash);
     return true;
+  };
+
+  /** A notice of a document whose id is known here: refreshed at once, its record read meanwhile for the tree. */
+  const applyKnown = async (hash: Uint8Array, id: string): Promise<void> => {
+    const [sealed] = await Promise.all([store.get(layout.version(hash)), refresh(id)]);
+    if (!sealed) return;
+    const { versionHash } = openVersion(deps.regionKey, hash, sealed);
+    if (versionHash) gossip.tree.set(id, versionHash);
   };
 
   return {
@@ -102,6 +126,11 @@ export function createRegionFanout(deps: RegionFanoutDeps): RegionFanout {
         try {
           const hash = fromHex(hex);
           if (hash.length !== docHashBytes) continue;
+          const id = known.get(hex);
+          if (id !== undefined) {
+            await applyKnown(hash, id);
+            continue;
+          }
           const sealed = await store.get(layout.version(hash));
           if (sealed) await apply(hash, sealed);
         } catch (error) {
