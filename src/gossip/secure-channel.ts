@@ -337,9 +337,10 @@ export function createSecureChannel(options: ChannelOptions): SecureChannel {
         const lanes = windows.get(sender)!;
         for (const lane of [...lanes.keys()]) if (lane !== "" && BigInt(lane) < BigInt(opened.epochs.floor)) lanes.delete(lane);
       }
-      // Never backwards: a peer's epochs only grow, and the processes of a peer of several may announce
-      // its epoch a heartbeat apart.
-      epochs.set(sender, Math.max(epochs.get(sender) ?? 0, opened.epochs.sender));
+      // The last one heard, as before lanes (a restored peer's epoch may be lower than the one before). The
+      // processes of a peer of several may announce its epoch a heartbeat apart for a second after one joins:
+      // a request naming the older one that lands on the newer process is refused stale_epoch and sent again.
+      epochs.set(sender, opened.epochs.sender);
       const known = peerVersions.get(sender);
       const sameBoot = known?.epoch === opened.epochs.sender;
       peerVersions.set(sender, { epoch: opened.epochs.sender, version: sameBoot ? Math.max(known.version, header.version) : header.version });
