@@ -40,8 +40,12 @@ Options:
                     DIR then holds only keys and tokens; an LMDB store in
                     DIR/store must hold no documents: move them with
                     "concord backup --data DIR" and "concord restore --store
-                    URL". One process per region for now (the data
-                    directory lock still applies).
+                    URL". Any number of processes may serve one region
+                    on one schema, each with its own DIR (copies of the
+                    keys): they share the documents, heartbeat in the
+                    database, run anti-entropy one at a time and see each
+                    other's writes (LISTEN/NOTIFY). Put a load balancer at
+                    the region's URL (regions/README.md).
   --host HOST       interface to listen on (default: 127.0.0.1 for a loopback
                     URL, else 0.0.0.0; put TLS termination in front)
   --port PORT       port to listen on (default: the port of the region's URL)

@@ -44,7 +44,7 @@ export function rejectionOf(channel: SecureChannel, frame: Uint8Array, error: un
 export function answerRefused(channel: SecureChannel, frame: Uint8Array, rejection: FrameRejectionEvent): Uint8Array {
   if (rejection.reason !== "unsupported_version" && rejection.reason !== "replayed" && rejection.reason !== "stale_epoch") return new Uint8Array(0);
   const { header } = readHeader(frame, channel.maxFrameBytes);
-  const highestSeen = rejection.reason === "replayed" ? channel.highestSeen(header.sender) : undefined;
+  const highestSeen = rejection.reason === "replayed" ? channel.highestSeen(header.sender, header) : undefined;
   const refusal = encodeResponse({ type: "refused", code: rejection.reason, message: rejection.message, ...(highestSeen !== undefined ? { highestSeen } : {}) });
   // In the refused frame's own version, which the sender surely reads; a version we do not speak gets our default.
   return channel.seal(header.sender, "refusal", refusal, header.counter, header.version).frame;

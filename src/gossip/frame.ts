@@ -7,6 +7,10 @@
  *   body = senderEpoch u32 · receiverEpoch u32 · message (messages.ts)
  *   version 3: the message is compressed where that pays (frame-compression.ts)
  *
+ *   version 4: body = senderEpoch u32 · receiverEpoch u32 · lane floor u32
+ *   · message; the receiver keeps a replay window per sending lane, the
+ *   counter's high half, and refuses lanes below the floor (secure-channel.ts)
+ *
  * The header up to the nonce is the associated data: sender, receiver,
  * version, counter and the request a response answers are all authenticated,
  * so a frame can be neither redirected, downgraded nor replayed unnoticed.
@@ -30,10 +34,16 @@ import type { Random } from "../runtime/random.ts";
 
 export const frameMagic = [0x43, 0x43] as const;
 /** Versions this build speaks, oldest first. */
-export const supportedVersions = [2, 3] as const;
-export const currentVersion = 3;
+export const supportedVersions = [2, 3, 4] as const;
+export const currentVersion = 4;
 /** The first version whose messages may be compressed. */
 export const compressedSince = 3;
+/**
+ * The first version whose receiver keeps a replay window per sending lane (the counter's high half)
+ * instead of one per sender, so several processes of one region can send, and whose body carries the
+ * sender's lane floor (secure-channel.ts).
+ */
+export const lanesSince = 4;
 export const frameKinds = { request: 1, response: 2, refusal: 3 } as const;
 export type FrameKind = keyof typeof frameKinds;
 const nonceBytes = 24;
@@ -143,29 +153,37 @@ export function openFrame(frame: Uint8Array, headerBytes: number, key: Uint8Arra
   }
 }
 
-/** The two boot epochs at the start of every frame's body (see the file header). */
+/** The boot epochs at the start of every frame's body (see the file header). */
 export interface FrameEpochs {
-  /** The sender's boot epoch. */
+  /** The sender's boot epoch (a region of several processes: the highest any of them drew). */
   sender: number;
   /** The receiver's boot epoch as the sender knows it; 0 when it does not know it yet. */
   receiver: number;
+  /**
+   * Version 4 on: the sender's oldest lane still in use (secure-channel.ts); frames of older lanes
+   * are refused as replayed. Absent before version 4.
+   */
+  floor?: number;
 }
 
-const epochBytes = 8;
-
-/** A frame body: the epochs, then the message. */
-export function encodeFrameBody(epochs: FrameEpochs, message: Uint8Array): Uint8Array {
+/** A frame body: the epochs (and from version 4 the lane floor), then the message. */
+export function encodeFrameBody(epochs: FrameEpochs, message: Uint8Array, version = 3): Uint8Array {
+  const epochBytes = version >= lanesSince ? 12 : 8;
   const out = new Uint8Array(epochBytes + message.length);
   const view = new DataView(out.buffer);
   view.setUint32(0, epochs.sender);
   view.setUint32(4, epochs.receiver);
+  if (version >= lanesSince) view.setUint32(8, epochs.floor ?? epochs.sender);
   out.set(message, epochBytes);
   return out;
 }
 
-/** Splits an opened body; throws bad_frame "truncated" when it is too short to hold the epochs. */
-export function decodeFrameBody(body: Uint8Array): { epochs: FrameEpochs; message: Uint8Array } {
+/** Splits an opened body of `version`; throws bad_frame "truncated" when it is too short to hold the epochs. */
+export function decodeFrameBody(body: Uint8Array, version = 3): { epochs: FrameEpochs; message: Uint8Array } {
+  const epochBytes = version >= lanesSince ? 12 : 8;
   if (body.length < epochBytes) throw frameError("truncated", "a frame body is too short to hold its epochs");
   const view = new DataView(body.buffer, body.byteOffset, body.length);
-  return { epochs: { sender: view.getUint32(0), receiver: view.getUint32(4) }, message: body.subarray(epochBytes) };
+  const epochs: FrameEpochs = { sender: view.getUint32(0), receiver: view.getUint32(4) };
+  if (version >= lanesSince) epochs.floor = view.getUint32(8);
+  return { epochs, message: body.subarray(epochBytes) };
 }

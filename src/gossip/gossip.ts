@@ -49,6 +49,14 @@ export interface GossipOptions {
   protocolVersions?: readonly number[];
   /** Simulator only: deliberate defects (see InjectedBugs in src/replica/types.ts). */
   bugs?: Pick<InjectedBugs, "dropFailedPushes" | "skipAntiEntropy">;
+  /**
+   * A region of several processes: whether this process runs the region's own anti-entropy rounds now (it
+   * holds the duty lease, src/server/region-members.ts). Asked on every round timer; default: always.
+   */
+  runsRounds?: () => boolean;
+  /** A region of several processes: its epoch and lane floor (see ChannelOptions in secure-channel.ts). */
+  regionEpoch?: () => number;
+  laneFloor?: () => number;
 }
 
 export interface GossipDeps {
@@ -60,6 +68,11 @@ export interface GossipDeps {
   keyPair: RegionKeyPair;
   /** Every other region: id → X25519 public key. */
   peers: ReadonlyMap<string, Uint8Array>;
+  /**
+   * This process's boot epoch, when not the replica's: a process of a region of several draws its own from
+   * the region's sequence (its sending lane; see secure-channel.ts).
+   */
+  epoch?: number;
 }
 
 export interface Gossip extends Replication {
@@ -109,8 +122,9 @@ export function createGossip(deps: GossipDeps, options: GossipOptions = {}): Gos
   const { replica, transport, clock, random, self } = deps;
   const peerIds = [...deps.peers.keys()].sort();
   const channel = createSecureChannel({
-    self, keyPair: deps.keyPair, peers: deps.peers, epoch: replica.epoch, random,
+    self, keyPair: deps.keyPair, peers: deps.peers, epoch: deps.epoch ?? replica.epoch, random,
     compress: options.compressFrames ?? true, ...(options.protocolVersions ? { versions: options.protocolVersions } : {}),
+    ...(options.regionEpoch ? { regionEpoch: options.regionEpoch } : {}), ...(options.laneFloor ? { laneFloor: options.laneFloor } : {}),
   });
   const detector = createFailureDetector(peerIds, o.downAfterMs, clock.now());
   const applier = createRemoteApplier(replica, o.pendingMaxBytes);
@@ -396,7 +410,8 @@ export function createGossip(deps: GossipDeps, options: GossipOptions = {}): Gos
     const candidates = peerIds.filter((p) => detector.isUp(p));
     const to = candidates[random.int(candidates.length)];
     // A round already running with that peer (ours or its own with us) does this one's work.
-    if (to && !rounds.get(to)?.running && !peerRunsRound(to)) void antiEntropy(to).catch(() => undefined);
+    // In a region of several processes, one runs the rounds (the duty holder): the others' trees are the same store's.
+    if (to && (o.runsRounds?.() ?? true) && !rounds.get(to)?.running && !peerRunsRound(to)) void antiEntropy(to).catch(() => undefined);
     later(o.antiEntropyIntervalMs * (0.5 + random.float()), antiEntropyTick);
   }
 

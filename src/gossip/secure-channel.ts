@@ -31,12 +31,53 @@
  * (authenticated, fresh): every body carries its sender's epoch. A request
  * with a stale epoch gets a sealed refusal, once its MAC passed, whose body
  * tells the sender the current epoch; the sender then sends it again.
+ *
+ * A region of several processes (PostgreSQL, one identity, one key pair; see
+ * src/server/region-members.ts), from protocol version 4:
+ * - Sending lanes. Each process draws its own boot epoch from one sequence in
+ *   the region's database (a row updated atomically, never handed out
+ *   twice), and its counters are `epoch · 2^32 + n` as before: the counter's
+ *   high half is the process's lane, and no two processes share one. A
+ *   receiver on version 4 keeps a replay window per (sender, lane), at most
+ *   `maxLanesPerSender` of them, the least recently used dropped first.
+ *   Every version 4 body also carries the sender's lane floor: the oldest
+ *   lane any of its live processes sends in (a region of one process: its
+ *   own epoch). The receiver keeps the highest floor it was told per sender
+ *   and refuses frames of older lanes as replayed, so frames captured before
+ *   a sender's restart stay refused once it is back, as with one window.
+ *   A "replayed" refusal reports the highest counter of the refused frame's
+ *   lane, so skipPast stays inside the sender's own lane; below the floor,
+ *   the highest of all lanes (a second process on one data directory that
+ *   drew a newer epoch: the older one skips past it, as before lanes).
+ *   Frames of version 2 and 3 keep the single window per sender, so a
+ *   region talking to an older one behaves as before.
+ * - A shared receiver epoch. Frames announce the region's epoch (the
+ *   highest any of its processes drew, `regionEpoch`), and a process accepts
+ *   a request naming any epoch from its own boot epoch on: every such epoch
+ *   was drawn after this process booted, so the request was made after its
+ *   windows started, and a request captured before it booted names an older
+ *   one and stays refused ("stale_epoch"). A peer whose request lands, through
+ *   the load balancer, on any process of the region is accepted.
+ * - What a replay can still do: each process's windows are its own, in
+ *   memory, so a request accepted by process 1 and replayed to process 2 of
+ *   the same region (within both their boots) is accepted once more; so is a
+ *   frame of a lane whose window was dropped (more than maxLanesPerSender
+ *   lanes of one sender since). We argue this is harmless rather than close
+ *   it with a shared record of accepted counters (a database write per
+ *   frame): a request only pushes deltas (CRDT updates: applying one again
+ *   changes nothing), asks for digests or states (read-only), or probes; its
+ *   answer is sealed to the sender's counter, and the sender, which is not
+ *   waiting for it, refuses it. Responses and refusals are bound to the
+ *   request they answer, which only the process that sent it is waiting for.
+ * - Mixed versions: a peer that speaks only 2 or 3 keeps one window for the
+ *   whole region and refuses a second process's lane as replayed. Upgrade
+ *   every peer to version 4 before running a region as several processes.
  */
 import { assert } from "../errors.ts";
 import type { Random } from "../runtime/random.ts";
 import { derivePairKey, type RegionKeyPair } from "./region-keys.ts";
 import {
-  compressedSince, decodeFrameBody, encodeFrameBody, frameError, openFrame, readHeader, sealFrame, supportedVersions,
+  compressedSince, decodeFrameBody, encodeFrameBody, frameError, lanesSince, openFrame, readHeader, sealFrame, supportedVersions,
   type FrameEpochs, type FrameHeader, type FrameKind, type FrameRejection,
 } from "./frame.ts";
 import { compressMessage, decompressMessage } from "./frame-compression.ts";
@@ -59,6 +100,18 @@ export interface ChannelOptions {
   compress?: boolean;
   /** Protocol versions spoken, oldest first. Default: all this build speaks (tests play older regions with less). */
   versions?: readonly number[];
+  /**
+   * A region of several processes: the region's epoch (the highest boot epoch any of its processes drew),
+   * which frames announce; requests naming any epoch from `epoch` on are accepted (see the file header).
+   * Unset (a region of one process): frames announce `epoch` and requests must name exactly it.
+   */
+  regionEpoch?: () => number;
+  /**
+   * A region of several processes: the oldest lane (boot epoch) any of its live processes sends in (at most
+   * `epoch`); version 4 frames tell it to the peers, which refuse frames of older lanes as replayed. Default
+   * `epoch`: a region of one process has one lane, and its frames from earlier boots are refused.
+   */
+  laneFloor?: () => number;
 }
 
 export interface OpenedFrame {
@@ -107,10 +160,11 @@ export interface SecureChannel {
    */
   stepDown(peer: string): boolean;
   /**
-   * The highest counter accepted from `peer`, told to it when it sends a frame
-   * this side refuses as replayed (see skipPast). Undefined before its first.
+   * The highest counter accepted from `peer` (in the window `frame` falls in: its lane from
+   * version 4 on; without `frame`, in any), told to it when it sends a frame this side refuses as replayed
+   * (see skipPast). Undefined before its first.
    */
-  highestSeen(peer: string): bigint | undefined;
+  highestSeen(peer: string, frame?: { version: number; counter: bigint }): bigint | undefined;
   /**
    * Moves the counters sent to `peer` past `counter`, the highest it says it
    * saw, when our frames are refused as replayed: another process on our data
@@ -141,6 +195,13 @@ export interface SecureChannel {
 }
 
 const maxCounter = (1n << 64n) - (1n << 32n);
+/** Lanes (processes, boots) of one sender whose replay windows a receiver keeps at once. */
+export const maxLanesPerSender = 16;
+
+/** The replay windows of one sender: one (lane "") before version 4, else one per lane, least recently used first. */
+function windowKey(version: number, counter: bigint): string {
+  return version >= lanesSince ? String(counter >> 32n) : "";
+}
 
 export function createSecureChannel(options: ChannelOptions): SecureChannel {
   const maxFrameBytes = options.maxFrameBytes ?? 32 * 1024 * 1024;
@@ -148,7 +209,32 @@ export function createSecureChannel(options: ChannelOptions): SecureChannel {
   assert(Number.isInteger(options.epoch) && options.epoch >= 1 && options.epoch < 2 ** 32, `boot epoch ${options.epoch} is not in 1 .. 2^32-1`);
   const keys = new Map<string, Uint8Array>();
   for (const [peer, publicKey] of options.peers) keys.set(peer, derivePairKey(options.keyPair, publicKey));
-  const windows = new Map<string, ReplayWindow>();
+  const windows = new Map<string, Map<string, ReplayWindow>>();
+  /** Per sender (version 4 on): the highest lane floor it told us; frames of older lanes are refused. */
+  const floors = new Map<string, number>();
+  const belowFloor = (sender: string, version: number, counter: bigint) =>
+    version >= lanesSince && counter >> 32n < BigInt(floors.get(sender) ?? 0);
+  /** The window a frame of `sender` falls in, if it has one yet (nothing is created or dropped). */
+  const peekWindow = (sender: string, version: number, counter: bigint) => windows.get(sender)?.get(windowKey(version, counter));
+  /** The window of an accepted frame: created (the least recently used lane dropped) if new, and now the most recent. */
+  const windowOf = (sender: string, version: number, counter: bigint): ReplayWindow => {
+    let lanes = windows.get(sender);
+    if (!lanes) windows.set(sender, (lanes = new Map()));
+    const key = windowKey(version, counter);
+    let window = lanes.get(key);
+    if (window) {
+      lanes.delete(key); // re-inserted below: a Map iterates in insertion order, so the first is the least recent
+    } else {
+      window = createReplayWindow();
+      if (lanes.size >= maxLanesPerSender) lanes.delete(lanes.keys().next().value!);
+    }
+    lanes.set(key, window);
+    return window;
+  };
+  const announced = () => options.regionEpoch?.() ?? options.epoch;
+  const laneFloor = () => Math.min(options.laneFloor?.() ?? options.epoch, options.epoch);
+  /** Whether a request naming `epoch` as ours was made for this boot (see the file header). */
+  const currentEpoch = (epoch: number) => (options.regionEpoch ? epoch >= options.epoch : epoch === options.epoch);
   const rejections: Record<string, Partial<Record<FrameRejection, number>>> = {};
   const first = BigInt(options.epoch) << 32n;
   const sent = new Map<string, bigint>();
@@ -195,18 +281,13 @@ export function createSecureChannel(options: ChannelOptions): SecureChannel {
       const version = sealVersion !== undefined && versions.includes(sealVersion) ? sealVersion : peerVersion(peer);
       const header: FrameHeader = { version, kind, sender: options.self, receiver: peer, counter, replyTo };
       const message = version >= compressedSince ? compressMessage(payload, compress) : payload;
-      const body = encodeFrameBody({ sender: options.epoch, receiver: epochs.get(peer) ?? 0 }, message);
+      const body = encodeFrameBody({ sender: announced(), receiver: epochs.get(peer) ?? 0, floor: laneFloor() }, message, version);
       return { frame: sealFrame(header, body, key, options.random), counter };
     },
     screen: (prefix) => addressed(prefix).header,
     open(frame, openOptions = {}) {
       const { header, headerBytes, key } = addressed(frame);
       const { sender } = header;
-      let window = windows.get(sender);
-      if (!window) windows.set(sender, (window = createReplayWindow()));
-      // Mark the counter only after every check passed: a forged frame must not burn a counter. A replay is
-      // authenticated too before it is refused as one, because the refusal tells the sender how far to skip.
-      const fresh = window.check(header.counter);
       let body: Uint8Array;
       try {
         body = openFrame(frame, headerBytes, key);
@@ -220,10 +301,13 @@ export function createSecureChannel(options: ChannelOptions): SecureChannel {
       }
       let opened: ReturnType<typeof decodeFrameBody>;
       try {
-        opened = decodeFrameBody(body);
+        opened = decodeFrameBody(body, header.version);
       } catch (error) {
         throw reject(sender, "truncated", (error as Error).message);
       }
+      // A replay is authenticated too before it is refused as one, because the refusal tells the sender how
+      // far to skip. The counter is marked only after every check passed: a refused frame burns none.
+      const fresh = !belowFloor(sender, header.version, header.counter) && (peekWindow(sender, header.version, header.counter)?.check(header.counter) ?? true);
       if (!fresh) throw reject(sender, "replayed", `a replayed or too old frame from "${sender}"`);
       const { expect, answers } = openOptions;
       if (expect && !expect.includes(header.kind)) {
@@ -232,10 +316,10 @@ export function createSecureChannel(options: ChannelOptions): SecureChannel {
       if (answers && (answers.peer !== sender || answers.counter !== header.replyTo)) {
         throw reject(sender, "unexpected", `a ${header.kind} from "${sender}" that does not answer our request ${answers.counter} to "${answers.peer}"`);
       }
-      if (header.kind === "request" && opened.epochs.receiver !== options.epoch) {
+      if (header.kind === "request" && !currentEpoch(opened.epochs.receiver)) {
         throw reject(sender, "stale_epoch", opened.epochs.receiver === 0
-          ? `a request from "${sender}", which has not heard this region's epoch (${options.epoch}) yet`
-          : `a request from "${sender}" made for epoch ${opened.epochs.receiver} of this region, which restarted since (epoch ${options.epoch}): replayed, or sent before it heard of the restart`);
+          ? `a request from "${sender}", which has not heard this region's epoch (${announced()}) yet`
+          : `a request from "${sender}" made for epoch ${opened.epochs.receiver} of this region, which restarted since (epoch ${announced()}): replayed, or sent before it heard of the restart`);
       }
       // Inflated last, once nothing else refuses the frame: a replay costs no inflating.
       let payload = opened.message;
@@ -246,7 +330,16 @@ export function createSecureChannel(options: ChannelOptions): SecureChannel {
           throw reject(sender, (error as { details?: { reason?: FrameRejection } }).details?.reason ?? "unexpected", (error as Error).message);
         }
       }
-      window.accept(header.counter);
+      windowOf(sender, header.version, header.counter).accept(header.counter);
+      if (opened.epochs.floor !== undefined && opened.epochs.floor > (floors.get(sender) ?? 0)) {
+        floors.set(sender, opened.epochs.floor);
+        // Lanes below the floor are refused from now on: their windows can go.
+        const lanes = windows.get(sender)!;
+        for (const lane of [...lanes.keys()]) if (lane !== "" && BigInt(lane) < BigInt(opened.epochs.floor)) lanes.delete(lane);
+      }
+      // The last one heard, as before lanes (a restored peer's epoch may be lower than the one before). The
+      // processes of a peer of several may announce its epoch a heartbeat apart for a second after one joins:
+      // a request naming the older one that lands on the newer process is refused stale_epoch and sent again.
       epochs.set(sender, opened.epochs.sender);
       const known = peerVersions.get(sender);
       const sameBoot = known?.epoch === opened.epochs.sender;
@@ -261,8 +354,12 @@ export function createSecureChannel(options: ChannelOptions): SecureChannel {
       peerVersions.set(peer, { epoch: epochs.get(peer) ?? 0, version: Math.max(...older) });
       return true;
     },
-    highestSeen(peer) {
-      const highest = windows.get(peer)?.highest();
+    highestSeen(peer, frame) {
+      // A frame below the sender's floor is told the highest counter of any lane: it can only move on by
+      // skipping past all of them (a second process on its store used a newer epoch, as before lanes).
+      const all = !frame || belowFloor(peer, frame.version, frame.counter);
+      const lanes = [...(windows.get(peer)?.entries() ?? [])].filter(([key]) => all || key === windowKey(frame.version, frame.counter));
+      const highest = lanes.reduce<bigint | undefined>((top, [, w]) => (top === undefined || w.highest() > top ? w.highest() : top), undefined);
       return highest === undefined || highest < 0n ? undefined : highest;
     },
     skipPast(peer, counter) {

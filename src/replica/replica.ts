@@ -33,6 +33,7 @@ import { shredDoc } from "./shred.ts";
 import { dependencyCheck, lazyWriteToken } from "./write-token.ts";
 import { checkWriteCondition, parseWriteCondition, type CurrentVersion, type WriteCondition } from "./write-condition.ts";
 import { isVersionTag, lazyEtag, VersionTags } from "./version-tag.ts";
+import { refreshFromStore } from "./store-refresh.ts";
 import type {
   ChangeListener, CreateItem, CreateOptions, CreateResult, DeleteOptions, DocHead, DocStatus, DocView, InjectedBugs, InternalReplicaOptions, ListOptions, ReadOptions, ReplicaEvent,
   ReplicaOptions, ReplicaStats, Replication, WriteAck, WriteOptions,
@@ -471,6 +472,16 @@ export class Replica {
     const repaired = await repairDoc({ slots: this.slots, engines: this.engines }, id, kind, state);
     if (repaired) this.docsRepaired++;
     return repaired;
+  }
+
+  /**
+   * @internal Another process of this region wrote `id` to the shared store: drops the cached copy and
+   * announces what the store's version adds to subscribers, never to other regions (see store-refresh.ts).
+   */
+  async refreshFromStore(id: string): Promise<boolean> {
+    this.checkOpen();
+    checkDocId(id);
+    return refreshFromStore({ slots: this.slots, writer: this.writer }, id);
   }
 
   /** @internal Applies a deletion from another region. */

@@ -12,6 +12,8 @@ import { ConcordError, isConcordError } from "../errors.ts";
 import type { Replica } from "../replica/replica.ts";
 import { systemClock, type Clock } from "../runtime/clock.ts";
 import { adminRoutes, type BackupProvider } from "./admin-routes.ts";
+import { membersRoute } from "./members-route.ts";
+import type { RegionMembers } from "./region-members.ts";
 import { quarantineRoutes } from "./quarantine-routes.ts";
 import { authenticate, createTokenTable, isTokenTable, type TokenRecord, type TokenTable } from "./auth.ts";
 import { docReadRoute } from "./doc-read-route.ts";
@@ -81,6 +83,8 @@ export interface ServerOptions {
   backup?: BackupProvider;
   /** Aborting it ends every event stream (graceful shutdown). */
   shutdown?: AbortSignal;
+  /** A region of several processes: its membership, listed by GET /v1/admin/members. */
+  members?: () => RegionMembers | undefined;
 }
 
 /** While catching up, "not found" may only mean "not here yet": ask again, or another region. */
@@ -145,6 +149,7 @@ export function createServer(replica: Replica, options: ServerOptions = {}): Con
   app.route("/v1", feedRoute(replica, { ...streams, maxIds: options.maxFeedIds ?? 1000 }));
   app.route("/v1/admin", adminRoutes({ backup: options.backup, clock }));
   app.route("/v1/admin", quarantineRoutes(replica));
+  app.route("/v1/admin", membersRoute(options.members));
   const views = createViewCache({ maxBytes: options.viewCacheBytes ?? 32 << 20 });
   const states = createViewCache({ maxBytes: options.viewCacheBytes ?? 32 << 20 });
   // Renderings of a changed or deleted document are never served again (the version differs): free them now.

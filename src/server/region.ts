@@ -28,6 +28,8 @@ import { catchUpMessage, catchUpReason, catchUpWithAPeer, markCaughtUp } from ".
 import { engineReadiness, watchEnginePanics } from "./engine-health.ts";
 import { quarantineAfterTraps } from "../replica/replica.ts";
 import { backupProvider, refuseUnfinishedRestore } from "./region-backup.ts";
+import { antiEntropyDuty } from "./region-members.ts";
+import { joinScaleOut, type ScaleOut } from "./region-scale-out.ts";
 import { readRegionKeyFile, regionKeyFile } from "./region-key-file.ts";
 import { parseServerLimits } from "./server-limits.ts";
 import { requireTokensFile, tokensFile } from "./tokens-file.ts";
@@ -144,10 +146,25 @@ export async function startRegion(options: RegionOptions): Promise<RunningRegion
     await replica.close();
     throw error;
   });
+  // On PostgreSQL, any number of processes make up the region: this one joins them (its own epoch, heartbeats,
+  // the anti-entropy duty, change notices). Its URL is known once it listens.
+  let ownUrl = self.url;
+  let scaleOut: ScaleOut | undefined;
+  if (options.postgres) {
+    scaleOut = await joinScaleOut({
+      postgres: options.postgres, region: self.id, replica, store, masterKey, url: () => ownUrl,
+      ...(options.logger ? { logger: options.logger } : {}),
+    }).catch(async (error: unknown) => {
+      await replica.close();
+      throw error;
+    });
+  }
+  const members = scaleOut?.members;
   const transport = createHttpTransport({ urls, timeoutMs: options.gossipTimeoutMs ?? 5000 });
   // Stable across restarts (operators can follow one document through days of logs), secret like the region key.
   const logKey = deriveKey(keyPair.secretKey, "log-doc-ids");
-  const gossip = createGossip({ replica, transport, clock: systemClock, random: systemRandom, self: self.id, keyPair, peers }, {
+  const gossip = createGossip({ replica, transport, clock: systemClock, random: systemRandom, self: self.id, keyPair, peers, ...(members ? { epoch: members.epoch } : {}) }, {
+    ...(members ? { runsRounds: () => members.holds(antiEntropyDuty), regionEpoch: () => members.regionEpoch(), laneFloor: () => members.laneFloor() } : {}),
     ...(options.logger ? { onFrameRejected: logRejection(options.logger) } : {}),
     onDocRepaired: (id, peer) => options.logger?.warn({ region: self.id, peer, doc: logIdHash(logKey, id) }, "repaired a damaged document from a peer"),
     ...options.gossip,
@@ -174,6 +191,7 @@ export async function startRegion(options: RegionOptions): Promise<RunningRegion
     backup: backupProvider({ store, masterKey, region: self.id, regionSecretKey: keyPair.secretKey, clock: systemClock, random: systemRandom }),
     shutdown: shutdown.signal,
     catchingUp: () => catchingUp !== undefined,
+    members: () => members,
     readiness: () =>
       closing ? { ready: false, reason: "shutting down" }
       : engineReadiness()
@@ -184,6 +202,7 @@ export async function startRegion(options: RegionOptions): Promise<RunningRegion
   let port: number;
   try {
     await gossip.start();
+    await scaleOut?.connect(gossip);
     ({ server, port } = await new Promise<{ server: ServerType; port: number }>((resolve, reject) => {
       const s = serve({ fetch: app.fetch, port: options.port ?? listenPort(self.url), hostname: options.host ?? (isLoopback(self.url) ? "127.0.0.1" : "0.0.0.0") }, (info: AddressInfo) => resolve({ server: s, port: info.port }));
       s.once("error", (cause) => reject(new ConcordError("unavailable", `region ${self.id} cannot listen: ${(cause as Error).message}`, { cause })));
@@ -192,6 +211,7 @@ export async function startRegion(options: RegionOptions): Promise<RunningRegion
     gossip.stop();
     unwatchEngine();
     unwatchQuarantine();
+    await scaleOut?.stop().catch(() => undefined);
     await replica.close();
     throw error;
   }
@@ -202,7 +222,8 @@ export async function startRegion(options: RegionOptions): Promise<RunningRegion
   });
   registerSocketRoute(server as Server, syncSocketRoute({ ...options.sync, replica, tokens, logger: options.logger, clock: systemClock }));
   const stopWatchingTokens = fromFile && tokens ? watchTokensFile({ file: tokensFile(dataDir), table: tokens, clock: systemClock, logger: options.logger }) : () => undefined;
-  options.logger?.info({ region: self.id, port, peers: [...peers.keys()] }, "region started");
+  ownUrl = `http://${options.host && options.host !== "0.0.0.0" ? options.host : "127.0.0.1"}:${port}`;
+  options.logger?.info({ region: self.id, port, peers: [...peers.keys()], ...(members ? { epoch: members.epoch, processes: members.status().members.length } : {}) }, "region started");
   if (authOff) options.logger?.warn({ region: self.id, auth: "off" }, "authentication is off (--auth off): every client request has every scope; never run this way outside development");
   if (catchingUp) {
     const reason = catchingUp;
@@ -242,7 +263,8 @@ export async function startRegion(options: RegionOptions): Promise<RunningRegion
         });
         gossip.stop();
         unwatchEngine();
-    unwatchQuarantine();
+        unwatchQuarantine();
+        await scaleOut?.stop().catch((error: unknown) => options.logger?.warn({ err: error }, "leaving the region's membership failed"));
         await replica.close();
         options.logger?.info({ region: self.id }, "region stopped");
       })();

@@ -59,7 +59,7 @@ async function setUp(seed: number): Promise<Setup> {
     const { header, headerBytes } = readHeader(frame, 1 << 30);
     if (header.sender !== "a" || header.receiver !== "b" || header.kind !== "request") continue;
     frames.push(frame);
-    const { message } = decodeFrameBody(openFrame(frame, headerBytes, pairKey));
+    const { message } = decodeFrameBody(openFrame(frame, headerBytes, pairKey), header.version);
     messages.push(header.version >= compressedSince ? decompressMessage(message, 1 << 30) : message);
   }
   cluster.get("a").gossip.stop();
@@ -78,7 +78,7 @@ function hostileFrame(setup: Setup, random: Random): { frame: Uint8Array; counte
     case 0: return { frame: mutate(pick(setup.frames), setup.frames, random) };
     case 1: {
       // Authentic, but of a version b does not speak.
-      const versions = [0, 1, 4, 255].filter((v) => !(supportedVersions as readonly number[]).includes(v));
+      const versions = [0, 1, 5, 255].filter((v) => !(supportedVersions as readonly number[]).includes(v));
       const header = { version: pick(versions), kind: "request" as const, sender: "a", receiver: "b", counter: (2n ** 62n) + BigInt(random.int(1 << 30)), replyTo: 0n };
       return { frame: sealFrame(header, pick(setup.messages), setup.pairKey, random) };
     }

@@ -155,10 +155,10 @@ describe("hostile traffic", () => {
     await cluster.settle(50);
     cluster.network.intercept(undefined);
     const tampered = captured!.slice();
-    tampered[2] = 4; // claims protocol version 4, but the version byte is authenticated
+    tampered[2] = 5; // claims protocol version 5, but the version byte is authenticated
     expect((await west.gossip.handle(tampered)).length).toBe(0);
     const key = derivePairKey(east.keyPair, west.keyPair.publicKey);
-    const newer = sealFrame({ version: 4, kind: "request", sender: "us-east", receiver: "eu-west", counter: (1n << 62n) + 1n, replyTo: 0n }, encodeRequest({ type: "heartbeat" }), key, cluster.random);
+    const newer = sealFrame({ version: 5, kind: "request", sender: "us-east", receiver: "eu-west", counter: (1n << 62n) + 1n, replyTo: 0n }, encodeRequest({ type: "heartbeat" }), key, cluster.random);
     const answer = await west.gossip.handle(newer);
     expect(answer.length).toBeGreaterThan(0);
     expect(answer[3]).toBe(3); // a refusal frame

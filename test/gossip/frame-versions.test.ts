@@ -59,7 +59,7 @@ describe("gossip protocol 3: compressed messages", () => {
     const push = bigPush();
     const big = roundTrip(east, "east", west, "west", push);
     expect(big.response).toEqual({ type: "heartbeatAck" });
-    expect(big.version).toBe(3);
+    expect(big.version).toBe(4);
     expect(big.response).toEqual({ type: "heartbeatAck" });
     expect(big.sent.length).toBeLessThan(push.length / 3);
     const small = east.seal("west", "request", heartbeat).frame;
@@ -118,17 +118,17 @@ describe("gossip protocol versions during a rolling upgrade", () => {
     const newWest = createSecureChannel({ self: "west", keyPair: b, peers: new Map([["east", a.publicKey]]), epoch: 2, random });
     meet(newWest, "west", east, "east");
     roundTrip(newWest, "west", east, "east", heartbeat);
-    expect(east.peerVersion("west")).toBe(3);
+    expect(east.peerVersion("west")).toBe(4);
     // and stays there, though west still answers a protocol-2 request of east's in protocol 2
-    expect(roundTrip(east, "east", newWest, "west", heartbeat).version).toBe(3);
-    expect(east.peerVersion("west")).toBe(3);
+    expect(roundTrip(east, "east", newWest, "west", heartbeat).version).toBe(4);
+    expect(east.peerVersion("west")).toBe(4);
   });
 
   it("learns from a protocol-2 peer's sealed refusal when it speaks first", () => {
     const { random, a, b, east } = channels();
     const oldWest = createSecureChannel({ self: "west", keyPair: b, peers: new Map([["east", a.publicKey]]), epoch: 1, random, versions: [2] });
     const refused = roundTrip(east, "east", oldWest, "west", heartbeat);
-    expect(refused.version).toBe(3);
+    expect(refused.version).toBe(4);
     expect(refused.response).toMatchObject({ type: "refused", code: "unsupported_version" });
     // The refusal came sealed in protocol 2, which moved east down already; there is nothing older to try.
     expect(east.peerVersion("west")).toBe(2);
@@ -138,9 +138,9 @@ describe("gossip protocol versions during a rolling upgrade", () => {
 
   it("steps down by itself when a refusal came in a version it cannot tell apart", () => {
     const { east } = channels();
-    expect(east.peerVersion("west")).toBe(3);
+    expect(east.peerVersion("west")).toBe(4);
     expect(east.stepDown("west")).toBe(true);
-    expect(east.peerVersion("west")).toBe(2);
+    expect(east.peerVersion("west")).toBe(3);
   });
 
   it("replicates and repairs between a region on protocol 2 and regions on protocol 3", async () => {

@@ -49,8 +49,8 @@ describe("secure channel", () => {
     const { east, west } = pair();
     const { frame, counter } = east.seal("west", "request", payload);
     const opened = west.open(frame);
-    expect(opened.header).toMatchObject({ sender: "east", receiver: "west", counter, version: 3 });
-    expect(opened.epochs).toEqual({ sender: 1, receiver: 1 });
+    expect(opened.header).toMatchObject({ sender: "east", receiver: "west", counter, version: 4 });
+    expect(opened.epochs).toEqual({ sender: 1, receiver: 1, floor: 1 });
     expect(decodeRequest(opened.payload)).toEqual({ type: "heartbeat" });
   });
 
@@ -117,7 +117,7 @@ describe("secure channel", () => {
 
   it("rejects a frame whose version byte was changed, whether downgraded or raised", () => {
     const { east, west } = pair();
-    for (const version of [0, 1, 2, 4, 255]) {
+    for (const version of [0, 1, 2, 3, 5, 255]) {
       const frame = east.seal("west", "request", payload).frame;
       frame[2] = version;
       expect(() => west.open(frame)).toThrow(expect.objectContaining({ code: "bad_frame" }));
@@ -131,9 +131,9 @@ describe("secure channel", () => {
   it("calls a frame unsupported_version only once its MAC passed: an authentic newer peer, never a forger", () => {
     const { random, a, b, east, west } = pair();
     const key = derivePairKey(a, b.publicKey);
-    const newer = sealFrame({ version: 4, kind: "request", sender: "east", receiver: "west", counter: 1n << 40n, replyTo: 0n }, payload, key, random);
+    const newer = sealFrame({ version: 5, kind: "request", sender: "east", receiver: "west", counter: 1n << 40n, replyTo: 0n }, payload, key, random);
     expect(() => west.open(newer)).toThrow(expect.objectContaining({ details: { reason: "unsupported_version" } }));
-    const forged = sealFrame({ version: 4, kind: "request", sender: "east", receiver: "west", counter: 1n << 40n, replyTo: 0n }, payload, new Uint8Array(32), random);
+    const forged = sealFrame({ version: 5, kind: "request", sender: "east", receiver: "west", counter: 1n << 40n, replyTo: 0n }, payload, new Uint8Array(32), random);
     expect(() => west.open(forged)).toThrow(expect.objectContaining({ details: { reason: "bad_mac" } }));
     expect(west.rejected()).toEqual({ east: { unsupported_version: 1, bad_mac: 1 } });
     // Neither burned a counter: east's next ordinary frame is accepted.
@@ -148,17 +148,17 @@ describe("secure channel", () => {
       const west = createGossip({ replica, transport: { send: async (_p, f) => (sent.push(f), new Uint8Array(0)), serve: () => {} }, clock: createManualClock(0), random, self: "west", keyPair: b, peers: new Map([["east", a.publicKey]]) });
       const key = derivePairKey(a, b.publicKey);
       const header = { kind: "request", sender: "east", receiver: "west", counter: 1n << 40n } as const;
-      for (const version of [0, 2, 3, 4, 255]) {
+      for (const version of [0, 2, 3, 4, 5, 255]) {
         const forged = sealFrame({ ...header, version, replyTo: 123n }, payload, new Uint8Array(32), random);
         expect((await west.handle(forged)).length).toBe(0);
       }
-      const authentic = sealFrame({ ...header, version: 4, replyTo: 123n }, payload, key, random);
+      const authentic = sealFrame({ ...header, version: 5, replyTo: 123n }, payload, key, random);
       const refusal = await west.handle(authentic);
       expect(refusal.length).toBeGreaterThan(0);
       const { header: answered, headerBytes } = readHeader(refusal, 1 << 20);
       // It answers the authenticated counter, not the replyTo the frame carried.
       expect(answered).toMatchObject({ kind: "refusal", sender: "west", receiver: "east", replyTo: 1n << 40n });
-      expect(decodeResponse(decompressMessage(openFrame(refusal, headerBytes, key).subarray(8), 1 << 20))).toMatchObject({ type: "refused", code: "unsupported_version" });
+      expect(decodeResponse(decompressMessage(openFrame(refusal, headerBytes, key).subarray(12), 1 << 20))).toMatchObject({ type: "refused", code: "unsupported_version" });
     } finally {
       await replica.close();
     }
@@ -257,7 +257,7 @@ describe("boot epochs", () => {
     expect(east.open(refusal, { expect: ["response", "refusal"], answers: { peer: "west", counter: first.counter } }).epochs.sender).toBe(100);
     expect(east.peerEpoch("west")).toBe(100);
     const second = east.seal("west", "request", payload);
-    expect(west.open(second.frame).epochs).toEqual({ sender: 7, receiver: 100 });
+    expect(west.open(second.frame).epochs).toEqual({ sender: 7, receiver: 100, floor: 7 });
     // West learned east's epoch from the request: its own requests need no refusal first.
     expect(west.peerEpoch("east")).toBe(7);
     expect(east.open(west.seal("east", "request", payload).frame).header.sender).toBe("west");
