@@ -104,9 +104,11 @@ export interface DocEngine<S = unknown> {
    * of checking `delta` (decoding, encoding checks) off the caller's thread,
    * so that a following apply() of this same Uint8Array (not mutated in
    * between) holds the thread for less. Never rejects: apply() reports
-   * every refusal.
+   * every refusal. With `state`, the document the delta is meant for, an
+   * engine may also apply it to a copy off the thread; apply() then uses
+   * that result only if `state` is still the document it is given, unchanged.
    */
-  prepare?(delta: Uint8Array, options?: ApplyOptions): Promise<void>;
+  prepare?(delta: Uint8Array, options?: ApplyOptions, state?: S): Promise<void>;
   /**
    * Runs a local edit. `edit` receives the engine's editable view (a Y.Doc for
    * Yjs; a mutable draft for Automerge) and the delta it produced is returned;
