@@ -20,6 +20,7 @@ import { decodeChanges, indexChange, orderNewChanges, type IncomingChange } from
 import { createPreparedDeltas, type CheckedChange } from "./automerge-offload.ts";
 import { createOffloadedApplies, loadOutcome, type ApplyOutcome } from "./automerge-apply-offload.ts";
 import { applyInPlace, applyVerified } from "./automerge-apply-changes.ts";
+import { createOffloadedOps } from "./automerge-ops-offload.ts";
 import { checkCanonical } from "./automerge-canonical.ts";
 import { AutomergeOpIndex } from "./automerge-op-index.ts";
 import { decodeHeads, encodeHeads, sortedHeads } from "./automerge-heads.ts";
@@ -52,6 +53,7 @@ export function createAutomergeEngineWithIndex(deps: EngineDeps): { engine: DocE
   const limits = resolveLimits(deps.limits);
   const prepared = createPreparedDeltas(deps.changeVerifier, limits);
   const offloaded = createOffloadedApplies(deps.changeVerifier, limits);
+  const offloadedOps = createOffloadedOps(deps.changeVerifier, limits);
   // One op index per Automerge backend (shared by the successive immutable docs of one document).
   const indexes = new WeakMap<object, AutomergeOpIndex>();
   // The wasm instance (automerge-health.ts generation) each backend was made by.
@@ -222,9 +224,14 @@ export function createAutomergeEngineWithIndex(deps: EngineDeps): { engine: DocE
     },
 
     applyOps(doc, ops, scope) {
+      const made = offloadedOps.take(doc, ops); // made on a worker's copy (automerge-ops-offload.ts)
+      if (made?.index !== undefined) remember(made.state, made.index);
+      if (made !== undefined) return { state: made.state, delta: made.delta };
       checkOpLimits(ops, limits);
       return applyAutomergeOps(doc, ops, scope, opsDeps);
     },
+
+    prepareOps: (doc, ops, scope) => offloadedOps.prepare(doc, ops, scope, deps.clock.now()),
 
     initialize(doc, docId, init) {
       const ops = initialShapeOps(init, { nestedListsAndTexts: true, topLevelScalars: true });

@@ -70,6 +70,7 @@ export function guardEngine(engine: DocEngine<Doc>, isLive: (doc: Doc) => boolea
     apply: onDoc("apply", engine.apply),
     // Plain JS and a worker; with a live state, also a save of it (a trap there is noted like any other).
     ...(engine.prepare ? { prepare: guardPrepare(engine.prepare, isLive) } : {}),
+    ...(engine.prepareOps ? { prepareOps: guardPrepareOps(engine.prepareOps, isLive) } : {}),
     change: onDoc("change", engine.change),
     applyOps: onDoc("applyOps", engine.applyOps),
     initialize: onDoc("initialize", engine.initialize),
@@ -96,5 +97,12 @@ function guardPrepare(prepare: NonNullable<DocEngine<Doc>["prepare"]>, isLive: (
   return (delta, options, state) => {
     const usable = state !== undefined && isLive(state) && !automergeDead() ? state : undefined;
     return prepare(delta, options, usable);
+  };
+}
+
+/** prepareOps() only on a state of the live module: with a dead one it does nothing (applyOps() reports it). */
+function guardPrepareOps(prepareOps: NonNullable<DocEngine<Doc>["prepareOps"]>, isLive: (doc: Doc) => boolean): NonNullable<DocEngine<Doc>["prepareOps"]> {
+  return async (state, ops, scope) => {
+    if (isLive(state) && !automergeDead()) await prepareOps(state, ops, scope);
   };
 }

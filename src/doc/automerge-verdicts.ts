@@ -21,6 +21,7 @@ import { checkCanonical } from "./automerge-canonical.ts";
 import { readLocalChange } from "./automerge-local-change.ts";
 import { invalidUpdate } from "./engine-errors.ts";
 import type { ApplyJob, ApplyOutcome } from "./automerge-apply-offload.ts";
+import type { OpsJob, OpsOutcome } from "./automerge-ops-offload.ts";
 
 /** What the verifier learned about one change chunk of a delta. */
 export interface ChunkVerdict {
@@ -49,6 +50,8 @@ export interface ChangeVerifier {
    * delta; rejects only when the verifier itself failed.
    */
   apply?(job: ApplyJob): Promise<ApplyOutcome>;
+  /** Optional: runs a PATCH's JSON ops on a copy of a document there (automerge-ops-offload.ts); rejects as apply() does. */
+  runOps?(job: OpsJob): Promise<OpsOutcome>;
   /** Deltas with fewer ops are checked (and applied) inline (default offloadMinOps in automerge-offload.ts). */
   readonly minOps?: number;
   /** Documents with more ops than this times the delta's are applied inline (default maxDocOpsPerDeltaOp). */

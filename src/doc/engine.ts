@@ -129,6 +129,12 @@ export interface DocEngine<S = unknown> {
    */
   applyOps(state: S, ops: JsonOp[], scope: OpScope): { state: S; delta: Uint8Array };
   /**
+   * Optional, like prepare(): may run `ops` on a copy of `state` off the
+   * caller's thread, so that applyOps() of this same array (not mutated in
+   * between) on this same, unchanged state holds the thread for less. Never rejects.
+   */
+  prepareOps?(state: S, ops: JsonOp[], scope: OpScope): Promise<void>;
+  /**
    * Gives an empty document the initial shape `init` (a JSON object: maps,
    * lists, texts and scalars) with a change every region makes
    * byte-identically, so a document created in two regions at once with one

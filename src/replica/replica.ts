@@ -234,6 +234,9 @@ export class Replica {
    */
   async patch(id: string, ops: JsonOp[], options: WriteOptions = {}): Promise<WriteAck> {
     const scope = { docId: id, ...(this.bugs.racyContainerCreate ? { racy: true } : {}) };
+    // Large ops may run on a copy off the event loop first (DocEngine.prepareOps); applyOps() then adopts it if nothing moved.
+    const cached = this.slots.cache.peek(id);
+    if (cached) await cached.engine.prepareOps?.(cached.state, ops, scope);
     return this.edit(id, (engine, state) => engine.applyOps(state, ops, scope), options);
   }
 

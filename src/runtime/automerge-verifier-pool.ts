@@ -17,6 +17,7 @@ import { Worker } from "node:worker_threads";
 import { ConcordError, errorCodes, type ErrorCode } from "../errors.ts";
 import type { ChangeVerifier, DeltaVerdict } from "../doc/automerge-verdicts.ts";
 import type { ApplyJob, ApplyOutcome } from "../doc/automerge-apply-offload.ts";
+import type { OpsJob, OpsOutcome } from "../doc/automerge-ops-offload.ts";
 import type { VerifyReply, VerifyRequest } from "./automerge-verify-worker.ts";
 
 export interface VerifierPoolOptions {
@@ -95,7 +96,12 @@ export function createVerifierPool(options: VerifierPoolOptions = {}): VerifierP
       slot.job = job;
       slot.worker.ref(); // work in flight keeps the process alive until it answers
       slot.timer = setTimeout(() => drop(slot, `the change verifier took over ${timeoutMs} ms`), timeoutMs);
-      slot.worker.postMessage(job.request);
+      try {
+        slot.worker.postMessage(job.request);
+      } catch (error) {
+        // Not cloneable (a PATCH value holding a function): the caller does the work itself.
+        finish(slot, (failed) => failed.reject(error instanceof Error ? error : new Error(String(error))));
+      }
     }
   };
 
@@ -112,6 +118,7 @@ export function createVerifierPool(options: VerifierPoolOptions = {}): VerifierP
     ...(options.minOps !== undefined ? { minOps: options.minOps } : {}),
     verify: (delta) => submit((id) => ({ id, delta })).then(verdictOf),
     apply: (job: ApplyJob) => submit((id) => ({ id, apply: job })).then(appliedOf),
+    runOps: (job: OpsJob) => submit((id) => ({ id, runOps: job })).then(ranOf),
     async close() {
       closed = true;
       for (const job of queue.splice(0)) job.reject(new Error("the change verifier is closed"));
@@ -134,15 +141,20 @@ function startWorker(): Worker {
 }
 
 function verdictOf(reply: VerifyReply): DeltaVerdict {
-  if ("applied" in reply) throw new Error("the change verifier answered a check with an apply");
+  if ("applied" in reply || "ran" in reply) throw new Error("the change verifier answered a check with something else");
   if (reply.ok) return { ok: true, chunks: reply.chunks };
   const code: ErrorCode = (errorCodes as readonly string[]).includes(reply.code) ? (reply.code as ErrorCode) : "invalid_update";
   return { ok: false, error: new ConcordError(code, reply.message, { details: reply.details }) };
 }
 
 function appliedOf(reply: VerifyReply): ApplyOutcome {
-  if (!("applied" in reply)) throw new Error("the change verifier answered an apply with a check");
+  if (!("applied" in reply)) throw new Error("the change verifier answered an apply with something else");
   return reply.applied;
+}
+
+function ranOf(reply: VerifyReply): OpsOutcome {
+  if (!("ran" in reply)) throw new Error("the change verifier answered a PATCH with something else");
+  return reply.ran;
 }
 
 let shared: VerifierPool | undefined;

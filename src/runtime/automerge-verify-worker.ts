@@ -11,23 +11,25 @@ import { parentPort } from "node:worker_threads";
 import { verifyDelta } from "../doc/automerge-verdicts.ts";
 import { automergeDead, isWasmPanic } from "../doc/automerge-health.ts";
 import type { ApplyJob, ApplyOutcome } from "../doc/automerge-apply-offload.ts";
-import { runApplyJob } from "./automerge-apply-job.ts";
+import type { OpsJob, OpsOutcome } from "../doc/automerge-ops-offload.ts";
+import { runApplyJob, runOpsJob } from "./automerge-apply-job.ts";
 
 /** What the pool posts: a job id and the delta's bytes (a copy) to verify, or a delta to apply. */
-export type VerifyRequest = { id: number; delta: Uint8Array } | { id: number; apply: ApplyJob };
+export type VerifyRequest = { id: number; delta: Uint8Array } | { id: number; apply: ApplyJob } | { id: number; runOps: OpsJob };
 
 /** What the worker posts back. */
 export type VerifyReply =
   | { id: number; ok: true; chunks: Array<{ hash: string; canonical: boolean; readerAgrees: boolean }> }
   | { id: number; ok: false; code: string; message: string; details: Record<string, unknown> }
-  | { id: number; applied: ApplyOutcome };
+  | { id: number; applied: ApplyOutcome }
+  | { id: number; ran: OpsOutcome };
 
 const port = parentPort;
 if (port !== null) {
   port.on("message", (request: VerifyRequest) => {
-    if ("apply" in request) {
-      const applied = runApplyJob(request.apply);
-      port.postMessage({ id: request.id, applied } satisfies VerifyReply, transferablesOf(applied));
+    if ("apply" in request || "runOps" in request) {
+      const reply: VerifyReply = "apply" in request ? { id: request.id, applied: runApplyJob(request.apply) } : { id: request.id, ran: runOpsJob(request.runOps) };
+      port.postMessage(reply, transferablesOf("applied" in reply ? reply.applied : reply.ran));
       // The engine's guard noted a trap (the module is dead): a fresh worker takes the next job.
       if (automergeDead()) process.exit(0);
       return;
@@ -45,7 +47,7 @@ if (port !== null) {
 }
 
 /** The result's own buffers (its saved bytes and the op arrays exportState copied), moved rather than copied. */
-function transferablesOf(applied: ApplyOutcome): ArrayBuffer[] {
+function transferablesOf(applied: ApplyOutcome | OpsOutcome): ArrayBuffer[] {
   if (!applied.ok || !applied.changed) return [];
   const buffers = new Set<ArrayBuffer>();
   for (const view of [applied.saved, ...applied.index.actors.map((actor) => actor.ops)]) {

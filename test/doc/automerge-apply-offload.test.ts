@@ -1,7 +1,8 @@
 /**
- * Deltas applied on a copy elsewhere (automerge-apply-offload.ts) must give
- * the very document the in-thread apply gives: same heads, JSON and saved
- * state, and the same refusals. An applier running runApplyJob in this
+ * Deltas applied, and PATCH ops run, on a copy elsewhere
+ * (automerge-apply-offload.ts, automerge-ops-offload.ts) must give the very
+ * document the in-thread path gives: same heads, JSON and saved state (for
+ * ops, the same change bytes), and the same refusals. An applier running runApplyJob in this
  * thread, with structuredClone at the boundary as a worker has, stands in
  * for the pool, and takes every delta, however small, into documents of any
  * size. test/runtime/automerge-verifier-pool.test.ts runs the real workers.
@@ -13,12 +14,13 @@ import { createAutomergeEngine } from "../../src/doc/automerge-engine.ts";
 import { verifyDelta, type ChangeVerifier } from "../../src/doc/automerge-verdicts.ts";
 import type { ApplyJob, ApplyOutcome } from "../../src/doc/automerge-apply-offload.ts";
 import { resolveLimits } from "../../src/doc/limits.ts";
+import type { JsonOp } from "../../src/doc/json-ops.ts";
 import { trappedHere } from "../../src/replica/doc-quarantine.ts";
 import { setAutomergeCallHookForTesting } from "../../src/doc/automerge-guard.ts";
 import { automergeDead, revived } from "../../src/doc/automerge-health.ts";
 import { canonicalStringify } from "../../src/doc/canonical-json.ts";
 import { isConcordError } from "../../src/errors.ts";
-import { runApplyJob } from "../../src/runtime/automerge-apply-job.ts";
+import { runApplyJob, runOpsJob } from "../../src/runtime/automerge-apply-job.ts";
 import { restartAutomergeWasm } from "../../src/runtime/automerge-wasm.ts";
 import { createManualClock } from "../../src/runtime/clock.ts";
 import { createSeededRandom } from "../../src/runtime/random.ts";
@@ -38,6 +40,7 @@ function inThreadApplier(): Applier {
       applier.applies++;
       return structuredClone(runApplyJob(structuredClone(job)));
     },
+    runOps: async (job) => structuredClone(runOpsJob(structuredClone(job))),
   };
   return applier;
 }
@@ -90,6 +93,21 @@ function applyOnce(engine: Engine, holder: { doc: Doc }, delta: Uint8Array, size
     return `ok ${changed} ${canonicalStringify(engine.toJSON(state))} ${Automerge.getHeads(state).sort().join()}`;
   } catch (error) {
     return isConcordError(error) ? `refused ${error.code}` : `not a ConcordError: ${String(error)}`;
+  }
+}
+
+/** What applyOps() did, as a comparable string (the change's bytes included); the state moves on. */
+function patchOnce(engine: Engine, holder: { doc: Doc }, ops: JsonOp[]): string {
+  const before = Automerge.save(holder.doc);
+  try {
+    const { state, delta } = engine.applyOps(holder.doc, ops, { docId: "d" });
+    holder.doc = state;
+    return `ok ${Buffer.from(delta).toString("hex")} ${canonicalStringify(engine.toJSON(state))} ${Buffer.from(engine.version(state)).toString("hex")}`;
+  } catch (error) {
+    if (!isConcordError(error)) return `not a ConcordError: ${String(error)}`;
+    // A damaged state is dropped and reloaded, as a replica does (the worker's copy never damages this one).
+    if (error.details.damaged === true) holder.doc = Automerge.load(before, { actor: Automerge.getActorId(holder.doc) });
+    return `refused ${error.code} ${error.message}`;
   }
 }
 
@@ -152,6 +170,44 @@ describe("Automerge deltas applied off the thread", () => {
       expect(adopted).toBeGreaterThan(60);
     });
   }
+
+  it(`make the in-thread change, byte for byte, for random PATCH ops (seed ${seed}; CONCORD_FUZZ_SEED replays)`, async () => {
+    const key = fc.constantFrom("a", "b", "m");
+    const json = fc.oneof(fc.integer(), fc.string({ maxLength: 5 }), fc.array(fc.integer(), { maxLength: 3 }), fc.dictionary(fc.constantFrom("x", "y"), fc.integer()).map((o) => ({ ...o })));  // JSON.parse makes plain objects
+    const op: fc.Arbitrary<JsonOp> = fc.oneof(
+      fc.record({ op: fc.constant("set" as const), path: fc.array(key, { minLength: 1, maxLength: 2 }), value: json }),
+      fc.record({ op: fc.constant("delete" as const), path: fc.array(key, { minLength: 1, maxLength: 2 }) }),
+      fc.record({ op: fc.constant("insertText" as const), path: fc.constant<string[]>(["t"]), index: fc.nat(12), text: fc.string({ minLength: 1, maxLength: 10 }) }),
+      fc.record({ op: fc.constant("deleteText" as const), path: fc.constant<string[]>(["t"]), index: fc.nat(12), length: fc.nat(4) }),
+      fc.record({ op: fc.constant("push" as const), path: fc.constant<string[]>(["l"]), value: json }),
+      fc.record({ op: fc.constant("increment" as const), path: fc.constant<string[]>(["c"]), by: fc.integer({ min: -3, max: 3 }) }),
+    );
+    let adopted = 0;
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.array(op, { minLength: 1, maxLength: 3 }), { minLength: 1, maxLength: 6 }), async (patches) => {
+        const clock = createManualClock(1_700_000_000_000);
+        const deps = { clock, random: createSeededRandom(5) };
+        const [inline, offloaded] = [createAutomergeEngine(deps), createAutomergeEngine({ ...deps, changeVerifier: inThreadApplier() })];
+        const snapshot = Automerge.save(Automerge.init<any>({ actor: "aa".repeat(16) }));
+        const here = { doc: inline.load(snapshot) };
+        const there = { doc: offloaded.load(snapshot) };
+        // Same actor on both sides: the changes must be the same bytes.
+        there.doc = Automerge.clone(there.doc, { actor: Automerge.getActorId(here.doc) });
+        for (const ops of patches) {
+          const backend = Automerge.getBackend(there.doc);
+          await offloaded.prepareOps!(there.doc, ops, { docId: "d" });
+          const [a, b] = [patchOnce(inline, here, ops), patchOnce(offloaded, there, ops)];
+          expect(b).toBe(a);
+          if (Automerge.getBackend(there.doc) !== backend) adopted++;
+          clock.advance(1500);
+        }
+        const reloaded = offloaded.load(offloaded.snapshot(there.doc));
+        expect(offloaded.toJSON(reloaded)).toEqual(inline.toJSON(here.doc));
+      }),
+      { seed, numRuns: 40 },
+    );
+    expect(adopted).toBeGreaterThan(40);
+  });
 
   it("applies the delta here when a write moved the document meanwhile, keeping both", async () => {
     const applier = inThreadApplier();

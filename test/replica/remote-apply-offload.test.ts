@@ -14,7 +14,7 @@ import { verifyDelta, type ChangeVerifier } from "../../src/doc/automerge-verdic
 import { isConcordError } from "../../src/errors.ts";
 import { quarantineAfterTraps } from "../../src/replica/replica.ts";
 import type { InternalReplicaOptions } from "../../src/replica/types.ts";
-import { runApplyJob } from "../../src/runtime/automerge-apply-job.ts";
+import { runApplyJob, runOpsJob } from "../../src/runtime/automerge-apply-job.ts";
 import { memoryReplica } from "../helpers/replicas.ts";
 
 /** An applier whose answers wait for `open()`; `started` counts the jobs it took. */
@@ -29,6 +29,12 @@ function gatedApplier(answer: (job: ApplyJob) => ApplyOutcome = runApplyJob) {
     apply: async (job) => {
       state.started++;
       const outcome = structuredClone(answer(structuredClone(job)));
+      await gate;
+      return outcome;
+    },
+    runOps: async (job) => {
+      state.started++;
+      const outcome = structuredClone(runOpsJob(structuredClone(job)));
       await gate;
       return outcome;
     },
@@ -76,7 +82,7 @@ describe("a region's Automerge delta applied off the thread", () => {
       const remote = replica.applyRemote("doc", "automerge", delta);
       await settle(() => state.started === 1);
       // The worker holds the result of the document as it was; this write moves it first.
-      await replica.patch("doc", [{ op: "set", path: ["local"], value: true }]);
+      await replica.change("doc", (d: any) => void (d.local = true));
       open();
       await remote;
       expect((await replica.read("doc")).value).toEqual({ t: "remote", local: true });
@@ -84,6 +90,39 @@ describe("a region's Automerge delta applied off the thread", () => {
       expect(Automerge.getHeads(saved)).toHaveLength(2);
     } finally {
       await replica.close();
+    }
+  });
+
+  it("runs a PATCH on a copy elsewhere, and keeps a write that lands while it is away as well", async () => {
+    const { verifier, state, open } = gatedApplier();
+    const [offloaded, inline] = [await replicaWith(verifier), await memoryReplica()];
+    try {
+      for (const replica of [offloaded, inline]) await replica.create("doc", "automerge", { init: { t: "" } });
+      const ops = [{ op: "insertText" as const, path: ["t"], index: 0, text: "patched" }, { op: "set" as const, path: ["m", "k"], value: [1, { a: "b" }] }];
+      const patched = offloaded.patch("doc", ops);
+      await settle(() => state.started === 1);
+      open();
+      await patched;
+      await inline.patch("doc", ops);
+      expect((await offloaded.read("doc")).value).toEqual((await inline.read("doc")).value);
+
+      // Now a PATCH whose worker result goes stale: a change lands first, and the PATCH runs here instead.
+      const { verifier: slow, state: slowState, open: release } = gatedApplier();
+      const racing = await replicaWith(slow);
+      try {
+        await racing.create("doc", "automerge", { init: { t: "" } });
+        const patch = racing.patch("doc", [{ op: "insertText", path: ["t"], index: 0, text: "late" }]);
+        await settle(() => slowState.started === 1);
+        await racing.change("doc", (d: any) => void (d.early = true));
+        release();
+        await patch;
+        expect((await racing.read("doc")).value).toEqual({ t: "late", early: true });
+      } finally {
+        await racing.close();
+      }
+    } finally {
+      await offloaded.close();
+      await inline.close();
     }
   });
 
