@@ -575,15 +575,16 @@ export class Replica {
 
   /** Runs `write` on the cached instance of `id` (see DocSlots.write). */
   /**
-   * Runs the document-free checks of a large delta off the event loop
-   * (DocEngine.prepare) before the document's gate is taken. The kind is the
-   * cached document's, or else every engine that prepares tries: one that
-   * does not recognise the bytes returns at once.
+   * Runs the checks of a large delta (and, with the document cached, its
+   * apply to a copy) off the event loop (DocEngine.prepare) before the
+   * write. The kind is the cached document's, or else every engine that
+   * prepares tries: one that does not recognise the bytes returns at once.
    */
   private async prepare(id: string, delta: Uint8Array): Promise<void> {
-    const kind = this.slots.cache.peek(id)?.handle.kind;
-    const engines = kind === undefined ? Object.values(this.engines) : [this.engines[kind]];
-    for (const engine of engines) await engine.prepare?.(delta);
+    const cached = this.slots.cache.peek(id);
+    const engines = cached === undefined ? Object.values(this.engines) : [this.engines[cached.handle.kind]];
+    // With the cached document, a large delta may be applied on a copy off the event loop as well.
+    for (const engine of engines) await engine.prepare?.(delta, undefined, cached?.state);
   }
 
   private async writeTo<T>(id: string, write: (doc: LoadedDoc) => T): Promise<T> {

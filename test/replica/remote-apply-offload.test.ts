@@ -73,6 +73,23 @@ describe("a region's Automerge delta applied off the thread", () => {
     }
   });
 
+  it("applies a client's delta (Replica.update) on a copy elsewhere too, with the same result", async () => {
+    const { verifier, state, open } = gatedApplier();
+    open();
+    const [offloaded, inline] = [await replicaWith(verifier), await memoryReplica()];
+    try {
+      for (const replica of [offloaded, inline]) await replica.create("doc", "automerge", { init: { t: "" } });
+      const delta = remoteInsert(await inline.encodeState("doc"), "cc".repeat(16), "from a client");
+      for (const replica of [offloaded, inline]) await replica.update("doc", delta);
+      expect(state.started).toBe(1);
+      expect((await offloaded.read("doc")).value).toEqual({ t: "from a client" });
+      expect((await offloaded.read("doc")).version).toEqual((await inline.read("doc")).version);
+    } finally {
+      await offloaded.close();
+      await inline.close();
+    }
+  });
+
   it("keeps both a delta applied elsewhere and a write that lands while it is away", async () => {
     const { verifier, state, open } = gatedApplier();
     const replica = await replicaWith(verifier);
