@@ -18,6 +18,9 @@ import { resolveLimits } from "./limits.ts";
 import { splitChangeChunks } from "./automerge-chunks.ts";
 import { decodeChanges, indexChange, orderNewChanges, type IncomingChange } from "./automerge-change-check.ts";
 import { createPreparedDeltas, type CheckedChange } from "./automerge-offload.ts";
+import { createOffloadedApplies, loadOutcome, type ApplyOutcome } from "./automerge-apply-offload.ts";
+import { applyInPlace, applyVerified } from "./automerge-apply-changes.ts";
+import { createOffloadedOps } from "./automerge-ops-offload.ts";
 import { checkCanonical } from "./automerge-canonical.ts";
 import { AutomergeOpIndex } from "./automerge-op-index.ts";
 import { decodeHeads, encodeHeads, sortedHeads } from "./automerge-heads.ts";
@@ -39,8 +42,18 @@ const empty = new Uint8Array(0);
 
 /** Creates the Automerge engine. */
 export function createAutomergeEngine(deps: EngineDeps): DocEngine<Doc> {
+  return createAutomergeEngineWithIndex(deps).engine;
+}
+
+/**
+ * The engine and a look into its op index: what a worker applying a delta
+ * for another thread hands back with the result (automerge-apply-offload.ts).
+ */
+export function createAutomergeEngineWithIndex(deps: EngineDeps): { engine: DocEngine<Doc>; indexOf(doc: Doc): AutomergeOpIndex } {
   const limits = resolveLimits(deps.limits);
   const prepared = createPreparedDeltas(deps.changeVerifier, limits);
+  const offloaded = createOffloadedApplies(deps.changeVerifier, limits);
+  const offloadedOps = createOffloadedOps(deps.changeVerifier, limits);
   // One op index per Automerge backend (shared by the successive immutable docs of one document).
   const indexes = new WeakMap<object, AutomergeOpIndex>();
   // The wasm instance (automerge-health.ts generation) each backend was made by.
@@ -108,6 +121,13 @@ export function createAutomergeEngine(deps: EngineDeps): DocEngine<Doc> {
     }
   };
 
+  /** A worker's result for `doc` (automerge-apply-offload.ts), adopted with its index; undefined: work it out here. */
+  const adopt = (doc: Doc, outcome: ApplyOutcome): { state: Doc; changed: boolean } | undefined => {
+    const loaded = loadOutcome(doc, outcome);
+    if (loaded?.index !== undefined) remember(loaded.state, loaded.index);
+    return loaded;
+  };
+
   const engine: DocEngine<Doc> = {
     kind: "automerge",
 
@@ -134,6 +154,9 @@ export function createAutomergeEngine(deps: EngineDeps): DocEngine<Doc> {
 
     apply(doc, delta, options = {}) {
       if (delta.length === 0) return { state: doc, changed: false };
+      const elsewhere = offloaded.take(doc, delta, options);
+      const adopted = elsewhere === undefined ? undefined : adopt(doc, elsewhere);
+      if (adopted !== undefined) return adopted;
       const maxBytes = options.sizeLimit === "snapshot" ? limits.maxSnapshotBytes : limits.maxDeltaBytes;
       assertWithinSize(delta, maxBytes, "delta");
       const chunks = splitChangeChunks(delta);
@@ -168,7 +191,11 @@ export function createAutomergeEngine(deps: EngineDeps): DocEngine<Doc> {
       return { state: next, changed: true };
     },
 
-    prepare: (delta, options) => prepared.prepare(delta, options),
+    async prepare(delta, options, state) {
+      // Applied elsewhere, every check included; else at least the byte checks are done off the thread.
+      if (state !== undefined && (await offloaded.prepare(state, delta, options))) return;
+      await prepared.prepare(delta, options);
+    },
 
     change(doc, edit) {
       const index = indexFor(doc);
@@ -197,9 +224,14 @@ export function createAutomergeEngine(deps: EngineDeps): DocEngine<Doc> {
     },
 
     applyOps(doc, ops, scope) {
+      const made = offloadedOps.take(doc, ops); // made on a worker's copy (automerge-ops-offload.ts)
+      if (made?.index !== undefined) remember(made.state, made.index);
+      if (made !== undefined) return { state: made.state, delta: made.delta };
       checkOpLimits(ops, limits);
       return applyAutomergeOps(doc, ops, scope, opsDeps);
     },
+
+    prepareOps: (doc, ops, scope) => offloadedOps.prepare(doc, ops, scope, deps.clock.now()),
 
     initialize(doc, docId, init) {
       const ops = initialShapeOps(init, { nestedListsAndTexts: true, topLevelScalars: true });
@@ -231,39 +263,7 @@ export function createAutomergeEngine(deps: EngineDeps): DocEngine<Doc> {
       return 1024 + stats.numOps * 64 + stats.numChanges * 128 + (index?.byteSize() ?? 0);
     },
   };
-  return guardEngine(engine, isLive);
-}
-
-/** Applies checked changes to the live document; an engine failure that moved its heads damages it. */
-function applyInPlace(doc: Doc, changes: IncomingChange[], index: AutomergeOpIndex): Doc {
-  const before = index.headsKey;
-  try {
-    return Automerge.applyChanges(doc, changes.map((change) => change.bytes))[0];
-  } catch (cause) {
-    index.rollback();
-    // A wasm panic may leave part of the batch in the document; only unchanged heads prove it intact.
-    throw invalidUpdate("engine_error", "Automerge failed to apply checked changes", { cause, damaged: !headsStill(doc, before) });
-  }
-}
-
-/**
- * Applies checked changes to a copy and keeps the copy only if it still saves
- * and loads. Text marks need this: Automerge refuses to load a mark whose end
- * sits before its begin, and checking that order up front would need the
- * text's element order. O(document), but only for deltas that format text.
- */
-function applyVerified(doc: Doc, changes: IncomingChange[], index: AutomergeOpIndex): Doc {
-  let copy: Doc | undefined;
-  try {
-    copy = Automerge.clone(doc, { actor: Automerge.getActorId(doc) });
-    copy = Automerge.applyChanges(copy, changes.map((change) => change.bytes))[0];
-    Automerge.getBackend(copy).saveAndVerify();
-    return copy;
-  } catch (cause) {
-    index.rollback();
-    if (copy !== undefined) Automerge.free(copy);
-    throw invalidUpdate("malformed", "Automerge changes do not survive a save and load", { cause });
-  }
+  return { engine: guardEngine(engine, isLive), indexOf: indexFor };
 }
 
 /**
@@ -291,14 +291,6 @@ function buildIndex(doc: Doc, maxDepth: number): AutomergeOpIndex {
   }
   index.headsKey = sortedHeads(doc).join();
   return index;
-}
-
-function headsStill(doc: Doc, headsKey: string): boolean {
-  try {
-    return sortedHeads(doc).join() === headsKey;
-  } catch {
-    return false;
-  }
 }
 
 /** A ConcordError from a check, re-raised with `damaged` set as given; anything else as engine_error. */

@@ -68,8 +68,9 @@ export function guardEngine(engine: DocEngine<Doc>, isLive: (doc: Doc) => boolea
       return engine.load(snapshot);
     }),
     apply: onDoc("apply", engine.apply),
-    // Plain JS and a worker: nothing of this thread's wasm module is touched.
-    ...(engine.prepare ? { prepare: engine.prepare } : {}),
+    // Plain JS and a worker; with a live state, also a save of it (a trap there is noted like any other).
+    ...(engine.prepare ? { prepare: guardPrepare(engine.prepare, isLive) } : {}),
+    ...(engine.prepareOps ? { prepareOps: guardPrepareOps(engine.prepareOps, isLive) } : {}),
     change: onDoc("change", engine.change),
     applyOps: onDoc("applyOps", engine.applyOps),
     initialize: onDoc("initialize", engine.initialize),
@@ -88,5 +89,20 @@ export function guardEngine(engine: DocEngine<Doc>, isLive: (doc: Doc) => boolea
       }
     },
     isLive: (doc) => isLive(doc) && !automergeDead(),
+  };
+}
+
+/** prepare() given a state only while that state is of the live module: a dead one stays untouched. */
+function guardPrepare(prepare: NonNullable<DocEngine<Doc>["prepare"]>, isLive: (doc: Doc) => boolean): NonNullable<DocEngine<Doc>["prepare"]> {
+  return (delta, options, state) => {
+    const usable = state !== undefined && isLive(state) && !automergeDead() ? state : undefined;
+    return prepare(delta, options, usable);
+  };
+}
+
+/** prepareOps() only on a state of the live module: with a dead one it does nothing (applyOps() reports it). */
+function guardPrepareOps(prepareOps: NonNullable<DocEngine<Doc>["prepareOps"]>, isLive: (doc: Doc) => boolean): NonNullable<DocEngine<Doc>["prepareOps"]> {
+  return async (state, ops, scope) => {
+    if (isLive(state) && !automergeDead()) await prepareOps(state, ops, scope);
   };
 }

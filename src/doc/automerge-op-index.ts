@@ -49,6 +49,16 @@ interface ActorLog {
   used: number;
 }
 
+/**
+ * An index as plain data (structured-cloneable): what a worker that applied
+ * changes to its copy of a document hands back with it (automerge-apply-offload.ts).
+ */
+export interface OpIndexState {
+  actors: Array<{ hex: string; startOps: number[]; opCounts: number[]; offsets: number[]; hashes: string[]; ops: Uint32Array }>;
+  keys: string[];
+  headsKey: string;
+}
+
 /** One op as read back from the index. */
 export interface IndexedOp {
   flags: number;
@@ -203,6 +213,35 @@ export class AutomergeOpIndex {
     const log = actor === undefined ? undefined : this.actors[actor]!;
     const change = log === undefined ? -1 : changeIndexOf(log, counter);
     return change < 0 ? undefined : log!.hashes[change];
+  }
+
+  /** The index as plain data; its op arrays are copies, so they may be transferred. Not during begin()/commit(). */
+  exportState(): OpIndexState {
+    const actors = this.actors.map((log) => ({
+      hex: log.hex, startOps: log.startOps, opCounts: log.opCounts, offsets: log.offsets, hashes: log.hashes,
+      ops: log.ops.slice(0, log.used * stride),
+    }));
+    return { actors, keys: [...this.keyIds.keys()], headsKey: this.headsKey };
+  }
+
+  /** The index exportState() described: O(changes) plus a copy-free adoption of the op arrays. */
+  static fromState(state: OpIndexState): AutomergeOpIndex {
+    const index = new AutomergeOpIndex();
+    for (const actor of state.actors) {
+      const id = index.internActor(actor.hex);
+      const log = index.actors[id]!;
+      log.startOps = actor.startOps;
+      log.opCounts = actor.opCounts;
+      log.offsets = actor.offsets;
+      log.hashes = actor.hashes;
+      log.used = actor.ops.length / stride;
+      // addOp grows by doubling from a non-empty array.
+      log.ops = actor.ops.length > 0 ? actor.ops : log.ops;
+      for (let seq = 1; seq <= actor.hashes.length; seq++) index.changes.set(actor.hashes[seq - 1]!, { actor: id, seq });
+    }
+    for (const key of state.keys) index.keyId(key);
+    index.headsKey = state.headsKey;
+    return index;
   }
 
   /** Approximate heap bytes held by the index. */

@@ -20,6 +20,8 @@ import { splitChangeChunks } from "./automerge-chunks.ts";
 import { checkCanonical } from "./automerge-canonical.ts";
 import { readLocalChange } from "./automerge-local-change.ts";
 import { invalidUpdate } from "./engine-errors.ts";
+import type { ApplyJob, ApplyOutcome } from "./automerge-apply-offload.ts";
+import type { OpsJob, OpsOutcome } from "./automerge-ops-offload.ts";
 
 /** What the verifier learned about one change chunk of a delta. */
 export interface ChunkVerdict {
@@ -42,8 +44,18 @@ export type DeltaVerdict = { ok: true; chunks: ChunkVerdict[] } | { ok: false; e
  */
 export interface ChangeVerifier {
   verify(delta: Uint8Array): Promise<DeltaVerdict>;
-  /** Deltas with fewer ops are checked inline (default offloadMinOps in automerge-offload.ts). */
+  /**
+   * Optional: applies a delta to a copy of a document there, with every
+   * check (automerge-apply-offload.ts). Resolves to the refusal for a bad
+   * delta; rejects only when the verifier itself failed.
+   */
+  apply?(job: ApplyJob): Promise<ApplyOutcome>;
+  /** Optional: runs a PATCH's JSON ops on a copy of a document there (automerge-ops-offload.ts); rejects as apply() does. */
+  runOps?(job: OpsJob): Promise<OpsOutcome>;
+  /** Deltas with fewer ops are checked (and applied) inline (default offloadMinOps in automerge-offload.ts). */
   readonly minOps?: number;
+  /** Documents with more ops than this times the delta's are applied inline (default maxDocOpsPerDeltaOp). */
+  readonly maxDocOpsPerDeltaOp?: number;
 }
 
 /** The byte-only checks of `delta`, in this thread: what a ChangeVerifier runs. */

@@ -104,9 +104,11 @@ export interface DocEngine<S = unknown> {
    * of checking `delta` (decoding, encoding checks) off the caller's thread,
    * so that a following apply() of this same Uint8Array (not mutated in
    * between) holds the thread for less. Never rejects: apply() reports
-   * every refusal.
+   * every refusal. With `state`, the document the delta is meant for, an
+   * engine may also apply it to a copy off the thread; apply() then uses
+   * that result only if `state` is still the document it is given, unchanged.
    */
-  prepare?(delta: Uint8Array, options?: ApplyOptions): Promise<void>;
+  prepare?(delta: Uint8Array, options?: ApplyOptions, state?: S): Promise<void>;
   /**
    * Runs a local edit. `edit` receives the engine's editable view (a Y.Doc for
    * Yjs; a mutable draft for Automerge) and the delta it produced is returned;
@@ -126,6 +128,12 @@ export interface DocEngine<S = unknown> {
    * of an "edit_threw" error); `damaged` as for change().
    */
   applyOps(state: S, ops: JsonOp[], scope: OpScope): { state: S; delta: Uint8Array };
+  /**
+   * Optional, like prepare(): may run `ops` on a copy of `state` off the
+   * caller's thread, so that applyOps() of this same array (not mutated in
+   * between) on this same, unchanged state holds the thread for less. Never rejects.
+   */
+  prepareOps?(state: S, ops: JsonOp[], scope: OpScope): Promise<void>;
   /**
    * Gives an empty document the initial shape `init` (a JSON object: maps,
    * lists, texts and scalars) with a change every region makes

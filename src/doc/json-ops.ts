@@ -100,9 +100,9 @@ export function checkOpLimits(ops: readonly JsonOp[], limits: { maxDepth: number
  * The work budget of one request: ops, plus the characters and value nodes
  * they write (an Automerge text stores one op per character). Throws
  * ConcordError("too_large", reason "too_many_ops") past `maxOps`, before the
- * engine sees anything.
+ * engine sees anything. Returns the work counted.
  */
-export function checkOpBudget(ops: readonly JsonOp[], maxOps: number): void {
+export function checkOpBudget(ops: readonly JsonOp[], maxOps: number): number {
   let work = 0;
   for (const op of ops) {
     work += 1;
@@ -114,6 +114,7 @@ export function checkOpBudget(ops: readonly JsonOp[], maxOps: number): void {
       });
     }
   }
+  return work;
 }
 
 /** Nodes and characters of a JSON value, counted up to `budget` (no recursion: depth is checked separately). */

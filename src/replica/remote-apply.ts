@@ -93,8 +93,10 @@ export async function applyRemoteStaged(deps: RemoteApplyDeps, id: string, kind:
       details: { reason: "conflicting_kind" },
     });
   }
-  // The document-free checks of a large delta run off the event loop first (DocEngine.prepare).
-  await deps.engines[kind].prepare?.(delta, { sizeLimit: "snapshot" });
+  // The checks of a large delta run off the event loop first, and with the document here, its whole apply
+  // (DocEngine.prepare): apply() below then only adopts the result, if no other write came first.
+  const here = await slots.get(id).catch(() => undefined); // a new document: the write path tells why
+  await deps.engines[kind].prepare?.(delta, { sizeLimit: "snapshot" }, here?.handle.kind === kind ? here.state : undefined);
   try {
     const base = conflictBaseId(id);
     if (base !== undefined && (await deps.docs.isDeleted(base))) return { applied: false, durable: settled };

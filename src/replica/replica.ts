@@ -235,6 +235,9 @@ export class Replica {
    */
   async patch(id: string, ops: JsonOp[], options: WriteOptions = {}): Promise<WriteAck> {
     const scope = { docId: id, ...(this.bugs.racyContainerCreate ? { racy: true } : {}) };
+    // Large ops may run on a copy off the event loop first (DocEngine.prepareOps); applyOps() then adopts it if nothing moved.
+    const cached = this.slots.cache.peek(id);
+    if (cached) await cached.engine.prepareOps?.(cached.state, ops, scope);
     return this.edit(id, (engine, state) => engine.applyOps(state, ops, scope), options);
   }
 
@@ -591,15 +594,16 @@ export class Replica {
 
   /** Runs `write` on the cached instance of `id` (see DocSlots.write). */
   /**
-   * Runs the document-free checks of a large delta off the event loop
-   * (DocEngine.prepare) before the document's gate is taken. The kind is the
-   * cached document's, or else every engine that prepares tries: one that
-   * does not recognise the bytes returns at once.
+   * Runs the checks of a large delta (and, with the document cached, its
+   * apply to a copy) off the event loop (DocEngine.prepare) before the
+   * write. The kind is the cached document's, or else every engine that
+   * prepares tries: one that does not recognise the bytes returns at once.
    */
   private async prepare(id: string, delta: Uint8Array): Promise<void> {
-    const kind = this.slots.cache.peek(id)?.handle.kind;
-    const engines = kind === undefined ? Object.values(this.engines) : [this.engines[kind]];
-    for (const engine of engines) await engine.prepare?.(delta);
+    const cached = this.slots.cache.peek(id);
+    const engines = cached === undefined ? Object.values(this.engines) : [this.engines[cached.handle.kind]];
+    // With the cached document, a large delta may be applied on a copy off the event loop as well.
+    for (const engine of engines) await engine.prepare?.(delta, undefined, cached?.state);
   }
 
   private async writeTo<T>(id: string, write: (doc: LoadedDoc) => T): Promise<T> {

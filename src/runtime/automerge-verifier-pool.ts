@@ -1,12 +1,13 @@
 /**
  * A ChangeVerifier (src/doc/automerge-verdicts.ts) on worker threads: the
- * byte-only checks of large Automerge deltas run beside the event loop, so
- * a region keeps answering other requests while it checks one. Bounded: at
- * most `threads` workers, each one delta at a time, the rest queued.
+ * byte-only checks of large Automerge deltas, and their applies to copies of
+ * documents (automerge-apply-offload.ts), run beside the event loop, so a
+ * region keeps answering other requests meanwhile. Bounded: at most
+ * `threads` workers, each one job at a time, the rest queued.
  *
  * A worker that dies, or takes longer than `timeoutMs` (it is terminated),
- * fails its job: verify() rejects and the engine checks that delta on the
- * main thread, as without a pool. Workers start on first use, and hold the
+ * fails its job: verify() or apply() rejects and the engine checks (and
+ * applies) that delta on the main thread, as without a pool. Workers start on first use, and hold the
  * process open only while they have work.
  */
 import { createRequire } from "node:module";
@@ -15,7 +16,9 @@ import { pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
 import { ConcordError, errorCodes, type ErrorCode } from "../errors.ts";
 import type { ChangeVerifier, DeltaVerdict } from "../doc/automerge-verdicts.ts";
-import type { VerifyReply } from "./automerge-verify-worker.ts";
+import type { ApplyJob, ApplyOutcome } from "../doc/automerge-apply-offload.ts";
+import type { OpsJob, OpsOutcome } from "../doc/automerge-ops-offload.ts";
+import type { VerifyReply, VerifyRequest } from "./automerge-verify-worker.ts";
 
 export interface VerifierPoolOptions {
   /** Most worker threads. Default 1: the region's own thread needs the other core of a small machine. */
@@ -33,8 +36,8 @@ export interface VerifierPool extends ChangeVerifier {
 
 interface Job {
   id: number;
-  delta: Uint8Array;
-  resolve: (verdict: DeltaVerdict) => void;
+  request: VerifyRequest;
+  resolve: (reply: VerifyReply) => void;
   reject: (error: Error) => void;
 }
 
@@ -76,7 +79,7 @@ export function createVerifierPool(options: VerifierPoolOptions = {}): VerifierP
     const slot: Slot = { worker, job: undefined, timer: undefined };
     worker.on("message", (reply: VerifyReply) => {
       if (slot.job?.id !== reply.id) return;
-      finish(slot, (job) => job.resolve(verdictOf(reply)));
+      finish(slot, (job) => job.resolve(reply));
     });
     worker.on("error", (error) => drop(slot, `the change verifier failed: ${error.message}`));
     worker.on("exit", () => drop(slot, "the change verifier exited"));
@@ -93,19 +96,29 @@ export function createVerifierPool(options: VerifierPoolOptions = {}): VerifierP
       slot.job = job;
       slot.worker.ref(); // work in flight keeps the process alive until it answers
       slot.timer = setTimeout(() => drop(slot, `the change verifier took over ${timeoutMs} ms`), timeoutMs);
-      slot.worker.postMessage({ id: job.id, delta: job.delta });
+      try {
+        slot.worker.postMessage(job.request);
+      } catch (error) {
+        // Not cloneable (a PATCH value holding a function): the caller does the work itself.
+        finish(slot, (failed) => failed.reject(error instanceof Error ? error : new Error(String(error))));
+      }
     }
+  };
+
+  const submit = (request: (id: number) => VerifyRequest): Promise<VerifyReply> => {
+    if (closed) return Promise.reject(new Error("the change verifier is closed"));
+    return new Promise<VerifyReply>((resolve, reject) => {
+      const id = ++nextId;
+      queue.push({ id, request: request(id), resolve, reject });
+      pump();
+    });
   };
 
   return {
     ...(options.minOps !== undefined ? { minOps: options.minOps } : {}),
-    verify(delta) {
-      if (closed) return Promise.reject(new Error("the change verifier is closed"));
-      return new Promise<DeltaVerdict>((resolve, reject) => {
-        queue.push({ id: ++nextId, delta, resolve, reject });
-        pump();
-      });
-    },
+    verify: (delta) => submit((id) => ({ id, delta })).then(verdictOf),
+    apply: (job: ApplyJob) => submit((id) => ({ id, apply: job })).then(appliedOf),
+    runOps: (job: OpsJob) => submit((id) => ({ id, runOps: job })).then(ranOf),
     async close() {
       closed = true;
       for (const job of queue.splice(0)) job.reject(new Error("the change verifier is closed"));
@@ -128,9 +141,20 @@ function startWorker(): Worker {
 }
 
 function verdictOf(reply: VerifyReply): DeltaVerdict {
+  if ("applied" in reply || "ran" in reply) throw new Error("the change verifier answered a check with something else");
   if (reply.ok) return { ok: true, chunks: reply.chunks };
   const code: ErrorCode = (errorCodes as readonly string[]).includes(reply.code) ? (reply.code as ErrorCode) : "invalid_update";
   return { ok: false, error: new ConcordError(code, reply.message, { details: reply.details }) };
+}
+
+function appliedOf(reply: VerifyReply): ApplyOutcome {
+  if (!("applied" in reply)) throw new Error("the change verifier answered an apply with something else");
+  return reply.applied;
+}
+
+function ranOf(reply: VerifyReply): OpsOutcome {
+  if (!("ran" in reply)) throw new Error("the change verifier answered a PATCH with something else");
+  return reply.ran;
 }
 
 let shared: VerifierPool | undefined;

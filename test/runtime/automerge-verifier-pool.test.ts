@@ -9,6 +9,10 @@ import * as Automerge from "@automerge/automerge";
 import { afterAll, describe, expect, it } from "vitest";
 import { verifyDelta, type ChangeVerifier, type DeltaVerdict } from "../../src/doc/automerge-verdicts.ts";
 import { createVerifierPool } from "../../src/runtime/automerge-verifier-pool.ts";
+import { createAutomergeEngine } from "../../src/doc/automerge-engine.ts";
+import { resolveLimits } from "../../src/doc/limits.ts";
+import { createManualClock } from "../../src/runtime/clock.ts";
+import { createSeededRandom } from "../../src/runtime/random.ts";
 import { memoryReplica } from "../helpers/replicas.ts";
 import type { InternalReplicaOptions } from "../../src/replica/types.ts";
 
@@ -57,6 +61,26 @@ describe("Automerge verifier pool", () => {
     const verdicts = await Promise.all(deltas.map((d) => pool.verify(d)));
     expect(verdicts.map((v) => v.ok)).toEqual([true, true, true, true, true]);
     expect(verdicts).toEqual(deltas.map((d) => verifyDelta(d)));
+  });
+
+  it("applies a delta to a copy on a worker, giving what the engine applies here, with the worker's op index", async () => {
+    const base = Automerge.change(Automerge.init<any>(), (d) => void (d.t = ""));
+    const delta = insertChange(base, 3_000);
+    const engine = createAutomergeEngine({ clock: createManualClock(0), random: createSeededRandom(2), changeVerifier: pool });
+    const inline = createAutomergeEngine({ clock: createManualClock(0), random: createSeededRandom(2) });
+    const doc = engine.load(Automerge.save(base));
+    await engine.prepare!(delta, { sizeLimit: "snapshot" }, doc);
+    const there = engine.apply(doc, delta, { sizeLimit: "snapshot" }).state;
+    const here = inline.apply(inline.load(Automerge.save(base)), delta, { sizeLimit: "snapshot" }).state;
+    expect(Automerge.getBackend(there)).not.toBe(Automerge.getBackend(doc)); // the worker's result, loaded
+    expect(engine.version(there)).toEqual(inline.version(here));
+    expect(engine.toJSON(there)).toEqual(inline.toJSON(here));
+    // The adopted index checks the next change as the in-thread one does.
+    const next = Automerge.getLastLocalChange(Automerge.change(Automerge.load<any>(inline.snapshot(here)), (d) => Automerge.splice(d, ["t"], 10, 5, "yz")))!;
+    expect(engine.toJSON(engine.apply(there, next).state)).toEqual(inline.toJSON(inline.apply(here, next).state));
+    // A refusal comes back as the same ConcordError, the document untouched.
+    const broken = await pool.apply!({ base: Automerge.save(base), delta: delta.slice(0, delta.length - 5), sizeLimit: "snapshot", limits: resolveLimits(undefined) });
+    expect(broken).toMatchObject({ ok: false, error: { code: "invalid_update" } });
   });
 
   it("rejects (so the engine checks inline) once closed", async () => {
