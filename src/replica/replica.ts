@@ -427,6 +427,7 @@ export class Replica {
     const prefix = options.prefix ?? "";
     const ids: string[] = [];
     for await (const { id } of this.docs.list()) {
+      if (isSystemId(id) && !isSystemId(prefix)) continue; // the store's own documents are listed only when asked for
       if (id.startsWith(prefix) && (options.after === undefined || id > options.after)) ids.push(id);
     }
     ids.sort();
