@@ -38,6 +38,9 @@ export interface IndexBuildStatus {
   error?: string;
 }
 
+/** Documents re-indexed at once by a backfill (bounds its memory: each is loaded into the cache). */
+const backfillConcurrency = 64;
+
 /** Deletes per purge write. */
 const purgeBatch = 256;
 
@@ -99,17 +102,21 @@ export class IndexBuilder {
     if (building.length === 0 && dropped.length === 0) return;
     this.docsDone = 0;
     if (building.length > 0) {
+      // Documents are re-indexed `backfillConcurrency` at a time: their small writes share one group commit.
+      let batch: string[] = [];
+      const flush = async () => {
+        await Promise.all(batch.map((id) => this.reindexOne(id)));
+        this.docsDone += batch.length;
+        batch = [];
+      };
       for await (const id of this.host.docIds()) {
         if (!this.live(generation)) return;
         if (!this.maintainer.indexable(id)) continue;
-        try {
-          await this.host.reindex(id);
-        } catch (error) {
-          // Gone or damaged meanwhile: its delete removed its entries; a repair's rewrite indexes it.
-          if (!isConcordError(error, "not_found") && !isConcordError(error, "deleted") && !isConcordError(error, "corrupt_record") && !isConcordError(error, "quarantined")) throw error;
-        }
-        this.docsDone++;
+        batch.push(id);
+        if (batch.length === backfillConcurrency) await flush();
       }
+      await flush();
+      if (!this.live(generation)) return;
       for (const index of building) this.ready.add(index.hex);
     }
     this.purging = dropped.length;
@@ -120,6 +127,16 @@ export class IndexBuilder {
       this.purging--;
     }
     await this.host.commit([readyRecord(this.maintainer.keys, this.ready, this.random)]);
+  }
+
+  private async reindexOne(id: string): Promise<void> {
+    try {
+      await this.host.reindex(id);
+    } catch (error) {
+      // Gone or damaged meanwhile: its delete removed its entries; a repair's rewrite indexes it.
+      const skipped = ["not_found", "deleted", "corrupt_record", "quarantined"] as const;
+      if (!skipped.some((code) => isConcordError(error, code))) throw error;
+    }
   }
 
   /** Deletes every entry of the index `hex` (equality or order), in bounded writes. */

@@ -55,8 +55,9 @@ export function createIndexedDocStore(deps: IndexedDocStoreDeps): DocStore {
         if (item.delta === undefined || !m.indexable(item.id) || m.indexes().length === 0) return { ...item, held: {} };
         const doc = { id: item.id, hash: deps.docHash(item.id) };
         m.remember(doc, {});
-        const extra = m.changes(doc, () => jsonOf(item.kind, item.delta!));
-        return { ...item, extra: [...(item.extra ?? []), ...extra], held: m.valuesOf(jsonOf(item.kind, item.delta)) };
+        const json = jsonOf(item.kind, item.delta);
+        const extra = m.changes(doc, () => json);
+        return { ...item, extra: [...(item.extra ?? []), ...extra], held: m.valuesOf(json) };
       });
       const results = await docs.createMany(prepared.map(({ held: _held, ...item }) => item));
       results.forEach((result, i) => {
