@@ -46,15 +46,17 @@ export function createIndexedDocStore(deps: IndexedDocStoreDeps): DocStore {
 
     async create(id, kind, versionHash) {
       const doc = await docs.create(id, kind, versionHash);
-      m.remember(doc, {});
+      // Not {}: records a salvage left behind (see store-rebuild.ts) must be moved, not shadowed.
+      m.remember(doc, m.indexable(id) ? await m.readHeld(doc.hash) : {});
       return doc;
     },
 
     async createMany(items) {
-      const prepared: Array<NewDoc & { held: HeldValues }> = items.map((item) => {
-        if (item.delta === undefined || !m.indexable(item.id) || m.indexes().length === 0) return { ...item, held: {} };
+      const left = await Promise.all(items.map((item) => (m.indexable(item.id) ? m.readHeld(deps.docHash(item.id)) : {})));
+      const prepared: Array<NewDoc & { held: HeldValues }> = items.map((item, i) => {
+        if (item.delta === undefined || !m.indexable(item.id) || m.indexes().length === 0) return { ...item, held: left[i]! };
         const doc = { id: item.id, hash: deps.docHash(item.id) };
-        m.remember(doc, {});
+        m.remember(doc, left[i]!);
         const json = jsonOf(item.kind, item.delta);
         const extra = m.changes(doc, () => json);
         return { ...item, extra: [...(item.extra ?? []), ...extra], held: m.valuesOf(json) };

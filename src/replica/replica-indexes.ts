@@ -5,7 +5,7 @@
  * indexes complete here.
  */
 import type { JsonOp } from "../doc/json-ops.ts";
-import { ConcordError } from "../errors.ts";
+import { ConcordError, isConcordError } from "../errors.ts";
 import type { Random } from "../runtime/random.ts";
 import type { Store, StoreWrite } from "../storage/store.ts";
 import { IndexBuilder, type IndexBuildStatus } from "../query/index-builder.ts";
@@ -15,6 +15,7 @@ import type { IndexMaintainer } from "../query/index-maintainer.ts";
 import { readReady } from "../query/index-status.ts";
 import { planQuery } from "../query/query-plan.ts";
 import { runPlan } from "../query/query-run.ts";
+import { scanQuery } from "../query/query-scan.ts";
 import { checkQuery, type QueryPage } from "../query/query-spec.ts";
 
 export interface ReplicaIndexesDeps {
@@ -101,7 +102,19 @@ export class ReplicaIndexes {
 
   async query(input: unknown, options: { idPrefix?: string } = {}): Promise<QueryPage> {
     const query = checkQuery(input);
-    const plan = planQuery(this.deps.maintainer.indexes(), query.where, query.orderBy);
+    let plan;
+    try {
+      plan = planQuery(this.deps.maintainer.indexes(), query.where, query.orderBy);
+    } catch (error) {
+      if (!query.scan || !isConcordError(error, "invalid_argument") || error.details.reason !== "index_required") throw error;
+      // Asked for explicitly: a bounded, paged scan of the documents.
+      return scanQuery({ docIds: this.deps.docIds, readJson: this.deps.readJson, indexes: this.deps.maintainer.indexes() }, query.where, {
+        limit: query.limit,
+        ...(query.cursor === undefined ? {} : { cursor: query.cursor }),
+        ...(options.idPrefix === undefined ? {} : { idPrefix: options.idPrefix }),
+        ...(query.orderBy === undefined ? {} : { orderBy: query.orderBy }),
+      });
+    }
     for (const index of [plan.driver, ...plan.checks.map((c) => c.index)]) {
       if (!this.builder.isReady(index.hex)) {
         const { docsDone } = this.builder.status();

@@ -1,6 +1,6 @@
 /**
  * Queries and index administration over HTTP:
- *   GET  /v1/docs?where=meta.status==open&where=meta.prio>=2&order=meta.prio&limit=50&cursor=…&values=true
+ *   GET  /v1/docs?where=meta.status==open&where=meta.prio>=2&order=meta.prio&limit=50&cursor=…&values=true[&scan=true]
  *        (docs-routes.ts hands a list request with `where` or `order` here)
  *   POST /v1/query      { where: [{ path, op, value }], orderBy?, limit?, cursor?, values? }
  *   PUT/GET/DELETE /v1/indexes/:name, GET /v1/indexes   (scope admin)
@@ -22,11 +22,18 @@ import { fail } from "./http-errors.ts";
 export const isQueryRequest = (c: Context) => c.req.query("where") !== undefined || c.req.query("order") !== undefined;
 
 /** The conditions of `?where=…` (repeated: and), each value typed by the index on its path. */
-function conditionsFromSearch(replica: Replica, texts: readonly string[]): Condition[] {
+/** A text value with no index to type it (a scan): true/false, a number, else a string. */
+function guessValue(raw: string): IndexValue {
+  if (raw === "true" || raw === "false") return raw === "true";
+  return raw !== "" && Number.isFinite(Number(raw)) ? Number(raw) : typeValue("string", raw);
+}
+
+function conditionsFromSearch(replica: Replica, texts: readonly string[], scan: boolean): Condition[] {
   const indexes = replica.listIndexes();
   return texts.map((text) => {
     const { path, op, text: raw } = parseConditionText(text);
     const index = indexes.find((i) => i.path === path && i.kind === "order") ?? indexes.find((i) => i.path === path);
+    if (!index && scan) return { path, op, value: op === "in" ? raw.split(",").map((v) => guessValue(v.trim())) : guessValue(raw) };
     if (!index) {
       const guess = /^(true|false)$/.test(raw) ? "boolean" : raw !== "" && Number.isFinite(Number(raw)) ? "number" : "string";
       throw indexNeeded(path, guess, ["==", "!=", "in"].includes(op) ? "equality" : "order", `the condition ${text} cannot be answered`);
@@ -62,10 +69,11 @@ export async function answerSearchQuery(c: Context<AppEnv>, replica: Replica) {
   const order = c.req.query("order");
   if (limit !== undefined && !/^\d+$/.test(limit)) fail("invalid_argument", "?limit must be a positive integer");
   const query: QueryOptions = {
-    where: conditionsFromSearch(replica, c.req.queries("where") ?? []),
+    where: conditionsFromSearch(replica, c.req.queries("where") ?? [], c.req.query("scan") === "true"),
     ...(order ? { orderBy: order } : {}),
     ...(limit ? { limit: Number(limit) } : {}),
     ...(cursor ? { cursor } : {}),
+    ...(c.req.query("scan") === "true" ? { scan: true } : {}),
   };
   return answer(c, replica, query, c.req.query("values") === "true");
 }

@@ -63,3 +63,23 @@ describe("queries over indexes", () => {
     await r.close();
   });
 });
+
+describe("bounded scans", () => {
+  it("answer an unindexed query only when asked, a bounded number of documents per page", async () => {
+    const { r } = await seeded();
+    await r.createMany(Array.from({ length: 1500 }, (_, i) => ({ id: `s${i}`, kind: "yjs" as const, init: { meta: { owner: i % 500 === 7 ? "ann" : "bob" } } })));
+    const where = [{ path: "meta.owner", op: "==" as const, value: "ann" }];
+    await expect(r.query({ where })).rejects.toThrow(/equality index on "meta.owner"/);
+    const pages: string[][] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await r.query({ where, scan: true, limit: 10, ...(cursor ? { cursor } : {}) });
+      pages.push(page.ids);
+      cursor = page.cursor;
+    } while (cursor && pages.length < 10);
+    // At most 1000 documents read per call: 1500 documents take two calls at least.
+    expect(pages.length).toBeGreaterThanOrEqual(2);
+    expect(pages.flat().sort()).toEqual(["s1007", "s507", "s7"]);
+    await r.close();
+  }, 60_000);
+});
