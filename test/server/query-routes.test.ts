@@ -83,6 +83,9 @@ describe("query routes", () => {
     expect((await app.request("/v1/indexes/status", as("admin-token", { method: "DELETE" }))).status).toBe(404);
     expect((await app.request("/v1/indexes/bad", as("admin-token", { method: "PUT", body: JSON.stringify({ path: "x", type: "date" }) }))).status).toBe(400);
     expect((await app.request("/v1/docs/~concord%2Findexes", as("admin-token", { method: "DELETE" }))).status).toBe(403);
+    const metrics = await (await app.request("/metrics", as("admin-token"))).text();
+    expect(metrics).toMatch(/concord_indexes\{state="ready",region="test"\} 1/);
+    expect(metrics).toMatch(/concord_index_backfill_docs\{region="test"\} \d+/);
     const ids = (await json(await app.request("/v1/docs", as("read-token")))).ids as string[];
     expect(ids.some((id) => id.startsWith("~"))).toBe(false);
   });
