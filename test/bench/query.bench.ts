@@ -83,14 +83,24 @@ export async function run(): Promise<string> {
     await replica.defineIndex({ name: "prio", path: "meta.prio", type: "number", kind: "order" });
     await replica.indexesSettled();
   });
+  // Followed page by page, as a client would: a walk spends at most 10 000 entries per call (see query-run.ts).
+  let pages = 0;
   const range = await timed(async () => {
     let ids = 0;
     for (let i = 0; i < repeat; i++) {
-      ids = (await replica.query({ where: [{ path: "meta.prio", op: ">=", value: 500 }, { path: "meta.prio", op: "<", value: 501 }], orderBy: "meta.prio", limit: 50 })).ids.length;
+      ids = 0;
+      pages = 0;
+      let cursor: string | undefined;
+      do {
+        const page = await replica.query({ where: [{ path: "meta.prio", op: ">=", value: 500 }, { path: "meta.prio", op: "<", value: 501 }], orderBy: "meta.prio", limit: 50, ...(cursor ? { cursor } : {}) });
+        ids += page.ids.length;
+        pages++;
+        cursor = page.cursor;
+      } while (cursor && ids < 50);
     }
     return ids;
   });
-  rows.push({ query: "500 <= prio < 501 orderBy prio, limit 50, order index", ids: range.result, "ms per query": (range.ms / repeat).toFixed(2) });
+  rows.push({ query: `500 <= prio < 501 orderBy prio, limit 50, order index (${pages} calls)`, ids: range.result, "ms per query": (range.ms / repeat).toFixed(2) });
   await replica.close();
   await dir.remove();
   const none = await writeCost(0, writes);
