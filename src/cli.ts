@@ -24,6 +24,7 @@ export const commandTable: readonly CommandEntry[] = [
   { name: "serve", summary: "run one region's HTTP server", load: async () => (await import("./cli/serve.ts")).serveCommand },
   { name: "cluster", summary: "run every region of a topology locally (what npm start does)", load: async () => (await import("./cli/cluster.ts")).clusterCommand },
   { name: "tokens", summary: "add, list or revoke a region's bearer tokens (takes effect on a running region)", load: async () => (await import("./cli/tokens.ts")).tokensCommand },
+  { name: "index", summary: "add, list or drop secondary indexes (replicated to every region)", load: async () => (await import("./cli/indexes.ts")).indexCommand },
   { name: "backup", summary: "write a sealed, checksummed backup archive of a region", load: async () => (await import("./cli/backup.ts")).backupCommand },
   { name: "restore", summary: "restore a backup archive into an empty data directory, or verify one", load: async () => (await import("./cli/restore.ts")).restoreCommand },
   { name: "repair", summary: "rebuild a damaged region's store from what is intact, and its peers", load: async () => (await import("./cli/repair.ts")).repairCommand },

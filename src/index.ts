@@ -16,6 +16,10 @@ export type {
 export type { DocKind, EngineLimits } from "./doc/engine.ts";
 export { docKinds } from "./doc/engine.ts";
 export type { JsonOp } from "./doc/json-ops.ts";
+export type { Condition, QueryOp, QueryOptions, QueryPage } from "./query/query-spec.ts";
+export type { IndexDefinition, IndexKind, IndexType, IndexValue } from "./query/index-definition.ts";
+export type { IndexBuildStatus } from "./query/index-builder.ts";
+export type { IndexInfo } from "./replica/replica-indexes.ts";
 export type { Store, StoreSnapshot, StoreWrite } from "./storage/store.ts";
 export { createMemoryStore } from "./storage/memory-store.ts";
 export type { Clock, Random } from "./runtime/index.ts";

@@ -13,6 +13,8 @@ export const recordKinds = {
   epoch: 7,
   version: 8,
   backupRegionKey: 9,
+  indexState: 10,
+  indexEntry: 11,
 } as const;
 export type RecordKind = keyof typeof recordKinds;
 

@@ -13,6 +13,7 @@
 import type { DocKind } from "../doc/engine.ts";
 import { docKinds } from "../doc/engine.ts";
 import { ConcordError } from "../errors.ts";
+import { isSystemId, systemIdPrefix } from "../query/index-catalog.ts";
 
 export const maxDocIdBytes = 512;
 const encoder = new TextEncoder();
@@ -50,9 +51,14 @@ export function checkDocId(id: unknown): asserts id is string {
   }
 }
 
-/** checkDocId, and not a reserved conflict id: what a client may create. */
+/** checkDocId, and not a reserved conflict or system id: what a client may create. */
 export function checkNewDocId(id: unknown): asserts id is string {
   checkDocId(id);
+  if (isSystemId(id)) {
+    throw new ConcordError("invalid_argument", `ids starting with "${systemIdPrefix}" are reserved for the store's own documents`, {
+      details: { reason: "reserved_id" },
+    });
+  }
   const kind = conflictKind(id);
   if (kind !== undefined) {
     throw new ConcordError("invalid_argument", `ids ending in "${conflictSuffix(kind)}" are reserved for kind conflicts`, {

@@ -8,6 +8,7 @@
 import type { DocEngine } from "../doc/engine.ts";
 import { isConcordError } from "../errors.ts";
 import type { DocHandle, DocStore } from "../storage/doc-store.ts";
+import type { StoreWrite } from "../storage/store.ts";
 import type { ChangeFeed } from "./change-feed.ts";
 import type { DocSlots } from "./doc-slots.ts";
 import type { LoadedDoc } from "./loaded-doc.ts";
@@ -32,6 +33,8 @@ export interface DocWriterDeps {
   tags: VersionTags;
   compactMinLogBytes: number;
   compactMaxLogRecords: number;
+  /** Index maintenance (src/query): the writes that keep a document's index entries in step with its content. */
+  indexes?: { changes(doc: DocHandle, json: () => unknown): StoreWrite[] };
 }
 
 export interface DocWriter {
@@ -191,8 +194,15 @@ export function createDocWriter(deps: DocWriterDeps): DocWriter {
     },
 
     async persist(doc, delta, origin) {
+      let extra: StoreWrite[] | undefined;
+      try {
+        extra = deps.indexes?.changes(doc.handle, () => doc.engine.toJSON(doc.state));
+      } catch (error) {
+        slots.retire(doc); // it holds a change the store never got: the next use reloads it
+        throw error;
+      }
       const seq = ++doc.seq;
-      const write = docs.append(doc.handle, seq, delta);
+      const write = docs.append(doc.handle, seq, delta, extra);
       docs.markChanged(doc.handle, () => versionHash(doc.engine.version(doc.state)));
       doc.lastWrite = write;
       doc.logBytes += delta.length;

@@ -16,12 +16,20 @@ import { ConcordError, isConcordError } from "../errors.ts";
 import type { JsonOp } from "../doc/json-ops.ts";
 import { parseInitialShape } from "../doc/initial-shape.ts";
 import { systemClock, type Clock } from "../runtime/clock.ts";
-import { systemRandom } from "../runtime/random.ts";
+import { systemRandom, type Random } from "../runtime/random.ts";
 import { createDocStore, type DocStore } from "../storage/doc-store.ts";
 import type { Store } from "../storage/store.ts";
 import { ChangeFeed, type ChangeMoment } from "./change-feed.ts";
 import { ClientPending, lacksPredecessors } from "./client-pending.ts";
-import { checkDocId, checkNewDocId } from "./doc-id.ts";
+import { checkDocId, checkNewDocId, conflictKind } from "./doc-id.ts";
+import { deriveIndexKeys } from "../query/index-layout.ts";
+import { createIndexMaintainer, type IndexMaintainer } from "../query/index-maintainer.ts";
+import { isSystemId } from "../query/index-catalog.ts";
+import { createIndexedDocStore } from "../query/indexed-doc-store.ts";
+import type { QueryOptions, QueryPage } from "../query/query-spec.ts";
+import type { IndexDefinition } from "../query/index-definition.ts";
+import type { IndexBuildStatus } from "../query/index-builder.ts";
+import { ReplicaIndexes, type IndexInfo } from "./replica-indexes.ts";
 import { createMany, type CreateManyDeps } from "./create-many.ts";
 import { createDocSlots, type DocSlots } from "./doc-slots.ts";
 import { repairDoc } from "./doc-repair.ts";
@@ -72,7 +80,14 @@ export async function openInternalReplica(options: InternalReplicaOptions): Prom
     const docs = createDocStore(options.store, keyring, random, {
       clock: options.clock ?? systemClock, skipChainCheck: options.bugs?.serveRolledBackTail ?? false,
     });
-    return new Replica(options, docs, await docs.nextEpoch());
+    // System and kind-conflict documents are never indexed.
+    const maintainer = createIndexMaintainer({
+      store: options.store, keys: deriveIndexKeys(keyring.regionKey), random,
+      indexable: (id) => !isSystemId(id) && conflictKind(id) === undefined,
+    });
+    const replica = new Replica(options, docs, await docs.nextEpoch(), { maintainer, docHash: keyring.docHash });
+    await replica.openIndexes(random);
+    return replica;
   } catch (error) {
     await options.store?.close().catch(() => undefined);
     throw error;
@@ -104,19 +119,26 @@ export class Replica {
   private readonly tags = new VersionTags({ maxBytes: maxRememberedVersionBytes });
   /** Documents that trapped their engine this many times are refused (see doc-quarantine.ts). */
   private readonly quarantine = new DocQuarantine(quarantineAfterTraps);
+  private readonly maintainer: IndexMaintainer | undefined;
+  private indexing: ReplicaIndexes | undefined;
 
   /** @internal Use openReplica(); the constructor assumes an opened keyring. */
-  constructor(options: InternalReplicaOptions, docs: DocStore, epoch: number) {
+  constructor(
+    options: InternalReplicaOptions, docs: DocStore, epoch: number,
+    query?: { maintainer: IndexMaintainer; docHash: (id: string) => Uint8Array },
+  ) {
     this.region = options.region ?? "local";
     this.epoch = epoch;
     this.clock = options.clock ?? systemClock;
     this.store = options.store;
-    this.docs = docs;
     const deps = {
       clock: this.clock, random: options.random ?? systemRandom, limits: options.limits ?? {},
       ...(options.changeVerifier ? { changeVerifier: options.changeVerifier } : {}),
     };
     this.engines = { yjs: createEngine("yjs", deps), automerge: createEngine("automerge", deps) };
+    this.maintainer = query?.maintainer;
+    // Index entries ride in the same atomic writes as the documents they describe (see src/query).
+    this.docs = docs = query ? createIndexedDocStore({ docs, maintainer: query.maintainer, engines: this.engines, docHash: query.docHash }) : docs;
     this.slots = createDocSlots({
       docs, engines: this.engines, cacheMaxBytes: options.cacheMaxBytes ?? 256 * 1024 * 1024, checkOpen: () => this.checkOpen(),
       quarantine: this.quarantine,
@@ -127,7 +149,90 @@ export class Replica {
       docs, slots: this.slots, feed: this.feed, bugs: this.bugs, tags: this.tags,
       compactMinLogBytes: options.compactMinLogBytes ?? 64 * 1024,
       compactMaxLogRecords: options.compactMaxLogRecords ?? 4096,
+      ...(this.maintainer ? { indexes: this.maintainer } : {}),
     });
+  }
+
+  /** @internal Reads the index definitions and starts any backfill they need (openReplica calls it). */
+  async openIndexes(random: Random): Promise<void> {
+    const maintainer = this.maintainer;
+    if (!maintainer) return;
+    this.indexing = await ReplicaIndexes.open({
+      store: this.store, random, maintainer,
+      readJson: async (id) => {
+        try {
+          return (await this.read(id)).value;
+        } catch (error) {
+          if (isConcordError(error, "not_found")) return undefined;
+          throw error;
+        }
+      },
+      ensureDoc: async (id) => {
+        await this.slots.create(id, "yjs", (created) => this.writer.announceCreated(created, "local")).catch((error: unknown) => {
+          if (!isConcordError(error, "exists")) throw error;
+        });
+      },
+      patch: (id, ops) => this.patch(id, ops),
+      subscribe: (id, listener) => this.feed.subscribe(id, listener),
+      docIds: () => this.listIds(),
+      reindex: async (id) => {
+        const write = await this.slots.write(id, (doc) => {
+          const writes = maintainer.changes(doc.handle, () => doc.engine.toJSON(doc.state), true);
+          return writes.length > 0 ? this.docs.commit(writes) : undefined;
+        });
+        await write;
+      },
+      commit: (writes) => this.docs.commit(writes),
+    });
+  }
+
+  private async *listIds(): AsyncIterable<string> {
+    for await (const { id } of this.docs.list()) yield id;
+  }
+
+  /**
+   * One page of the documents matching `options.where` (conditions combined
+   * with and), in the order of `orderBy`'s index or else of the driving
+   * index's keys; pass the answer's cursor back for the next page. Only
+   * indexed paths can be queried: ConcordError "invalid_argument" (reason
+   * "index_required", details.index: the index to add) otherwise, and
+   * "unavailable" (reason "index_building") while one it needs is still backfilled here.
+   */
+  async query(options: QueryOptions, scope: { idPrefix?: string } = {}): Promise<QueryPage> {
+    this.checkOpen();
+    return this.indexes_().query(options, scope);
+  }
+
+  /** Defines (or redefines) an index; it replicates to every region, each of which backfills it. */
+  async defineIndex(def: Partial<IndexDefinition> & Pick<IndexDefinition, "name" | "path" | "type">): Promise<IndexDefinition> {
+    this.checkOpen();
+    return this.indexes_().define(def);
+  }
+
+  /** Drops an index everywhere; false if there is none of that name. */
+  async dropIndex(name: string): Promise<boolean> {
+    this.checkOpen();
+    return this.indexes_().drop(name);
+  }
+
+  /** The defined indexes and whether each serves queries here yet. */
+  listIndexes(): IndexInfo[] {
+    return this.indexes_().list();
+  }
+
+  /** Backfill progress here. */
+  indexStatus(): IndexBuildStatus {
+    return this.indexes_().status();
+  }
+
+  /** Resolves once every definition seen so far is backfilled here (for tests and tools). */
+  async indexesSettled(): Promise<void> {
+    await this.indexes_().settled();
+  }
+
+  private indexes_(): ReplicaIndexes {
+    if (!this.indexing) throw new ConcordError("unsupported", "this replica was opened without indexes");
+    return this.indexing;
   }
 
   /**
@@ -331,6 +436,7 @@ export class Replica {
     const prefix = options.prefix ?? "";
     const ids: string[] = [];
     for await (const { id } of this.docs.list()) {
+      if (isSystemId(id) && !isSystemId(prefix)) continue; // the store's own documents are listed only when asked for
       if (id.startsWith(prefix) && (options.after === undefined || id > options.after)) ids.push(id);
     }
     ids.sort();
@@ -398,6 +504,7 @@ export class Replica {
     if (this.closed) return;
     this.closed = true;
     this.pending.close(new ConcordError("closed", `replica ${this.region} is closed`));
+    await this.indexing?.close();
     await this.docs.drain();
     await this.store.close();
   }

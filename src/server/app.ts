@@ -18,6 +18,7 @@ import { quarantineRoutes } from "./quarantine-routes.ts";
 import { authenticate, createTokenTable, isTokenTable, type TokenRecord, type TokenTable } from "./auth.ts";
 import { docReadRoute } from "./doc-read-route.ts";
 import { docsRoutes } from "./docs-routes.ts";
+import { queryRoutes } from "./query-routes.ts";
 import { docsBatchRoute } from "./docs-batch-route.ts";
 import type { AppEnv } from "./env.ts";
 import { eventsRoute } from "./events-route.ts";
@@ -160,5 +161,6 @@ export function createServer(replica: Replica, options: ServerOptions = {}): Con
   app.route("/v1/docs", docReadRoute(replica, { maxWaitMs: options.maxWaitMs ?? 30_000, views, states }));
   app.route("/v1/docs", docsRoutes(replica, { maxWaitMs: options.maxWaitMs ?? 30_000, maxListLimit: 1000 }));
   app.route("/v1", docsBatchRoute(replica));
+  app.route("/v1", queryRoutes(replica));
   return app;
 }

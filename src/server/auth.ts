@@ -6,6 +6,7 @@
  */
 import { createHash, timingSafeEqual } from "node:crypto";
 import type { MiddlewareHandler } from "hono";
+import { isSystemId, systemIdPrefix } from "../query/index-catalog.ts";
 import { ConcordError } from "../errors.ts";
 
 export const scopes = ["read", "write", "admin"] as const;
@@ -136,6 +137,10 @@ export function isTokenTable(tokens: readonly TokenRecord[] | TokenTable): token
 /** Throws "forbidden" unless the principal has `scope` (and, for a document, the id is under its prefix). */
 export function authorize(principal: Principal, scope: Scope, id?: string): void {
   if (!principal.scopes.has(scope)) throw new ConcordError("forbidden", `this token lacks the "${scope}" scope`);
+  // The store's own documents (index definitions) are changed through their admin routes only.
+  if (id !== undefined && isSystemId(id) && id.length > systemIdPrefix.length) {
+    throw new ConcordError("forbidden", `"${id}" is one of the store's own documents`);
+  }
   if (id !== undefined && !id.startsWith(principal.prefix)) {
     throw new ConcordError("forbidden", `this token reaches only documents under "${principal.prefix}"`);
   }

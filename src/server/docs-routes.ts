@@ -15,6 +15,7 @@ import { decodeDeltaSequence, isDeltaSequence } from "./delta-sequence.ts";
 import { fail } from "./http-errors.ts";
 import { ifMatchVersions } from "./if-match.ts";
 import { intParam } from "./query-params.ts";
+import { answerSearchQuery, isQueryRequest } from "./query-routes.ts";
 
 export interface DocsRouteOptions {
   /** Longest a client may ask a write to wait for other regions, or a read for its token. */
@@ -93,6 +94,7 @@ export function docsRoutes(replica: Replica, options: DocsRouteOptions): Hono<Ap
   });
 
   app.get("/", async (c) => {
+    if (isQueryRequest(c)) return answerSearchQuery(c, replica);
     const principal = c.get("principal");
     const prefix = c.req.query("prefix") ?? principal.prefix;
     authorize(principal, "read", prefix);

@@ -63,6 +63,31 @@ export function createServerMetrics(replica: Replica, region: string): ServerMet
   });
   void docsRepaired;
 
+  // Secondary indexes: how many serve queries here, how many are being backfilled, and the backfill's progress.
+  const indexStatus = () => {
+    try {
+      return replica.indexStatus();
+    } catch {
+      return undefined; // a replica opened without indexes
+    }
+  };
+  const indexes = new Gauge({
+    name: "concord_indexes", help: "Secondary indexes by state (ready: serving queries here; building: being backfilled)", labelNames: ["state"], registers: [registry],
+    collect() {
+      const status = indexStatus();
+      this.set({ state: "ready" }, status?.ready.length ?? 0);
+      this.set({ state: "building" }, status?.building.length ?? 0);
+    },
+  });
+  void indexes;
+  const backfilled = new Gauge({
+    name: "concord_index_backfill_docs", help: "Documents re-indexed so far by the current (or last) index backfill", registers: [registry],
+    collect() {
+      this.set(indexStatus()?.docsDone ?? 0);
+    },
+  });
+  void backfilled;
+
   const quarantined = new Gauge({
     name: "concord_docs_quarantined", help: "Documents refused for trapping their engine again and again (src/replica/doc-quarantine.ts)", registers: [registry],
     collect() {

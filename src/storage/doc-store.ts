@@ -43,6 +43,8 @@ export interface NewDoc {
   versionHash: Uint8Array;
   /** Its first content (an initial shape), appended at seq 1 in the same write. */
   delta?: Uint8Array;
+  /** More writes that land with it, only if it is created (its index entries: see src/query). */
+  extra?: readonly StoreWrite[];
 }
 
 export interface DocStore {
@@ -65,14 +67,14 @@ export interface DocStore {
    * see src/replica/remote-apply.ts). Throws "deleted" (for `id`, or for a
    * `keep` document to create), "exists" (a `keep` document to create is there).
    */
-  replace(id: string, kind: DocKind, versionHash: Uint8Array, keep?: KeptContent): Promise<{ doc: DocHandle; kept: DocHandle | undefined }>;
+  replace(id: string, kind: DocKind, versionHash: Uint8Array, keep?: KeptContent, extra?: readonly StoreWrite[]): Promise<{ doc: DocHandle; kept: DocHandle | undefined }>;
   /**
    * Atomically swaps whatever is stored for `id` (damaged records included:
    * nothing of it is read) for a fresh record set under a new data key whose
    * log is `delta` at seq 1: a damaged document repaired from a peer's whole
    * state (see src/replica/doc-repair.ts). Throws "deleted".
    */
-  rewrite(id: string, kind: DocKind, delta: Uint8Array, versionHash: Uint8Array): Promise<DocHandle>;
+  rewrite(id: string, kind: DocKind, delta: Uint8Array, versionHash: Uint8Array, extra?: readonly StoreWrite[]): Promise<DocHandle>;
   /**
    * Notes that `doc` changed: its version record is rewritten, from
    * `versionHash()` taken as the batch is cut, in the same atomic write as the
@@ -90,8 +92,14 @@ export interface DocStore {
   versions(): AsyncIterable<{ id: string; versionHash: Uint8Array | undefined }>;
   /** Everything stored for `id`; undefined if it was never created. Throws "deleted", "corrupt_record". */
   load(id: string): Promise<StoredDoc | undefined>;
-  /** Appends one delta at `seq` (the handle's head + 1), with the metadata naming it; resolves when durable. */
-  append(doc: DocHandle, seq: number, delta: Uint8Array): Promise<void>;
+  /**
+   * Appends one delta at `seq` (the handle's head + 1), with the metadata naming it; resolves when durable.
+   * `extra` (writes kept in step with the content, such as index entries: see src/query) lands in the same atomic write;
+   * so do the `extra` of replace, rewrite and delete.
+   */
+  append(doc: DocHandle, seq: number, delta: Uint8Array, extra?: readonly StoreWrite[]): Promise<void>;
+  /** Writes `writes` atomically, after every write queued before (the same group commit); resolves when durable. */
+  commit(writes: readonly StoreWrite[]): Promise<void>;
   /** Atomically stores `snapshot` as covering `seq` (the handle's head) and drops log records (fromSeq..seq]. */
   compact(doc: DocHandle, seq: number, snapshot: Uint8Array, fromSeq: number): Promise<void>;
   /**
@@ -99,7 +107,7 @@ export interface DocStore {
    * False if it was not here; then a tombstone is written only with `tombstoneIfAbsent`
    * (a deletion replicated from another region, which must stop it arriving later).
    */
-  delete(id: string, deletedAt: number, tombstoneIfAbsent?: boolean): Promise<boolean>;
+  delete(id: string, deletedAt: number, tombstoneIfAbsent?: boolean, extra?: readonly StoreWrite[]): Promise<boolean>;
   /** True when `id` was shredded here. */
   isDeleted(id: string): Promise<boolean>;
   /** Every live document (unordered: storage keys are hashes). */
@@ -207,7 +215,7 @@ export function createDocStore(store: Store, keyring: Keyring, random: Random, o
   };
 
   /** Checks that `item` may be created and returns its handle and writes. Throws "deleted", "exists". */
-  const creation = async ({ id, kind, versionHash, delta }: NewDoc) => {
+  const creation = async ({ id, kind, versionHash, delta, extra }: NewDoc) => {
     const hash = keyring.docHash(id);
     if (await isDeletedHash(hash)) throw new ConcordError("deleted", `document "${id}" was deleted and cannot be recreated`);
     if (await store.get(layout.dataKey(hash))) throw new ConcordError("exists", `document "${id}" already exists`);
@@ -218,6 +226,7 @@ export function createDocStore(store: Store, keyring: Keyring, random: Random, o
     if (delta === undefined) writes.push(...newDocRecords(doc, versionHash));
     // One metadata record, naming the first delta as the head: sealed once.
     else writes.push({ key: layout.dataKey(hash), value: keyring.wrapDataKey(hash, doc.dataKey) }, ...logRecords(doc, 1, delta), versions.record(doc, versionHash));
+    if (extra) writes.push(...extra);
     return { doc, writes };
   };
 
@@ -252,16 +261,17 @@ export function createDocStore(store: Store, keyring: Keyring, random: Random, o
       });
     },
 
-    async replace(id, kind, versionHash, keep) {
+    async replace(id, kind, versionHash, keep, extra) {
       const { doc, writes } = await swapRecords(id, kind, versionHash);
       const kept = keep && await keptRecords(keep, writes);
+      if (extra) writes.push(...extra);
       await commits.commit(writes);
       return { doc, kept };
     },
 
-    async rewrite(id, kind, delta, versionHash) {
+    async rewrite(id, kind, delta, versionHash, extra) {
       const { doc, writes } = await swapRecords(id, kind, versionHash);
-      writes.push(...logRecords(doc, 1, delta));
+      writes.push(...logRecords(doc, 1, delta), ...(extra ?? []));
       await commits.commit(writes);
       return doc;
     },
@@ -272,9 +282,12 @@ export function createDocStore(store: Store, keyring: Keyring, random: Random, o
       return loadStoredDoc(store, keyring, id, { skipChainCheck: options.skipChainCheck ?? false });
     },
 
-    append(doc, seq, delta) {
-      return commits.commit(logRecords(doc, seq, delta));
+    append(doc, seq, delta, extra) {
+      const writes = logRecords(doc, seq, delta);
+      return commits.commit(extra && extra.length > 0 ? [...writes, ...extra] : writes);
     },
+
+    commit: (writes) => commits.commit(writes),
 
     compact(doc, seq, snapshot, fromSeq) {
       const sealed = seal(doc.dataKey, encodePayload(snapshot), recordAad("snapshot", doc.hash, seq), random);
@@ -291,7 +304,7 @@ export function createDocStore(store: Store, keyring: Keyring, random: Random, o
       return commits.commit(writes);
     },
 
-    async delete(id, deletedAt, tombstoneIfAbsent = false) {
+    async delete(id, deletedAt, tombstoneIfAbsent = false, extra) {
       const hash = keyring.docHash(id);
       await commits.drain();
       if (await isDeletedHash(hash)) return false;
@@ -312,6 +325,7 @@ export function createDocStore(store: Store, keyring: Keyring, random: Random, o
       ];
       versions.forget(hash);
       for await (const [key] of store.scan(layout.logPrefix(hash))) writes.push({ key });
+      if (extra) writes.push(...extra);
       await commits.commit(writes);
       return present;
     },
