@@ -196,7 +196,9 @@ export function createDocWriter(deps: DocWriterDeps): DocWriter {
     slots.cache.resized(doc.handle.id);
     maybeCompact(doc);
     const landed = write.then(() => doc, (error: unknown) => retry(doc, delta, attempt, error));
-    durableOf.set(doc, landed.then(() => undefined));
+    const settled = landed.then(() => undefined);
+    settled.catch(() => undefined); // its failure is the caller's to report; unawaited, it must not crash the process
+    durableOf.set(doc, settled);
     return landed;
   };
 

@@ -9,10 +9,11 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import type { DocKind } from "../../src/doc/engine.ts";
-import { isConcordError } from "../../src/errors.ts";
+import { ConcordError, isConcordError } from "../../src/errors.ts";
 import { openReplica, type Replica } from "../../src/replica/replica.ts";
 import { createSeededRandom } from "../../src/runtime/random.ts";
 import { createMemoryDisk, type MemoryDisk } from "../../src/storage/memory-store.ts";
+import type { Store } from "../../src/storage/store.ts";
 import { testKey } from "../helpers/replicas.ts";
 
 const key = testKey();
@@ -139,4 +140,38 @@ describe("two processes writing one shared store", () => {
       { numRuns: 40, seed },
     );
   });
+
+  for (const landed of [false, true]) {
+    it(`goes on writing after a store write failed${landed ? " (its batch did land: an outcome unknown to the writer)" : ""}, acknowledging only what is stored`, async () => {
+      const disk = createMemoryDisk();
+      const inner = disk.open();
+      let failNext = false;
+      const store: Store = {
+        ...inner,
+        get: (k) => inner.get(k),
+        scan: (p) => inner.scan(p),
+        snapshot: () => inner.snapshot(),
+        close: () => inner.close(),
+        async write(batch, options) {
+          if (!failNext) return inner.write(batch, options);
+          failNext = false;
+          if (landed) await inner.write(batch, options);
+          throw new ConcordError("unavailable", "the connection was lost at COMMIT");
+        },
+      };
+      const r = await openReplica({ store, masterKey: key, random: createSeededRandom(7) });
+      await r.create("d", "yjs");
+      await r.patch("d", [{ op: "push", path: ["items"], value: "before" }]);
+      failNext = true;
+      const lost = await r.patch("d", [{ op: "push", path: ["items"], value: "failed" }]).then(() => "acked", (e: { code?: string }) => e.code);
+      expect(lost).toBe("unavailable");
+      // Queued right behind it too: the replica is not wedged.
+      await Promise.all([r.patch("d", [{ op: "push", path: ["items"], value: "after1" }]), r.patch("d", [{ op: "push", path: ["items"], value: "after2" }])]);
+      const live = ((await r.read("d")).value as { items: string[] }).items;
+      await r.close();
+      const stored = ((await fresh(disk, "d")) as { items: string[] }).items;
+      expect(stored).toEqual(live);
+      expect([...stored].sort()).toEqual(landed ? ["after1", "after2", "before", "failed"] : ["after1", "after2", "before"]);
+    });
+  }
 });
