@@ -212,8 +212,16 @@ export function createDocWriter(deps: DocWriterDeps): DocWriter {
     }
     counters.writeConflicts++;
     return slots.write(doc.handle.id, (fresh) => {
-      // Validated when it was first applied; applied as a region's delta, it may hold a whole state's worth.
-      if (applyUncounted(fresh, delta, "region")) return append(fresh, delta, attempt + 1);
+      let changed: boolean;
+      try {
+        // Validated when it was first applied; applied as a region's delta, it may hold a whole state's worth.
+        changed = applyUncounted(fresh, delta, "region");
+      } catch (cause) {
+        // It builds on an earlier write of the old instance that failed and is not in the store: this write
+        // was sound, it cannot be stored now; the caller may retry it as for any unavailable store.
+        throw new ConcordError("unavailable", `a write to "${doc.handle.id}" built on an earlier write that failed`, { cause });
+      }
+      if (changed) return append(fresh, delta, attempt + 1);
       // Already there: the reloaded state holds it, or a write to the new instance does.
       return durable(fresh).then(() => fresh);
     });

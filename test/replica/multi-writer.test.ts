@@ -174,4 +174,33 @@ describe("two processes writing one shared store", () => {
       expect([...stored].sort()).toEqual(landed ? ["after1", "after2", "before", "failed"] : ["after1", "after2", "before"]);
     });
   }
+
+  it("fails a write that built on a failed one with unavailable, and stores none of it", async () => {
+    const disk = createMemoryDisk();
+    const inner = disk.open();
+    let failNext = false;
+    const store: Store = {
+      get: (k) => inner.get(k),
+      scan: (p) => inner.scan(p),
+      snapshot: () => inner.snapshot(),
+      close: () => inner.close(),
+      async write(batch, options) {
+        if (!failNext) return inner.write(batch, options);
+        failNext = false;
+        throw new ConcordError("unavailable", "the connection was lost");
+      },
+    };
+    const r = await openReplica({ store, masterKey: key, random: createSeededRandom(8) });
+    await r.create("t", "yjs");
+    await r.patch("t", [{ op: "insertText", path: ["text"], index: 0, text: "ab" }]);
+    failNext = true;
+    const first = r.patch("t", [{ op: "insertText", path: ["text"], index: 2, text: "cd" }]);
+    // Inserted after "cd": its delta names an item of the first write, which never reaches the store.
+    const second = r.patch("t", [{ op: "insertText", path: ["text"], index: 4, text: "ef" }]);
+    const codes = await Promise.all([first, second].map((p) => p.then(() => "acked", (e: { code?: string }) => e.code)));
+    expect(codes).toEqual(["unavailable", "unavailable"]);
+    await r.patch("t", [{ op: "insertText", path: ["text"], index: 2, text: "!" }]);
+    await r.close();
+    expect(await fresh(disk, "t")).toEqual({ text: "ab!" });
+  });
 });
