@@ -9,6 +9,11 @@
  * A write becomes durable ("lands") after `writeLatencyMs` on that clock, or
  * on a microtask when the latency is 0; reads see landed writes only, so a
  * reader never sees anything a crash could still take away.
+ *
+ * Several handles open on one disk at once behave as several processes
+ * sharing one database (a region on PostgreSQL): their batches land in one
+ * order, and a conditional batch is checked as it lands, against everything
+ * landed before it, whichever handle wrote it.
  */
 import { ConcordError } from "../errors.ts";
 import { type Clock, systemClock } from "../runtime/clock.ts";
