@@ -45,9 +45,12 @@ export function createIndexedDocStore(deps: IndexedDocStoreDeps): DocStore {
     },
 
     async create(id, kind, versionHash) {
+      // Not {}: records a salvage left behind (see store-rebuild.ts) must be moved, not shadowed. Read before the
+      // creation, not after: nothing writes an absent document's record meanwhile (a creation elsewhere makes this
+      // one fail), and a creation then never waits on a read behind its own commit.
+      const held = m.indexable(id) ? await m.readHeld(deps.docHash(id)) : {};
       const doc = await docs.create(id, kind, versionHash);
-      // Not {}: records a salvage left behind (see store-rebuild.ts) must be moved, not shadowed.
-      m.remember(doc, m.indexable(id) ? await m.readHeld(doc.hash) : {});
+      m.remember(doc, held);
       return doc;
     },
 
