@@ -18,6 +18,7 @@ export const errorCodes = [
   "closed", // the replica or store was closed
   "not_caught_up", // a read-your-writes token this region has not reached yet
   "precondition_failed", // a conditional write (ifVersion, If-Match) whose document is no longer at that version here (details: etag, version)
+  "conflict", // a conditional store write whose expected values changed (another process wrote first); nothing was written (details: keys)
   "timeout", // an operation that did not finish within its timeoutMs
   "unavailable", // a peer or resource that cannot be reached now
   "storage_full", // the store refused a write for lack of space (a browser's quota, a full disk); nothing was written

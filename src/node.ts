@@ -127,7 +127,7 @@ async function holdsDocuments(path: string): Promise<boolean> {
 function releasingOnClose(store: Store, lock: DirLock): Store {
   return {
     get: (key) => store.get(key),
-    write: (batch) => store.write(batch),
+    write: (batch, options) => store.write(batch, options),
     scan: (prefix) => store.scan(prefix),
     snapshot: () => store.snapshot(),
     async close() {

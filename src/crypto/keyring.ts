@@ -9,7 +9,7 @@
  * index secret too. Destroying a document's wrapped data key shreds the
  * document (see DocStore.delete).
  */
-import { ConcordError } from "../errors.ts";
+import { ConcordError, isConcordError } from "../errors.ts";
 import type { Random } from "../runtime/random.ts";
 import type { Store } from "../storage/store.ts";
 import { bytesEqual, toHex } from "../storage/bytes.ts";
@@ -80,7 +80,14 @@ export async function openKeyring(store: Store, masterKey: Uint8Array, random: R
       throw new ConcordError("corrupt_record", "the data directory holds records but no keyring: it is damaged or not Concord's");
     }
     sealedSecret = seal(masterKey, random.bytes(keyBytes), recordAad("keyring", null, 0, keyId), random);
-    await store.write([{ key: layout.keyring(keyId), value: sealedSecret }]);
+    // Processes of one region opening an empty shared store at once (PostgreSQL) must agree on one secret:
+    // only the first creation lands, and the others read it back.
+    try {
+      await store.write([{ key: layout.keyring(keyId), value: sealedSecret }], { expect: [{ key: layout.keyring(keyId), value: undefined }] });
+    } catch (error) {
+      if (!isConcordError(error, "conflict")) throw error;
+      return openKeyring(store, masterKey, random);
+    }
   }
   const indexSecret = open(masterKey, sealedSecret, recordAad("keyring", null, 0, keyId), "the keyring");
   return createKeyring(masterKey, keyId, indexSecret, random);

@@ -4,9 +4,20 @@
  * the log into a snapshot when it has grown. Also hands out the local change
  * sequence every announcement carries. Callers reach the instance through
  * DocSlots.write, which guarantees it is the one cached.
+ *
+ * Another process sharing the store (a region on PostgreSQL) may write the
+ * document between this instance's load and its append: the append then
+ * conflicts (see src/storage/doc-store.ts) and nothing of it is stored. The
+ * instance is retired, the document reloaded from the store (which holds the
+ * other process's writes), and the delta applied and appended again: a CRDT
+ * delta that applied to a state applies to any state that includes it. The
+ * caller's promise resolves only once its delta is durable, and rejects with
+ * "unavailable" after `maxWriteAttempts`. A write that fails outright
+ * ("unavailable": the store is down) retires the instance too, since its
+ * live state holds a delta the store may not; the next use reloads.
  */
 import type { DocEngine } from "../doc/engine.ts";
-import { isConcordError } from "../errors.ts";
+import { ConcordError, isConcordError } from "../errors.ts";
 import type { DocHandle, DocStore } from "../storage/doc-store.ts";
 import type { ChangeFeed } from "./change-feed.ts";
 import type { DocSlots } from "./doc-slots.ts";
@@ -58,6 +69,12 @@ export interface DocWriter {
    * of the same group commit), and one computation serves the whole batch.
    */
   persist(doc: LoadedDoc, delta: Uint8Array, origin: "local" | "remote"): Promise<Persisted>;
+  /**
+   * Resolves once every write persist() made through `doc` is durable (after
+   * any retry on a conflict); rejects if one of them failed. What a write
+   * that changed nothing waits for: the state it found may still be on its way.
+   */
+  durable(doc: LoadedDoc): Promise<void>;
   /** Injected bug skipRemotePersist: observers hear of a change the store never got. */
   announceUnpersisted(doc: LoadedDoc, delta: Uint8Array): void;
   /** Announces a new (empty) document as a change carrying its empty state. */
@@ -77,8 +94,12 @@ export interface DocWriter {
   /** The next local change sequence (deletions take one too). */
   nextLocalSeq(): number;
   /** kindConflicts: documents whose losing kind's copy this replica moved aside (see remote-apply.ts). */
-  readonly counters: { compactions: number; rejectedDeltas: number; kindConflicts: number };
+  /** writeConflicts: appends written again after another process wrote the document first. */
+  readonly counters: { compactions: number; rejectedDeltas: number; kindConflicts: number; writeConflicts: number };
 }
+
+/** Appends of one delta tried before "unavailable" while other processes keep winning the race for the document. */
+export const maxWriteAttempts = 8;
 
 /**
  * What a document at `since` lacks of the whole state `bytes`, as a delta;
@@ -96,7 +117,9 @@ export function wholeStateChanges(engine: DocEngine<unknown>, bytes: Uint8Array,
 
 export function createDocWriter(deps: DocWriterDeps): DocWriter {
   const { docs, slots, feed, bugs } = deps;
-  const counters = { compactions: 0, rejectedDeltas: 0, kindConflicts: 0 };
+  const counters = { compactions: 0, rejectedDeltas: 0, kindConflicts: 0, writeConflicts: 0 };
+  // Per live instance, its latest write including any retry (see durable()).
+  const durableOf = new WeakMap<LoadedDoc, Promise<void>>();
   let localSeq = 0;
   let lastVersion: { doc: LoadedDoc; seq: number; bytes: Uint8Array; text: string; tag?: string } | undefined;
 
@@ -156,9 +179,54 @@ export function createDocWriter(deps: DocWriterDeps): DocWriter {
     doc.logBytes = 0;
     counters.compactions++;
     doc.lastWrite = docs.compact(doc.handle, doc.seq, snapshot, fromSeq);
-    // A failed compaction fails the group commit, which every later write reports; nothing to do here.
+    // A compaction that conflicted or failed wrote nothing: the log stays, and the next write to the instance
+    // (which expects the metadata the compaction would have written) conflicts and reloads it.
     doc.lastWrite.catch(() => undefined);
   };
+
+  /** Appends `delta` to `doc` synchronously; resolves once durable (retried on a conflict) with the instance it is in. */
+  const append = (doc: LoadedDoc, delta: Uint8Array, attempt: number): Promise<LoadedDoc> => {
+    const seq = ++doc.seq;
+    const write = docs.append(doc.handle, seq, delta);
+    docs.markChanged(doc.handle, () => versionHash(doc.engine.version(doc.state)));
+    doc.lastWrite = write;
+    doc.logBytes += delta.length;
+    doc.size = doc.engine.sizeEstimate(doc.state);
+    slots.cache.resized(doc.handle.id);
+    maybeCompact(doc);
+    const landed = write.then(() => doc, (error: unknown) => retry(doc, delta, attempt, error));
+    const settled = landed.then(() => undefined);
+    settled.catch(() => undefined); // its failure is the caller's to report; unawaited, it must not crash the process
+    durableOf.set(doc, settled);
+    return landed;
+  };
+
+  /** After a failed append: retires the instance and, for a conflict, appends again to the document reloaded. */
+  const retry = async (doc: LoadedDoc, delta: Uint8Array, attempt: number, error: unknown): Promise<LoadedDoc> => {
+    // Its live state holds a delta the store does not (or may not) have.
+    slots.retire(doc);
+    if (!isConcordError(error, "conflict")) throw error;
+    if (attempt >= maxWriteAttempts) {
+      throw new ConcordError("unavailable", `a write to "${doc.handle.id}" kept conflicting with other processes (${attempt} attempts)`, { cause: error });
+    }
+    counters.writeConflicts++;
+    return slots.write(doc.handle.id, (fresh) => {
+      let changed: boolean;
+      try {
+        // Validated when it was first applied; applied as a region's delta, it may hold a whole state's worth.
+        changed = applyUncounted(fresh, delta, "region");
+      } catch (cause) {
+        // It builds on an earlier write of the old instance that failed and is not in the store: this write
+        // was sound, it cannot be stored now; the caller may retry it as for any unavailable store.
+        throw new ConcordError("unavailable", `a write to "${doc.handle.id}" built on an earlier write that failed`, { cause });
+      }
+      if (changed) return append(fresh, delta, attempt + 1);
+      // Already there: the reloaded state holds it, or a write to the new instance does.
+      return durable(fresh).then(() => fresh);
+    });
+  };
+
+  const durable = (doc: LoadedDoc): Promise<void> => durableOf.get(doc) ?? doc.lastWrite;
 
   return {
     counters,
@@ -191,14 +259,7 @@ export function createDocWriter(deps: DocWriterDeps): DocWriter {
     },
 
     async persist(doc, delta, origin) {
-      const seq = ++doc.seq;
-      const write = docs.append(doc.handle, seq, delta);
-      docs.markChanged(doc.handle, () => versionHash(doc.engine.version(doc.state)));
-      doc.lastWrite = write;
-      doc.logBytes += delta.length;
-      doc.size = doc.engine.sizeEstimate(doc.state);
-      slots.cache.resized(doc.handle.id);
-      maybeCompact(doc);
+      const landed = append(doc, delta, 1);
       // Sockets relay it and gossip pushes it now ("applied" listeners); the durable event follows with the same
       // delta and local sequence, and only it acknowledges anything (see change-feed.ts).
       const changeSeq = ++localSeq;
@@ -207,10 +268,12 @@ export function createDocWriter(deps: DocWriterDeps): DocWriter {
         const { id, kind } = doc.handle;
         return { type: "change", id, kind, delta, version, versionBytes, origin, localSeq: changeSeq };
       });
-      if (bugs.ackBeforeDurable) write.catch(() => undefined);
-      else await write;
+      if (!bugs.ackBeforeDurable) return announce(await landed, delta, origin, changeSeq);
+      landed.catch(() => undefined);
       return announce(doc, delta, origin, changeSeq);
     },
+
+    durable,
 
     announceUnpersisted(doc, delta) {
       lastVersion = undefined; // its change took no seq: the cached version would be stale

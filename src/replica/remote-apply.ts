@@ -104,7 +104,7 @@ export async function applyRemoteStaged(deps: RemoteApplyDeps, id: string, kind:
         outcome = await slots.write(id, (doc): Outcome => {
           if (doc.handle.kind !== kind) return { kindHere: doc.handle.kind };
           const applied = writer.applyFromRegion(doc, delta);
-          if (!applied.changed) return { done: doc.lastWrite };
+          if (!applied.changed) return { done: writer.durable(doc) };
           if (deps.bugs.skipRemotePersist) {
             writer.announceUnpersisted(doc, applied.delta);
             return { done: Promise.resolve() };

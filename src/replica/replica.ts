@@ -537,7 +537,7 @@ export class Replica {
   }
 
   private async acknowledge(doc: LoadedDoc, persisted: Persisted | undefined, options: WriteOptions, delta?: Uint8Array): Promise<WriteAck> {
-    if (persisted === undefined) await doc.lastWrite; // nothing new, but it may still be on its way to disk
+    if (persisted === undefined) await this.writer.durable(doc); // nothing new, but it may still be on its way to disk
     const localSeq = persisted?.localSeq;
     const { version, versionBytes } = persisted ?? this.writer.currentVersion(doc);
     const ack = { id: doc.handle.id, version, token: version, changed: localSeq !== undefined, replicatedTo: 1 } as WriteAck;

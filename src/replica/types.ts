@@ -253,6 +253,8 @@ export interface ReplicaStats {
   rejectedDeltas: number;
   /** Documents whose losing kind's copy this replica moved to a conflict document (see src/replica/remote-apply.ts). */
   kindConflicts: number;
+  /** Appends written again because another process sharing the store wrote the document first (see doc-writer.ts). */
+  writeConflicts: number;
   /** Damaged documents (records failing their checks) rewritten from a peer's whole state (see doc-repair.ts). */
   docsRepaired: number;
   /** Client deltas waiting for the updates they build on (a pipelining writer's; see client-pending.ts). */

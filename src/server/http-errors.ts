@@ -18,6 +18,8 @@ const statusByCode: Record<ErrorCode, ContentfulStatusCode> = {
   exists: 409,
   not_caught_up: 409,
   precondition_failed: 412,
+  // A store write raced another process; the replica retries it, so a client sees this only once retries ran out.
+  conflict: 503,
   deleted: 410,
   too_large: 413,
   unsupported: 415,

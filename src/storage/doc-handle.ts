@@ -14,6 +14,13 @@ export interface DocHandle {
    * holds it). The metadata written with each record names this head.
    */
   readonly chain: ChainHead;
+  /**
+   * The sealed metadata this handle last read or wrote (undefined: none yet,
+   * a new document). Every write through the handle expects the store to
+   * still hold it, so a write by another process in between makes it
+   * conflict instead of forking the chain (see doc-store.ts).
+   */
+  sealedMeta: Uint8Array | undefined;
 }
 
 export interface StoredDoc extends DocHandle {

@@ -101,7 +101,7 @@ export async function loadStoredDoc(store: Store, keyring: Keyring, id: string, 
   const meta = openMeta(dataKey, hash, sealedMeta);
   if (meta.id !== id) throw corrupt(`document "${id}" holds the metadata of another document`);
   const { chain } = meta;
-  if (options.skipChainCheck) return loadUnchecked(store, id, hash, dataKey, meta.kind);
+  if (options.skipChainCheck) return { ...(await loadUnchecked(store, id, hash, dataKey, meta.kind)), sealedMeta };
 
   const snapshot = await readSnapshot(store, id, hash, dataKey, chain);
   let storedBytes = snapshot?.stored ?? 0;
@@ -123,7 +123,7 @@ export async function loadStoredDoc(store: Store, keyring: Keyring, id: string, 
   if (expected - 1 !== chain.headSeq) throw corrupt(`the log of "${id}" ends at ${expected - 1}, its metadata at ${chain.headSeq}`);
   if (!bytesEqual(previous, chain.headHash)) throw corrupt(`the last record of "${id}" is not the one its metadata names`);
   return {
-    id, kind: meta.kind, hash, dataKey, chain: { ...chain },
+    id, kind: meta.kind, hash, dataKey, chain: { ...chain }, sealedMeta,
     snapshotSeq: chain.snapshotSeq, snapshot: snapshot?.bytes, log, storedBytes,
     recordedVersion: await recordedVersion(store, keyring, id, hash),
   };
@@ -149,7 +149,39 @@ async function loadUnchecked(store: Store, id: string, hash: Uint8Array, dataKey
     previous = recordHash(value);
   }
   return {
-    id, kind, hash, dataKey, chain: { snapshotSeq, snapshotHash, headSeq: seq, headHash: previous },
+    id, kind, hash, dataKey, chain: { snapshotSeq, snapshotHash, headSeq: seq, headHash: previous }, sealedMeta: undefined,
     snapshotSeq, snapshot, log, storedBytes: 0, recordedVersion: undefined,
   };
+}
+
+/** Loads retried while another process keeps writing the document under them, before "unavailable". */
+const consistentLoadAttemptsMax = 8;
+
+/**
+ * loadStoredDoc, made safe against other processes writing the same store (a
+ * region on PostgreSQL): its reads are not one snapshot, so a write landing
+ * between them can make a sound document look damaged (a log record beyond
+ * the head it read, a snapshot its metadata does not name) or mix two states.
+ * Every write to a document rewrites its sealed metadata (a fresh nonce each
+ * time, so never the same bytes twice) or expects it unchanged, so metadata
+ * that reads the same before and after the load means no write landed in
+ * between: the result, or the damage, is real. Otherwise the load runs again.
+ */
+export async function loadConsistent(store: Store, keyring: Keyring, id: string, options: LoadOptions = {}): Promise<StoredDoc | undefined> {
+  const metaKey = layout.meta(keyring.docHash(id));
+  const same = (a: Uint8Array | undefined, b: Uint8Array | undefined) => (a === undefined || b === undefined ? a === b : bytesEqual(a, b));
+  for (let attempt = 1; ; attempt++) {
+    const before = await store.get(metaKey);
+    let loaded: StoredDoc | undefined;
+    try {
+      loaded = await loadStoredDoc(store, keyring, id, options);
+    } catch (error) {
+      if (!isConcordError(error, "corrupt_record") || same(before, await store.get(metaKey)) || attempt >= consistentLoadAttemptsMax) throw error;
+      continue;
+    }
+    if (same(before, await store.get(metaKey))) return loaded;
+    if (attempt >= consistentLoadAttemptsMax) {
+      throw new ConcordError("unavailable", `document "${id}" kept changing while it loaded (${attempt} attempts)`);
+    }
+  }
 }

@@ -31,7 +31,8 @@ import {
 import { lockStore, type ReleaseLock } from "./indexeddb-lock.ts";
 import { idbKey, keyRangeOf, readPage, valueBytesOf, type Entry, type KeyRangeFactory, type KeySpan } from "./indexeddb-range.ts";
 import { checkBatch, checkKey, checkPrefix, closedError } from "./store-checks.ts";
-import type { Store, StoreSnapshot, StoreWrite } from "./store.ts";
+import { checkExpectations, conflictError, unmetKeys } from "./store-expect.ts";
+import type { Store, StoreExpectation, StoreSnapshot, StoreWrite, StoreWriteOptions } from "./store.ts";
 
 export interface IndexedDbStoreOptions extends IndexedDbLocation {
   /** The IDBKeyRange that goes with `indexedDB`. Default: `globalThis.IDBKeyRange`. */
@@ -152,21 +153,25 @@ class IndexedDbStore implements Store {
     return value === undefined ? undefined : valueBytesOf(value);
   }
 
-  write(batch: readonly StoreWrite[]): Promise<void> {
+  write(batch: readonly StoreWrite[], options?: StoreWriteOptions): Promise<void> {
+    let expect: StoreExpectation[];
     try {
       this.ensureOpen();
       checkBatch(batch);
+      expect = checkExpectations(options?.expect); // copies: the reads happen later, in the transaction
     } catch (error) {
       return Promise.reject(error);
     }
-    if (batch.length === 0) return Promise.resolve();
+    if (batch.length === 0 && expect.length === 0) return Promise.resolve();
     let written: Promise<void>;
-    if (this.db !== undefined) {
+    if (this.db !== undefined && expect.length === 0) {
       // put() clones keys and values synchronously, so the caller may reuse its arrays once we return.
-      written = this.commit(this.db, batch);
+      written = this.commit(this.db, batch, expect);
     } else {
       const copies = batch.map((entry) => ({ key: entry.key.slice(), value: entry.value?.slice() }));
-      written = new Promise<IDBDatabase>((resolve) => this.waiting.push(resolve)).then((db) => this.commit(db, copies));
+      written = this.db !== undefined
+        ? this.commit(this.db, copies, expect)
+        : new Promise<IDBDatabase>((resolve) => this.waiting.push(resolve)).then((db) => this.commit(db, copies, expect));
       // If the open fails, nothing resolves `waiting`: fail the write with the open's error instead.
       written = Promise.race([written, this.opened.then(() => new Promise<never>(() => undefined))]);
     }
@@ -176,8 +181,13 @@ class IndexedDbStore implements Store {
     return written;
   }
 
-  /** One readwrite transaction for the whole batch, resolved on `complete`. Never throws: a failure rejects. */
-  private commit(db: IDBDatabase, batch: readonly StoreWrite[]): Promise<void> {
+  /**
+   * One readwrite transaction for the whole batch, resolved on `complete`. Never throws: a failure rejects.
+   * With expectations, the transaction first reads the expected keys and writes the batch from the last
+   * read's callback (a transaction stays active only inside its requests' callbacks); if one does not
+   * hold, it aborts and the write rejects with "conflict".
+   */
+  private commit(db: IDBDatabase, batch: readonly StoreWrite[], expect: readonly StoreExpectation[]): Promise<void> {
     const action = `writing to ${this.what}`;
     let tx: IDBTransaction;
     try {
@@ -187,18 +197,45 @@ class IndexedDbStore implements Store {
     }
     const done = transactionDone(tx, action);
     const entries = tx.objectStore(entriesStoreName);
-    try {
-      for (const { key, value } of batch) {
-        if (value === undefined) entries.delete(idbKey(key));
-        // A view of part of a larger buffer would be cloned with all of it: store exactly its bytes.
-        else entries.put(value.byteOffset === 0 && value.byteLength === value.buffer.byteLength ? value : value.slice(), idbKey(key));
+    let failure: ConcordError | undefined;
+    const putAll = () => {
+      try {
+        for (const { key, value } of batch) {
+          if (value === undefined) entries.delete(idbKey(key));
+          // A view of part of a larger buffer would be cloned with all of it: store exactly its bytes.
+          else entries.put(value.byteOffset === 0 && value.byteLength === value.buffer.byteLength ? value : value.slice(), idbKey(key));
+        }
+      } catch (cause) {
+        // A put that throws (DataCloneError, a connection closing) leaves the batch unfinished: undo all of it.
+        failure = indexedDbError(action, cause);
+        tx.abort();
       }
-    } catch (cause) {
-      // A put that throws (DataCloneError, a connection closing) leaves the batch unfinished: undo all of it.
+    };
+    if (expect.length === 0) putAll();
+    else this.checkThen(entries, expect, putAll, (unmet) => {
+      failure = conflictError(unmet, this.what);
       tx.abort();
-      return done.then(() => Promise.reject(indexedDbError(action, cause)), () => Promise.reject(indexedDbError(action, cause)));
+    });
+    return done.then(
+      () => (failure ? Promise.reject(failure) : undefined),
+      (error: unknown) => Promise.reject(failure ?? error),
+    );
+  }
+
+  /** Reads every expected key in the transaction, then calls `met` or `unmet` from the last read's callback. */
+  private checkThen(entries: IDBObjectStore, expect: readonly StoreExpectation[], met: () => void, unmet: (keys: Uint8Array[]) => void): void {
+    const found: Array<Uint8Array | undefined> = [];
+    let answered = 0;
+    for (const [index, { key }] of expect.entries()) {
+      const request = entries.get(idbKey(key));
+      request.onsuccess = () => {
+        found[index] = request.result === undefined ? undefined : valueBytesOf(request.result);
+        if (++answered < expect.length) return;
+        const keys = unmetKeys(expect, (_, i) => found[i]);
+        if (keys.length === 0) met();
+        else unmet(keys);
+      };
     }
-    return done;
   }
 
   async *scan(prefix: Uint8Array): AsyncGenerator<Entry> {

@@ -25,7 +25,8 @@ import { copyBytes, prefixEnd } from "./bytes.ts";
 import { recordCleanClose } from "./lmdb-clean-close.ts";
 import { checkLmdbDirectory, lmdbDataFile } from "./lmdb-env-check.ts";
 import { checkBatch, checkKey, checkPrefix, closedError } from "./store-checks.ts";
-import type { Store, StoreSnapshot } from "./store.ts";
+import { checkExpectations, conflictError, unmetKeys } from "./store-expect.ts";
+import type { Store, StoreExpectation, StoreSnapshot, StoreWrite } from "./store.ts";
 
 export interface LmdbStoreOptions {
   /** The store's directory; created (with parents) if missing. */
@@ -118,6 +119,35 @@ function wrapDatabase(db: RootDatabase<Uint8Array, Uint8Array>, path: string, re
   const failed = (action: string, cause: unknown): ConcordError =>
     new ConcordError("unavailable", `${action} ${what} failed: ${errorText(cause)}`, { cause });
 
+  // Set while a conditional write, or a write queued behind one, is outstanding (see write()).
+  let ordered: Promise<void> | undefined;
+  // lmdb-js copies keys into its instruction buffer during put(), but keeps only a pointer to each value
+  // until the commit: values are copied so the caller can reuse its arrays at once.
+  const plainWrite = async (batch: readonly StoreWrite[]): Promise<void> => {
+    const writes = batch.map((entry) => ({ key: entry.key, value: entry.value && copyBytes(entry.value) }));
+    let committed: Promise<boolean>;
+    try {
+      // One block in the instruction queue: the writer thread does not
+      // commit in the middle of a batch (writer.cpp waits while inside a
+      // block), so the batch lands whole in one transaction. Validation
+      // above matters: an exception thrown inside the callback would still
+      // let lmdb-js commit the operations queued before it.
+      committed = db.batch(() => {
+        for (const { key, value } of writes) {
+          if (value === undefined) void db.remove(key);
+          else void db.put(key, value);
+        }
+      });
+    } catch (cause) {
+      throw failed("a write to", cause);
+    }
+    try {
+      await committed;
+    } catch (cause) {
+      throw failed("a write to", cause);
+    }
+  };
+
   return {
     async get(key) {
       ensureOpen();
@@ -132,34 +162,24 @@ function wrapDatabase(db: RootDatabase<Uint8Array, Uint8Array>, path: string, re
       return value === undefined ? undefined : copyBytes(value);
     },
 
-    async write(batch) {
+    async write(batch, options) {
       ensureOpen();
       checkBatch(batch);
-      // lmdb-js copies keys into its instruction buffer during put(), but
-      // keeps only a pointer to each value until the commit: copy values now
-      // so the caller can reuse its arrays at once.
-      const writes = batch.map((entry) => ({ key: entry.key, value: entry.value && copyBytes(entry.value) }));
-      let committed: Promise<boolean>;
-      try {
-        // One block in the instruction queue: the writer thread does not
-        // commit in the middle of a batch (writer.cpp waits while inside a
-        // block), so the batch lands whole in one transaction. Validation
-        // above matters: an exception thrown inside the callback would still
-        // let lmdb-js commit the operations queued before it.
-        committed = db.batch(() => {
-          for (const { key, value } of writes) {
-            if (value === undefined) void db.remove(key);
-            else void db.put(key, value);
-          }
+      const expect = checkExpectations(options?.expect);
+      if (expect.length > 0 || ordered !== undefined) {
+        // lmdb-js runs transaction callbacks after the plain writes of the same event turn, not in call
+        // order: a conditional write waits for every write issued before it, and later writes wait for it.
+        const writes = batch.map((entry) => ({ key: copyBytes(entry.key), value: entry.value && copyBytes(entry.value) }));
+        const before: PromiseLike<unknown> = ordered ?? db.committed;
+        const run = Promise.resolve(before).catch(() => undefined).then(() =>
+          expect.length > 0 ? conditionalWrite(db, writes, expect, what, failed) : plainWrite(writes));
+        ordered = run;
+        void run.catch(() => undefined).then(() => {
+          if (ordered === run) ordered = undefined;
         });
-      } catch (cause) {
-        throw failed("a write to", cause);
+        return run;
       }
-      try {
-        await committed;
-      } catch (cause) {
-        throw failed("a write to", cause);
-      }
+      return plainWrite(batch);
     },
 
     async *scan(prefix) {
@@ -190,7 +210,8 @@ function wrapDatabase(db: RootDatabase<Uint8Array, Uint8Array>, path: string, re
       // lmdb-js's close() waits for outstanding transactions before closing the environment.
       // Once closed, the file is left as its last commit made it: a record of that lets the next open skip
       // the walk of every page (lmdb-clean-close.ts). Written before release(): no open in this process meanwhile.
-      closing ??= db.close().then(
+      // Writes queued behind a conditional one are not in lmdb-js's queue yet: they go first.
+      closing ??= Promise.resolve(ordered).catch(() => undefined).then(() => db.close()).then(
         () => recordCleanClose(path, join(path, lmdbDataFile)).finally(release),
         (cause: unknown) => {
           release();
@@ -200,6 +221,39 @@ function wrapDatabase(db: RootDatabase<Uint8Array, Uint8Array>, path: string, re
       return closing;
     },
   };
+}
+
+/**
+ * A conditional write: one lmdb-js asynchronous transaction whose callback
+ * reads the expected keys and writes the batch only if every one holds. The
+ * callback runs inside the write transaction, in call order with the other
+ * writes of this handle (lmdb-js README, `transaction`), so no write lands
+ * between the check and the batch. It returns the unmet keys rather than
+ * throwing: lmdb-js would still commit what an aborted callback queued
+ * before it threw in some modes, and there is nothing to undo here anyway.
+ * Slower than db.batch (a callback on the main thread inside the
+ * transaction), so unconditional writes keep the batch path.
+ */
+async function conditionalWrite(
+  db: RootDatabase<Uint8Array, Uint8Array>, batch: readonly StoreWrite[], expect: readonly StoreExpectation[],
+  what: string, failed: (action: string, cause: unknown) => ConcordError,
+): Promise<void> {
+  const writes = batch.map((entry) => ({ key: copyBytes(entry.key), value: entry.value && copyBytes(entry.value) }));
+  let unmet: Uint8Array[];
+  try {
+    unmet = await db.transaction(() => {
+      const missing = unmetKeys(expect, (key) => db.get(key));
+      if (missing.length > 0) return missing;
+      for (const { key, value } of writes) {
+        if (value === undefined) db.removeSync(key);
+        else db.putSync(key, value);
+      }
+      return [];
+    });
+  } catch (cause) {
+    throw failed("a write to", cause);
+  }
+  if (unmet.length > 0) throw conflictError(unmet, what);
 }
 
 /**

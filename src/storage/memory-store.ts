@@ -9,13 +9,19 @@
  * A write becomes durable ("lands") after `writeLatencyMs` on that clock, or
  * on a microtask when the latency is 0; reads see landed writes only, so a
  * reader never sees anything a crash could still take away.
+ *
+ * Several handles open on one disk at once behave as several processes
+ * sharing one database (a region on PostgreSQL): their batches land in one
+ * order, and a conditional batch is checked as it lands, against everything
+ * landed before it, whichever handle wrote it.
  */
 import { ConcordError } from "../errors.ts";
 import { type Clock, systemClock } from "../runtime/clock.ts";
 import { copyBytes, fromByteString, prefixEnd, toByteString } from "./bytes.ts";
 import { createSortedKeyIndex } from "./sorted-key-index.ts";
 import { checkBatch, checkKey, checkPrefix, closedError } from "./store-checks.ts";
-import type { Store, StoreSnapshot, StoreWrite } from "./store.ts";
+import { checkExpectations, conflictError, unmetKeys } from "./store-expect.ts";
+import type { Store, StoreExpectation, StoreSnapshot, StoreWrite } from "./store.ts";
 
 export interface MemoryDiskOptions {
   /** Schedules write latency; only consulted when `writeLatencyMs` > 0. Default: the system clock. */
@@ -59,7 +65,10 @@ const scanPageKeys = 256;
 
 interface InFlightBatch {
   readonly writes: ReadonlyArray<readonly [string, Uint8Array | undefined]>;
+  /** Checked as the batch lands, against the batches landed before it: the order a real store checks in. */
+  readonly expect: readonly StoreExpectation[];
   readonly resolve: () => void;
+  readonly reject: (error: unknown) => void;
   /** Settles the internal promise close() waits on; called when the batch lands or is lost. */
   readonly settle: () => void;
   cancelTimer: (() => void) | undefined;
@@ -82,7 +91,14 @@ export function createMemoryDisk(options: MemoryDiskOptions = {}): MemoryDisk {
   // Bumped by every crash; a handle is alive only in the generation it was opened in.
   let generation = 0;
 
-  function apply(writes: InFlightBatch["writes"]): void {
+  /** Applies the batch if its expectations hold; the keys that did not (then nothing was applied). */
+  function apply(batch: Pick<InFlightBatch, "writes" | "expect">): Uint8Array[] {
+    const unmet = batch.expect.length === 0 ? [] : unmetKeys(batch.expect, (key) => data.get(toByteString(key)));
+    if (unmet.length === 0) applyWrites(batch.writes);
+    return unmet;
+  }
+
+  function applyWrites(writes: InFlightBatch["writes"]): void {
     for (const [key, value] of writes) {
       if (value === undefined) {
         if (data.delete(key)) index.delete(key);
@@ -100,22 +116,27 @@ export function createMemoryDisk(options: MemoryDiskOptions = {}): MemoryDisk {
       const batch = queue.shift();
       if (!batch) return;
       batch.cancelTimer?.();
-      apply(batch.writes);
+      const unmet = apply(batch);
       batch.state = "landed";
       batch.settle();
-      batch.resolve();
+      if (unmet.length === 0) batch.resolve();
+      else batch.reject(conflictError(unmet, "the memory store"));
       if (batch === target) return;
     }
   }
 
-  function enqueue(batch: readonly StoreWrite[]): { done: Promise<void>; settled: Promise<void> } {
+  function enqueue(batch: readonly StoreWrite[], expect: readonly StoreExpectation[]): { done: Promise<void>; settled: Promise<void> } {
     // Copy now: the caller may reuse its arrays as soon as write() returns.
     const writes = batch.map((entry) => [toByteString(entry.key), entry.value && copyBytes(entry.value)] as const);
     let resolve!: () => void;
+    let reject!: (error: unknown) => void;
     let settle!: () => void;
-    const done = new Promise<void>((r) => (resolve = r));
+    const done = new Promise<void>((r, j) => {
+      resolve = r;
+      reject = j;
+    });
     const settled = new Promise<void>((r) => (settle = r));
-    const item: InFlightBatch = { writes, resolve, settle, cancelTimer: undefined, state: "queued" };
+    const item: InFlightBatch = { writes, expect, resolve, reject, settle, cancelTimer: undefined, state: "queued" };
     queue.push(item);
     if (writeLatencyMs === 0) queueMicrotask(() => landThrough(item));
     else item.cancelTimer = clock.timer(writeLatencyMs, () => landThrough(item));
@@ -139,10 +160,11 @@ export function createMemoryDisk(options: MemoryDiskOptions = {}): MemoryDisk {
         return value && copyBytes(value);
       },
 
-      async write(batch) {
+      async write(batch, options) {
         ensureOpen();
         checkBatch(batch);
-        const { done, settled } = enqueue(batch);
+        const expect = checkExpectations(options?.expect);
+        const { done, settled } = enqueue(batch, expect);
         lastSettled = settled;
         return done;
       },
@@ -194,7 +216,8 @@ export function createMemoryDisk(options: MemoryDiskOptions = {}): MemoryDisk {
         const batch = lost[i]!;
         batch.cancelTimer?.();
         reached = reached && crashOptions.applyInFlight?.(i) === true;
-        if (reached) apply(batch.writes);
+        // A conditional batch that reached the disk is still checked there: its expectations may fail.
+        if (reached) apply(batch);
         batch.state = "lost";
         // Internal only: lets close() on a dead handle finish. The caller's promise stays pending.
         batch.settle();

@@ -43,6 +43,11 @@ export function storeSql(tables: StoreTables) {
       [`CREATE TABLE IF NOT EXISTS ${kv} (k BYTEA PRIMARY KEY, v BYTEA NOT NULL)`],
     ] as const,
     get: `SELECT v FROM ${kv} WHERE k = $1`,
+    /**
+     * The current values of the keys in the bytea[] $1, row-locked until the transaction ends: the check of
+     * a conditional write (postgres-writer.ts). FOR UPDATE is accepted by CockroachDB and YugabyteDB too.
+     */
+    lockKeys: `SELECT k, v FROM ${kv} WHERE k = ANY($1::bytea[]) FOR UPDATE`,
     count: `SELECT count(*) AS n FROM ${kv}`,
     /** Deletes every key in the bytea[] $1. */
     deleteKeys: `DELETE FROM ${kv} WHERE k = ANY($1::bytea[])`,

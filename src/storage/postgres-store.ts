@@ -27,6 +27,7 @@ import { migrateSchema } from "./postgres-schema.ts";
 import { openSnapshot } from "./postgres-snapshot.ts";
 import { checkIdentifier, storeSql } from "./postgres-sql.ts";
 import { createWriter, type QueuedBatch } from "./postgres-writer.ts";
+import { checkExpectations } from "./store-expect.ts";
 import { checkBatch, checkKey, checkPrefix, closedError } from "./store-checks.ts";
 import type { Store, StoreSnapshot } from "./store.ts";
 
@@ -152,13 +153,14 @@ function wrapPool(pool: pg.Pool, sql: ReturnType<typeof storeSql>, what: string,
       return value === undefined ? undefined : new Uint8Array(value);
     },
 
-    async write(batch) {
+    async write(batch, options) {
       ensureOpen();
       checkBatch(batch);
-      if (batch.length === 0) return;
+      const expect = checkExpectations(options?.expect);
+      if (batch.length === 0 && expect.length === 0) return;
       // Copies now: the caller may reuse its arrays as soon as write() returns.
       const queued: QueuedBatch = batch.map((e) => [Buffer.from(e.key), e.value === undefined ? null : Buffer.from(e.value)] as const);
-      await writer.write(queued);
+      await writer.write(queued, expect.map((e) => [Buffer.from(e.key), e.value === undefined ? null : Buffer.from(e.value)] as const));
     },
 
     async *scan(prefix) {

@@ -13,9 +13,19 @@
  * fresh connection: nothing of it committed. A failure at COMMIT (or of a
  * lone statement once sent) leaves its outcome unknown; its batches reject
  * with "unavailable" and may or may not be there, as after a crash.
+ *
+ * A conditional batch (Store write with `expect`) runs alone in its own
+ * SERIALIZABLE transaction: it row-locks the expected keys that exist
+ * (SELECT ... FOR UPDATE), compares, and writes only if every expectation
+ * holds, else rolls back and rejects with "conflict". Row locks cannot lock a
+ * key that is absent; SERIALIZABLE covers that case: two transactions that
+ * both saw a key absent and both write it cannot both commit (one fails with
+ * SQLSTATE 40001 and is retried from the start, where its check then fails).
+ * CockroachDB runs every transaction SERIALIZABLE; YugabyteDB supports it.
  */
 import type { StoreSql } from "./postgres-sql.ts";
 import { isConnectionError } from "./postgres-errors.ts";
+import { conflictError, unmetKeys } from "./store-expect.ts";
 
 /** One transaction takes at most this many queued batches, or this many bytes of them (a larger single batch goes alone). */
 const groupBatchesMax = 256;
@@ -24,6 +34,8 @@ const groupBytesMax = 8 << 20;
 const rowsPerStatement = 500;
 /** Value bytes per INSERT statement (a single larger row goes alone). */
 const bytesPerStatement = 8 << 20;
+/** Attempts of a conditional transaction that fails to serialize (40001) or deadlocks (40P01) before "unavailable". */
+const serializationAttemptsMax = 8;
 
 /** A connection checked out for one transaction. */
 export interface TransactionClient {
@@ -34,17 +46,23 @@ export interface TransactionClient {
 
 /** A batch, copied into Buffers the caller cannot touch; a null value deletes. */
 export type QueuedBatch = ReadonlyArray<readonly [Buffer, Buffer | null]>;
+/** Expectations of a conditional batch, as key and value (null: absent). */
+export type QueuedExpectations = ReadonlyArray<readonly [Buffer, Buffer | null]>;
 
 interface Pending {
   batch: QueuedBatch;
+  expect: QueuedExpectations;
   bytes: number;
   resolve: () => void;
   reject: (error: unknown) => void;
 }
 
 export interface Writer {
-  /** Queues `batch`; resolves once its transaction committed. Rejects with what `fail` makes of the error. */
-  write(batch: QueuedBatch): Promise<void>;
+  /**
+   * Queues `batch`; resolves once its transaction committed. Rejects with what `fail` makes of the error,
+   * or with ConcordError("conflict") when an expectation does not hold (then nothing was written).
+   */
+  write(batch: QueuedBatch, expect?: QueuedExpectations): Promise<void>;
   /** Resolves once every batch queued so far settled. */
   drained(): Promise<void>;
 }
@@ -57,10 +75,11 @@ export function createWriter(sql: StoreSql, connect: () => Promise<TransactionCl
     while (queue.length > 0) {
       const group = takeGroup(queue);
       try {
-        await commitWithRetry(sql, connect, group.map((p) => p.batch));
+        if (group[0]!.expect.length > 0) await commitConditional(sql, connect, group[0]!);
+        else await commitWithRetry(sql, connect, group.map((p) => p.batch));
         for (const p of group) p.resolve();
       } catch (error) {
-        const failure = fail(error);
+        const failure = error instanceof Conflict ? error.error : fail(error);
         for (const p of group) p.reject(failure);
       }
     }
@@ -68,11 +87,11 @@ export function createWriter(sql: StoreSql, connect: () => Promise<TransactionCl
   };
 
   return {
-    write(batch) {
+    write(batch, expect = []) {
       return new Promise<void>((resolve, reject) => {
         let bytes = 0;
         for (const [key, value] of batch) bytes += key.length + (value?.length ?? 0);
-        queue.push({ batch, bytes, resolve, reject });
+        queue.push({ batch, expect, bytes, resolve, reject });
         running ??= pump();
       });
     },
@@ -82,11 +101,79 @@ export function createWriter(sql: StoreSql, connect: () => Promise<TransactionCl
   };
 }
 
+/** The next group: unconditional batches up to the bounds, or one conditional batch alone (its check decides for it only). */
 function takeGroup(queue: Pending[]): Pending[] {
+  if (queue[0]!.expect.length > 0) return queue.splice(0, 1);
   let count = 1;
   let bytes = queue[0]!.bytes;
-  while (count < queue.length && count < groupBatchesMax && bytes + queue[count]!.bytes <= groupBytesMax) bytes += queue[count++]!.bytes;
+  while (
+    count < queue.length && count < groupBatchesMax && queue[count]!.expect.length === 0 && bytes + queue[count]!.bytes <= groupBytesMax
+  ) {
+    bytes += queue[count++]!.bytes;
+  }
   return queue.splice(0, count);
+}
+
+/** A conditional batch refused by its check: passed through as it is, never turned into "unavailable". */
+class Conflict extends Error {
+  constructor(readonly error: Error) {
+    super(error.message);
+  }
+}
+
+/** SQLSTATEs after which the whole transaction was rolled back and may simply run again. */
+const retryableStates = new Set(["40001", "40P01"]);
+const isRetryable = (error: unknown): boolean => retryableStates.has(String((error as { code?: unknown } | undefined)?.code));
+
+/** One conditional batch (see the header), retried while it fails to serialize or its connection died before COMMIT. */
+async function commitConditional(sql: StoreSql, connect: () => Promise<TransactionClient>, pending: Pending): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await conditionalOnce(sql, connect, pending);
+      return;
+    } catch (error) {
+      if (error instanceof Conflict) throw error;
+      const cause = unwrap(error);
+      const again = isRetryable(cause) || (error instanceof BeforeCommit && isConnectionError(cause) && attempt === 1);
+      if (!again || attempt >= serializationAttemptsMax) throw cause;
+    }
+  }
+}
+
+async function conditionalOnce(sql: StoreSql, connect: () => Promise<TransactionClient>, pending: Pending): Promise<void> {
+  const statements = plan(sql, finalState([pending.batch]));
+  let client: TransactionClient;
+  try {
+    client = await connect();
+  } catch (cause) {
+    throw new BeforeCommit(cause);
+  }
+  try {
+    try {
+      await client.query("BEGIN ISOLATION LEVEL SERIALIZABLE");
+      const result = (await client.query(sql.lockKeys, [pending.expect.map(([key]) => key)])) as { rows: Array<{ k: Buffer; v: Buffer }> };
+      const current = new Map(result.rows.map((row) => [row.k.toString("latin1"), row.v]));
+      const unmet = unmetKeys(
+        pending.expect.map(([key, value]) => ({ key, value: value ?? undefined })),
+        (key) => current.get(Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString("latin1")),
+      );
+      if (unmet.length > 0) {
+        await client.query("ROLLBACK");
+        client.release();
+        throw new Conflict(conflictError(unmet, "the PostgreSQL store"));
+      }
+      for (const { text, values } of statements) await client.query(text, values);
+    } catch (cause) {
+      throw cause instanceof Conflict ? cause : new BeforeCommit(cause);
+    }
+    // A serialization failure at COMMIT (40001) rolled everything back: retried like one before it.
+    await client.query("COMMIT");
+    client.release();
+  } catch (error) {
+    if (error instanceof Conflict) throw error;
+    client.release(error instanceof Error ? error : true);
+    throw error;
+  }
 }
 
 async function commitWithRetry(sql: StoreSql, connect: () => Promise<TransactionClient>, batches: readonly QueuedBatch[]): Promise<void> {

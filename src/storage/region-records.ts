@@ -3,6 +3,25 @@
  * doc-store-layout.ts): version records, tombstones and the boot epoch, all
  * sealed by the region key. A damaged one never stops the region from
  * starting: each is skipped or replaced, as explained where it happens.
+ *
+ * With several processes writing one store (a region on PostgreSQL), each
+ * of them is written conditionally (see doc-store.ts), so two writers never
+ * leave one that lies:
+ * - the boot epoch: each bump expects the record it read, so two processes
+ *   starting at once get two distinct, increasing epochs (the loser reads
+ *   again). Processes of one region then hold different epochs; sharing one
+ *   identity towards peers is the region wiring's job, not the store's;
+ * - tombstones: a deletion expects the data key and metadata it read and no
+ *   tombstone, a creation expects none of the three, so a delete racing a
+ *   create or an append is refused and re-read, never leaving live records
+ *   beside a tombstone;
+ * - version records: each expects its document's metadata to be the one its
+ *   writer last wrote (version-records.ts), so a version record never names a
+ *   version other than the one its log replays to, which a load would take
+ *   for a rolled-back record set. One dropped by a conflict leaves the
+ *   previous, still true, record (or "not known", recomputed at open);
+ * - the keyring (src/crypto/keyring.ts): created only if still absent, so
+ *   processes opening an empty store at once agree on one index secret.
  */
 import { recordAad } from "../crypto/aad.ts";
 import { open, seal } from "../crypto/seal.ts";

@@ -28,6 +28,24 @@ export interface StoreWrite {
   value?: Uint8Array | undefined;
 }
 
+/** One condition of a conditional write: `key` holds exactly `value` (`undefined`: the key is absent). */
+export interface StoreExpectation {
+  key: Uint8Array;
+  value: Uint8Array | undefined;
+}
+
+export interface StoreWriteOptions {
+  /**
+   * Conditions checked atomically with the batch, against the store as the
+   * batches before this one left it: if any fails, nothing of the batch is
+   * written and the write rejects with ConcordError("conflict"), whose
+   * `details.keys` lists the keys (copies) whose expectation failed. How
+   * several processes sharing one store (a region on PostgreSQL) write
+   * without locks: see src/storage/doc-store.ts.
+   */
+  expect?: readonly StoreExpectation[];
+}
+
 export interface Store {
   /** The value at `key`, or undefined. Sees every write whose promise resolved. */
   get(key: Uint8Array): Promise<Uint8Array | undefined>;
@@ -37,9 +55,11 @@ export interface Store {
    * applied in call order, so after a crash the batches present are a prefix
    * of those issued. Within a batch, a later entry for the same key wins.
    * The batch is validated before anything is written: one bad key rejects
-   * the whole batch and writes nothing. An empty batch is a no-op.
+   * the whole batch and writes nothing. An empty batch is a no-op (its
+   * expectations are still checked). See StoreWriteOptions.expect for
+   * conditional writes; without expectations the write is unconditional.
    */
-  write(batch: readonly StoreWrite[]): Promise<void>;
+  write(batch: readonly StoreWrite[], options?: StoreWriteOptions): Promise<void>;
   /**
    * Every entry whose key starts with `prefix` (all entries for an empty
    * prefix), in ascending unsigned byte order of keys, each key at most once.

@@ -11,6 +11,7 @@ import { ConcordError } from "../errors.ts";
 import type { Random } from "../runtime/random.ts";
 import { bytesEqual, concatBytes, toHex } from "./bytes.ts";
 import { docHashBytes, layout, recordPrefix } from "./doc-store-layout.ts";
+import type { BatchExtra } from "./group-commit.ts";
 import type { StoreWrite } from "./store.ts";
 
 const encoder = new TextEncoder();
@@ -41,7 +42,7 @@ export function openVersion(regionKey: Uint8Array, docHash: Uint8Array, sealed: 
 
 /** A document whose version record is due, and how to read its live version. */
 interface Dirty {
-  doc: { readonly id: string; readonly hash: Uint8Array };
+  doc: { readonly id: string; readonly hash: Uint8Array; readonly sealedMeta?: Uint8Array | undefined };
   versionHash: () => Uint8Array;
 }
 
@@ -52,8 +53,15 @@ export interface VersionRecords {
   markChanged(doc: Dirty["doc"], versionHash: () => Uint8Array): void;
   /** Drops a pending record (the document is being deleted or replaced). */
   forget(docHash: Uint8Array): void;
-  /** Group commit's beforeBatch: the version records that join a batch. */
-  forBatch(drainsQueue: boolean, batch: readonly StoreWrite[]): StoreWrite[];
+  /**
+   * Group commit's beforeBatch: the version records that join a batch, each
+   * expecting its document's metadata to be the one its handle last wrote.
+   * A record describes the writer's live document, so it is true only over
+   * the records that writer made: another process's append in between makes
+   * it conflict and it is dropped, instead of naming an older version than
+   * the log holds (which a load would take for a rolled-back record set).
+   */
+  forBatch(drainsQueue: boolean, batch: readonly StoreWrite[]): BatchExtra;
 }
 
 export function createVersionRecords(regionKey: Uint8Array, random: Random): VersionRecords {
@@ -79,12 +87,14 @@ export function createVersionRecords(regionKey: Uint8Array, random: Random): Ver
       dirty.delete(toHex(docHash));
     },
     forBatch(drainsQueue, batch) {
-      if (dirty.size === 0) return [];
+      if (dirty.size === 0) return { writes: [], expect: [] };
+      const expect = (docs: Iterable<Dirty["doc"]>) => [...docs].map((doc) => ({ key: layout.meta(doc.hash), value: doc.sealedMeta }));
       if (drainsQueue) {
         // Every applied delta is in this batch or an earlier one: the live version is the durable one.
-        const writes = [...dirty.values()].map(({ doc, versionHash }) => record(doc, known(versionHash)));
+        const entries = [...dirty.values()];
+        const writes = entries.map(({ doc, versionHash }) => record(doc, known(versionHash)));
         dirty.clear();
-        return writes;
+        return { writes, expect: expect(entries.map((e) => e.doc)) };
       }
       // Later batches hold deltas the live version already includes: a document appended to here is recorded
       // as "not known", so a crash before the last batch cannot leave its old version over newer content.
@@ -93,11 +103,15 @@ export function createVersionRecords(regionKey: Uint8Array, random: Random): Ver
         if (key[0] === recordPrefix.log) appended.add(toHex(key.subarray(1, 1 + docHashBytes)));
       }
       const writes: StoreWrite[] = [];
+      const docs: Array<Dirty["doc"]> = [];
       for (const hex of appended) {
         const entry = dirty.get(hex);
-        if (entry) writes.push(record(entry.doc, undefined));
+        if (entry) {
+          writes.push(record(entry.doc, undefined));
+          docs.push(entry.doc);
+        }
       }
-      return writes;
+      return { writes, expect: expect(docs) };
     },
   };
 }

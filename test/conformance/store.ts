@@ -173,6 +173,116 @@ export function runStoreConformance(name: string, open: () => Promise<StoreFixtu
       });
     });
 
+    describe("conditional writes", () => {
+      const conflictKeysOf = async (promise: Promise<unknown>): Promise<string[]> => {
+        const error = await promise.then(() => undefined, (e: unknown) => e);
+        expect(isConcordError(error, "conflict"), `expected ConcordError("conflict"), got ${String(error)}`).toBe(true);
+        return ((error as { details: { keys: Uint8Array[] } }).details.keys).map(toHex).sort();
+      };
+
+      it("writes the batch when every expectation holds, present and absent keys alike", async () => {
+        await store.write([{ key: bytes(1), value: bytes(10) }, { key: bytes(2), value: bytes() }]);
+        await store.write([{ key: bytes(3), value: bytes(30) }, { key: bytes(1) }], {
+          expect: [{ key: bytes(1), value: bytes(10) }, { key: bytes(2), value: bytes() }, { key: bytes(3), value: undefined }],
+        });
+        expect(hexEntries(await collect(store.scan(bytes())))).toEqual([["02", ""], ["03", "1e"]]);
+      });
+
+      it("writes nothing and names every failed expectation when one does not hold", async () => {
+        await store.write([{ key: bytes(1), value: bytes(10) }, { key: bytes(2), value: bytes() }]);
+        const keys = await conflictKeysOf(store.write([{ key: bytes(1), value: bytes(11) }, { key: bytes(9), value: bytes(9) }], {
+          expect: [
+            { key: bytes(1), value: bytes(10) }, // holds
+            { key: bytes(2), value: undefined }, // present (empty), expected absent
+            { key: bytes(3), value: bytes(3) }, // absent, expected present
+            { key: bytes(4), value: undefined }, // holds
+          ],
+        }));
+        expect(keys).toEqual(["02", "03"]);
+        expect(hexEntries(await collect(store.scan(bytes())))).toEqual([["01", "0a"], ["02", ""]]);
+      });
+
+      it("tells an empty value from a missing key and from other bytes", async () => {
+        await store.write([{ key: bytes(1), value: bytes() }]);
+        expect(await conflictKeysOf(store.write([], { expect: [{ key: bytes(1), value: bytes(0) }] }))).toEqual(["01"]);
+        expect(await conflictKeysOf(store.write([], { expect: [{ key: bytes(1), value: undefined }] }))).toEqual(["01"]);
+        await store.write([], { expect: [{ key: bytes(1), value: bytes() }] });
+      });
+
+      it("checks against the batches issued before it, in call order", async () => {
+        const first = store.write([{ key: bytes(1), value: bytes(1) }]);
+        const second = store.write([{ key: bytes(1), value: bytes(2) }], { expect: [{ key: bytes(1), value: bytes(1) }] });
+        const stale = store.write([{ key: bytes(1), value: bytes(3) }], { expect: [{ key: bytes(1), value: bytes(1) }] });
+        const third = store.write([{ key: bytes(2), value: bytes(2) }], { expect: [{ key: bytes(1), value: bytes(2) }] });
+        await first;
+        await second;
+        expect(await conflictKeysOf(stale)).toEqual(["01"]);
+        await third;
+        expect(hexEntries(await collect(store.scan(bytes())))).toEqual([["01", "02"], ["02", "02"]]);
+      });
+
+      it("lets exactly one of two writers that expect the same value win", async () => {
+        await store.write([{ key: bytes(1), value: bytes(0) }]);
+        const outcomes = await Promise.allSettled([5, 6].map((v) =>
+          store.write([{ key: bytes(1), value: bytes(v) }, { key: bytes(2, v), value: bytes(v) }], { expect: [{ key: bytes(1), value: bytes(0) }] })));
+        expect(outcomes.map((o) => o.status).sort()).toEqual(["fulfilled", "rejected"]);
+        const winner = outcomes[0]!.status === "fulfilled" ? 5 : 6;
+        expect(hexEntries(await collect(store.scan(bytes())))).toEqual([["01", toHex(bytes(winner))], [toHex(bytes(2, winner)), toHex(bytes(winner))]]);
+      });
+
+      it("refuses a bad expectation with invalid_argument and writes nothing", async () => {
+        await expectConcordError(store.write([{ key: bytes(1), value: bytes(1) }], { expect: [{ key: new Uint8Array(0), value: undefined }] }), "invalid_argument");
+        await expectConcordError(store.write([{ key: bytes(1), value: bytes(1) }], { expect: [{ key: bytes(2), value: "x" as never }] }), "invalid_argument");
+        expect(await store.get(bytes(1))).toBeUndefined();
+      });
+
+      it("copies the expected values: the caller may reuse its arrays at once", async () => {
+        await store.write([{ key: bytes(1), value: bytes(7) }]);
+        const value = bytes(7);
+        const key = bytes(1);
+        const write = store.write([{ key: bytes(2), value: bytes(2) }], { expect: [{ key, value }] });
+        value.fill(9);
+        key.fill(9);
+        await write;
+        expect(await store.get(bytes(2))).toEqual(bytes(2));
+      });
+
+      it(`matches a Map model over random conditional batches (seed ${seed})`, async () => {
+        const keyArb = fc.constantFrom(1, 2, 3).map((k) => bytes(k));
+        const valueArb = fc.option(fc.constantFrom(0, 1, 2).map((v) => bytes(v)), { nil: undefined });
+        const stepArb = fc.record({
+          writes: fc.array(fc.record({ key: keyArb, value: valueArb }), { maxLength: 3 }),
+          expect: fc.array(fc.record({ key: keyArb, value: valueArb }), { maxLength: 2 }),
+        });
+        await fc.assert(
+          fc.asyncProperty(fc.array(stepArb, { maxLength: 8 }), async (steps) => {
+            await store.write([1, 2, 3].map((k) => ({ key: bytes(k) })));
+            const model = new Map<string, string>();
+            const outcomes: Array<Promise<boolean>> = [];
+            const predicted: boolean[] = [];
+            for (const step of steps) {
+              const holds = step.expect.every(({ key, value }) => model.get(toHex(key)) === (value && toHex(value)));
+              predicted.push(holds);
+              if (holds) {
+                for (const w of step.writes) {
+                  if (w.value === undefined) model.delete(toHex(w.key));
+                  else model.set(toHex(w.key), toHex(w.value));
+                }
+              }
+              outcomes.push(store.write(step.writes, { expect: step.expect }).then(() => true, (e: unknown) => {
+                if (!isConcordError(e, "conflict")) throw e;
+                return false;
+              }));
+            }
+            expect(await Promise.all(outcomes)).toEqual(predicted);
+            const want = [...model.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+            expect(hexEntries(await collect(store.scan(bytes())))).toEqual(want);
+          }),
+          { numRuns: 50, seed },
+        );
+      });
+    });
+
     describe("scan", () => {
       it("orders keys as unsigned bytes, a proper prefix first", async () => {
         const keys = [[0xff], [0x00], [0x80], [0x7f], [0x00, 0x00], [0x7f, 0xff], [0x80, 0x00], [0xff, 0xff], [0x01]];

@@ -25,10 +25,11 @@ export function gated(inner: Store): GatedStore {
       if (getGate) await getGate;
       return inner.get(key);
     },
-    async write(batch) {
+    async write(batch, options) {
       const copy = batch.map((w) => ({ key: w.key.slice(), value: w.value?.slice() }));
+      const expect = options?.expect?.map((e) => ({ key: e.key.slice(), value: e.value?.slice() }));
       if (writeGate) await writeGate;
-      return inner.write(copy);
+      return inner.write(copy, expect ? { expect } : undefined);
     },
     scan: (prefix) => inner.scan(prefix),
     snapshot: () => inner.snapshot(),

@@ -12,7 +12,7 @@ import type { Store } from "../../src/storage/store.ts";
 
 /** The same store, but close() leaves it open: for reopening a replica over the same bytes. */
 export function unclosable(store: Store): Store {
-  return { get: (k) => store.get(k), write: (b) => store.write(b), scan: (p) => store.scan(p), snapshot: () => store.snapshot(), close: async () => {} };
+  return { get: (k) => store.get(k), write: (b, o) => store.write(b, o), scan: (p) => store.scan(p), snapshot: () => store.snapshot(), close: async () => {} };
 }
 
 export const testKey = (seed = 1) => createSeededRandom(seed * 7919).bytes(32);

@@ -135,14 +135,9 @@ await describeWithPostgres("a region on PostgreSQL (concord serve --store postgr
     expect(verify.stdout).toContain("mac and region key check out");
   });
 
-  // KNOWN PROBLEM, skipped so CI stays green: the Store recovers from a lost connection (see
-  // test/storage/postgres-store.test.ts), but the replica does not. src/storage/group-commit.ts makes any
-  // failed store write fatal to the replica ("a store write failed; the replica must be reopened"), so after
-  // the first write that fails while a connection is terminated, every later write to the region answers 503
-  // until the process restarts. Observed in 3 of 5 runs: e.g. 54 acknowledged, 186 failed. Acknowledged writes
-  // were never lost. Fix: on a failed write of unknown outcome, drop the document store's in-memory chain heads
-  // and reload them from the store instead of failing forever. Unskip this test with the fix.
-  it.skip("answers 503 unavailable while its PostgreSQL connections are terminated under write load, loses no acknowledged write, and recovers", async () => {
+  // A failed group-commit write used to wedge the replica until restart; now it fails only its batch, retires
+  // the documents it touched (their next use reloads them from the store), and later writes go on.
+  it("answers 503 unavailable while its PostgreSQL connections are terminated under write load, loses no acknowledged write, and recovers", async () => {
     const pgSchema = `${schema}_terminated`;
     const cluster = await startProcessCluster(["pgkill"], "concord-pg-kill-", { serveArgs: () => ["--store", storeUrl(pgSchema)] });
     clusters.push(cluster);

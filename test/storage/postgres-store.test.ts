@@ -43,6 +43,34 @@ await describeWithPostgres("PostgreSQL store", () => {
     }
   });
 
+  it("lets exactly one of several processes' conditional writes win, for a key present and for a key absent", async () => {
+    const table = "kv_racing_writers";
+    // One store per "process": each has its own pool and writer queue, so the race is PostgreSQL's to decide.
+    const stores = await Promise.all(Array.from({ length: 4 }, () => openPostgresStore({ url: pgTestUrl, schema, table })));
+    try {
+      const present = new Uint8Array([1]);
+      const absent = new Uint8Array([2]);
+      for (let round = 1; round <= 20; round++) {
+        const [key, before] = round % 2 === 0 ? [present, new Uint8Array([0])] : [absent, undefined];
+        await stores[0]!.write([{ key, value: before }]);
+        const outcomes = await Promise.allSettled(stores.map((store, i) => store.write(
+          [{ key, value: new Uint8Array([round]) }, { key: new Uint8Array([3, round, i]), value: new Uint8Array([i]) }],
+          { expect: [{ key, value: before }] },
+        )));
+        const won = outcomes.flatMap((o, i) => (o.status === "fulfilled" ? [i] : []));
+        for (const o of outcomes) if (o.status === "rejected") expect(isConcordError(o.reason, "conflict"), String(o.reason)).toBe(true);
+        expect(won.length, `round ${round}`).toBe(1);
+        // Nothing of a losing batch landed: only the winner's side key is there.
+        for (let i = 0; i < stores.length; i++) {
+          expect(await stores[0]!.get(new Uint8Array([3, round, i])), `round ${round} writer ${i}`).toEqual(i === won[0] ? new Uint8Array([i]) : undefined);
+        }
+        expect(await stores[0]!.get(key)).toEqual(new Uint8Array([round]));
+      }
+    } finally {
+      await Promise.all(stores.map((s) => s.close()));
+    }
+  });
+
   it("refuses tables of a newer schema version, changing nothing", async () => {
     const table = "kv_future";
     const store = await openPostgresStore({ url: pgTestUrl, schema, table });
