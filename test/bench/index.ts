@@ -20,6 +20,7 @@ const suites = [
   ["stock sockets", () => import("./stock-sockets.bench.ts")],
   ["client catch-up", () => import("./client-catch-up.bench.ts")],
   ["postgres writes", () => import("./postgres-write.bench.ts")],
+  ["postgres region", () => import("./postgres-region.bench.ts")],
 ] as const;
 
 const only = process.argv[2];
