@@ -87,12 +87,27 @@ export function createRegionFanout(deps: RegionFanoutDeps): RegionFanout {
   };
   const unobserve = replica.observe(onEvent);
 
+  /** Ids noticed again while their refresh runs: it runs once more when done. */
+  const again = new Set<string>();
+  /**
+   * One refresh per document at a time, run again for a notice heard meanwhile: that notice's write may have
+   * committed after the running reload read the store, and the reload has retired the cached copy, so a
+   * refresh of its own would find nothing cached and leave the document stale until its next write.
+   */
   const refresh = async (id: string) => {
+    if (refreshing.has(id)) {
+      again.add(id);
+      return;
+    }
     refreshing.add(id);
     try {
-      if (await replica.refreshFromStore(id)) counts.refreshed++;
+      do {
+        again.delete(id);
+        if (await replica.refreshFromStore(id)) counts.refreshed++;
+      } while (again.has(id));
     } finally {
       refreshing.delete(id);
+      again.delete(id);
     }
   };
 

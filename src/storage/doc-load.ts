@@ -176,7 +176,11 @@ export async function loadConsistent(store: Store, keyring: Keyring, id: string,
     try {
       loaded = await loadStoredDoc(store, keyring, id, options);
     } catch (error) {
-      if (!isConcordError(error, "corrupt_record") || same(before, await store.get(metaKey)) || attempt >= consistentLoadAttemptsMax) throw error;
+      if (!isConcordError(error, "corrupt_record") || same(before, await store.get(metaKey))) throw error;
+      // A write landed meanwhile: the damage may be only the mix of two states, so never "corrupt_record" here.
+      if (attempt >= consistentLoadAttemptsMax) {
+        throw new ConcordError("unavailable", `document "${id}" kept changing while it loaded (${attempt} attempts)`);
+      }
       continue;
     }
     if (same(before, await store.get(metaKey))) return loaded;

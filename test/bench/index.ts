@@ -21,6 +21,7 @@ const suites = [
   ["client catch-up", () => import("./client-catch-up.bench.ts")],
   ["postgres writes", () => import("./postgres-write.bench.ts")],
   ["queries", () => import("./query.bench.ts")],
+  ["postgres region", () => import("./postgres-region.bench.ts")],
 ] as const;
 
 const only = process.argv[2];

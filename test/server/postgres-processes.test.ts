@@ -7,41 +7,12 @@
  * times are printed, not asserted. Skipped without PostgreSQL, unless
  * CONCORD_REQUIRE_PG=1.
  */
-import { spawnSync } from "node:child_process";
-import { copyFile, mkdir } from "node:fs/promises";
-import { createServer, connect, type Server } from "node:net";
-import { join } from "node:path";
 import { afterAll, expect, it } from "vitest";
-import { tempDir } from "../helpers/replicas.ts";
-import { describeWithPostgres, dropSchema, pgTestUrl, testSchemaName } from "../helpers/postgres.ts";
-import { bin, freePort, poll, startConcord, stop, waitReady, writeTopology, type Proc } from "./processes.ts";
+import { describeWithPostgres, dropSchema, testSchemaName } from "../helpers/postgres.ts";
+import { json, sse, startPgRegion, type MembersStatus, type PgRegion } from "./postgres-cluster.ts";
+import { poll } from "./processes.ts";
 
 const schema = testSchemaName("postgres-processes.test.ts");
-
-/** A TCP balancer: each connection goes to the next live backend in turn. */
-async function balancer(port: number, backends: () => number[]): Promise<Server> {
-  let next = 0;
-  const server = createServer((socket) => {
-    const live = backends();
-    const target = live[next++ % live.length]!;
-    const upstream = connect(target, "127.0.0.1");
-    socket.pipe(upstream).pipe(socket);
-    const end = () => { socket.destroy(); upstream.destroy(); };
-    socket.on("error", end);
-    upstream.on("error", end);
-  });
-  await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve));
-  return server;
-}
-
-interface Member { epoch: number; url: string; alive: boolean }
-interface MembersStatus { self: number; members: Member[]; leases: Array<{ duty: string; holder: number; token: number }> }
-
-const json = async <T>(url: string, init?: RequestInit & { json?: unknown }): Promise<{ status: number; body: T }> => {
-  const { json: body, ...rest } = init ?? {};
-  const r = await fetch(url, { ...rest, ...(body !== undefined ? { body: JSON.stringify(body), headers: { "content-type": "application/json" } } : {}) });
-  return { status: r.status, body: (r.headers.get("content-type")?.includes("json") ? await r.json() : await r.text()) as T };
-};
 
 const setNote = (url: string, doc: string, note: string) => json(`${url}/v1/docs/${doc}`, { method: "PATCH", json: { ops: [{ op: "set", path: ["m", "note"], value: note }] } });
 const noteOf = async (url: string, doc: string) => {
@@ -49,67 +20,15 @@ const noteOf = async (url: string, doc: string) => {
   return r?.ok ? ((await r.json()) as { value: { m?: { note?: string } } }).value.m?.note : undefined;
 };
 
-/** Reads an SSE stream; resolves `next(predicate)` with the first matching event's arrival time. */
-function sse(url: string) {
-  const controller = new AbortController();
-  const events: Array<{ event: string; data: unknown; at: number }> = [];
-  const ready = (async () => {
-    const r = await fetch(url, { signal: controller.signal });
-    const reader = r.body!.getReader();
-    let buffer = "";
-    void (async () => {
-      for (;;) {
-        const { value, done } = await reader.read().catch(() => ({ value: undefined, done: true }));
-        if (done) return;
-        buffer += Buffer.from(value!).toString();
-        let cut: number;
-        while ((cut = buffer.indexOf("\n\n")) >= 0) {
-          const block = buffer.slice(0, cut);
-          buffer = buffer.slice(cut + 2);
-          const event = /^event: (.*)$/m.exec(block)?.[1];
-          const data = /^data: (.*)$/m.exec(block)?.[1];
-          if (event) events.push({ event, data: data ? JSON.parse(data) : undefined, at: performance.now() });
-        }
-      }
-    })();
-  })();
-  return { events, ready, close: () => controller.abort() };
-}
-
 await describeWithPostgres("one region as three processes over PostgreSQL, with a region on LMDB", () => {
   afterAll(() => dropSchema(schema));
 
   it("replicates writes from every process, shows each process's writes to the others' subscribers, and moves the anti-entropy duty when its holder is killed", async () => {
-    const dir = await tempDir("concord-pg-processes-");
-    const procs: Proc[] = [];
-    let lb: Server | undefined;
+    let region: PgRegion | undefined;
     try {
-      const { file: topology, urls } = await writeTopology(dir.path, ["pg", "lm"]);
-      const init = spawnSync(process.execPath, [bin, "keys", "init", "--topology", topology, "--data", dir.path], { encoding: "utf8" });
-      expect(init.status, init.stderr).toBe(0);
-      const lm = startConcord(["serve", "--topology", topology, "--region", "lm", "--data", join(dir.path, "lm"), "--log-level", "info", "--auth", "off"]);
-      procs.push(lm);
-
-      // Three processes of "pg", each with its own data directory holding only copies of the region's keys.
-      const ports = [await freePort(), await freePort(), await freePort()];
-      const alive = new Set(ports);
-      lb = await balancer(Number(new URL(urls["pg"]!).port), () => ports.filter((p) => alive.has(p)));
-      const pg: Proc[] = [];
-      for (const [i, port] of ports.entries()) {
-        const data = join(dir.path, `pg-${i}`);
-        if (i > 0) {
-          await mkdir(join(data, "keys"), { recursive: true });
-          for (const key of ["master.key", "region.key"]) await copyFile(join(dir.path, "pg", "keys", key), join(data, "keys", key));
-        }
-        const proc = startConcord(["serve", "--topology", topology, "--region", "pg", "--data", i === 0 ? join(dir.path, "pg") : data,
-          "--store", `${pgTestUrl}?schema=${schema}`, "--port", String(port), "--log-level", "info", "--auth", "off"]);
-        procs.push(proc);
-        pg.push(proc);
-        // The first alone: it creates the schema and the region's keyring.
-        await waitReady(`http://127.0.0.1:${port}`, proc);
-      }
-      await waitReady(urls["lm"]!, lm);
-      const at = (i: number) => `http://127.0.0.1:${ports[i]}`;
+      region = await startPgRegion({ schema, count: 3, lmdb: ["lm"], prefix: "concord-pg-processes-" });
+      const { urls, ports, procs: pg, at } = region;
+      const lm = region.others.get("lm")!;
 
       const members = await poll("three members", async () => {
         const { body } = await json<MembersStatus>(`${at(0)}/v1/admin/members`);
@@ -156,9 +75,8 @@ await describeWithPostgres("one region as three processes over PostgreSQL, with 
       const holderIndex = ports.findIndex((p) => status.members.find((m) => m.epoch === holder.holder)?.url.endsWith(`:${p}`));
       expect(holderIndex).toBeGreaterThanOrEqual(0);
       const survivor = (holderIndex + 1) % 3;
-      alive.delete(ports[holderIndex]!);
       const killedAt = performance.now();
-      await stop(pg[holderIndex]!, "SIGKILL");
+      await region.kill(holderIndex);
       const taken = await poll("the duty on a survivor", async () => {
         const { body } = await json<MembersStatus>(`${at(survivor)}/v1/admin/members`);
         const lease = body.leases.find((l) => l.duty === "anti-entropy");
@@ -179,9 +97,7 @@ await describeWithPostgres("one region as three processes over PostgreSQL, with 
       expect(refusals.filter((l) => l.includes('"replayed"'))).toEqual([]);
       for (const proc of pg) expect(proc.output()).not.toContain('"reason":"replayed"');
     } finally {
-      await Promise.all(procs.map((p) => stop(p, "SIGKILL")));
-      lb?.close();
-      await dir.remove();
+      await region?.stop();
     }
   });
 });
