@@ -142,12 +142,7 @@ async function commitConditional(sql: StoreSql, connect: () => Promise<Transacti
 
 async function conditionalOnce(sql: StoreSql, connect: () => Promise<TransactionClient>, pending: Pending): Promise<void> {
   const statements = plan(sql, finalState([pending.batch]));
-  let client: TransactionClient;
-  try {
-    client = await connect();
-  } catch (cause) {
-    throw new BeforeCommit(cause);
-  }
+  const client = await connectForAttempt(connect);
   try {
     try {
       await client.query("BEGIN ISOLATION LEVEL SERIALIZABLE");
@@ -196,14 +191,18 @@ class BeforeCommit extends Error {
 
 const unwrap = (error: unknown): unknown => (error instanceof BeforeCommit ? error.cause : error);
 
-async function commitOnce(sql: StoreSql, connect: () => Promise<TransactionClient>, batches: readonly QueuedBatch[]): Promise<void> {
-  const statements = plan(sql, finalState(batches));
-  let client: TransactionClient;
+/** A connection for one attempt: failing to get one is a failure before COMMIT (nothing was sent). */
+async function connectForAttempt(connect: () => Promise<TransactionClient>): Promise<TransactionClient> {
   try {
-    client = await connect();
+    return await connect();
   } catch (cause) {
     throw new BeforeCommit(cause);
   }
+}
+
+async function commitOnce(sql: StoreSql, connect: () => Promise<TransactionClient>, batches: readonly QueuedBatch[]): Promise<void> {
+  const statements = plan(sql, finalState(batches));
+  const client = await connectForAttempt(connect);
   try {
     if (statements.length === 1) {
       // One statement commits on its own (autocommit is atomic and, with synchronous_commit on, durable
