@@ -4,7 +4,7 @@
  * definitions replicate to every region, each of which backfills a new index
  * in the background; `add` shows that progress until the index is ready here.
  */
-import { setTimeout as sleep } from "node:timers/promises";
+import { sleep } from "../runtime/wall-time.ts";
 import { join } from "node:path";
 import { ConcordError } from "../errors.ts";
 import { readTopologyFile } from "../server/topology-file.ts";
